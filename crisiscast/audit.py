@@ -1,0 +1,94 @@
+"""The append-only audit log: who did what, where, when, and what came of it; targets masked."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import AuditEvent
+
+WORKER = "worker"
+SYSTEM = "system"
+
+
+def record(session: Session, *, actor: str, action: str, outcome: str, update_id: int | None = None,
+           channel: str | None = None, target: str = "", provider_id: str | None = None,
+           error_code: str | None = None, message: str = "", secrets: Iterable[str] = ()) -> AuditEvent:
+    """Add one entry to the session; it is written with the caller's transaction."""
+    event = AuditEvent(
+        actor=actor, action=action, outcome=outcome, update_id=update_id, channel=channel,
+        target=target, provider_id=provider_id,
+        error_code=None if error_code is None else str(error_code),
+        message=scrub(message, secrets),
+    )
+    session.add(event)
+    return event
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret that occurs in `text` (a provider may echo a token back) with a mask."""
+    for secret in secrets:
+        if secret and len(secret) >= 6 and secret in text:
+            text = text.replace(secret, "••••")
+    return text
+
+
+def mask_phone(number: str) -> str:
+    """+15125551267 -> +1512555••67: enough to tell numbers apart, not enough to dial."""
+    if len(number) < 6:
+        return "••"
+    return number[:-4] + "••" + number[-2:]
+
+
+def mask_id(value: str, keep: int = 4) -> str:
+    """1234567890 -> 1234…"""
+    return value[:keep] + "…" if len(value) > keep else value
+
+
+def query(session: Session, update_id: int | None = None, channel: str | None = None,
+          action: str | None = None, limit: int | None = 500) -> list[AuditEvent]:
+    """Entries newest first, filtered by update, channel and action."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if update_id is not None:
+        stmt = stmt.where(AuditEvent.update_id == update_id)
+    if channel:
+        stmt = stmt.where(AuditEvent.channel == channel)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if limit:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))
+
+
+CSV_FIELDS = ("id", "at", "actor", "action", "update_id", "channel", "target", "outcome",
+              "provider_id", "error_code", "message")
+
+
+def to_csv(events: Iterable[AuditEvent]) -> Iterable[str]:
+    """The entries as CSV text, one chunk per row, header first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        chunk = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return chunk
+
+    writer.writerow(CSV_FIELDS)
+    yield flush()
+    for event in events:
+        row = [getattr(event, f) for f in CSV_FIELDS]
+        row[1] = event.at.isoformat()
+        writer.writerow(["" if v is None else _defuse(str(v)) for v in row])
+        yield flush()
+
+
+def _defuse(value: str) -> str:
+    """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
+    risky = value[:1] in ("=", "@", "\t", "\r") or (
+        value[:1] in ("+", "-") and any(ch.isalpha() or ch in "(|" for ch in value))
+    return "'" + value if risky else value

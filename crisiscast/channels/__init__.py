@@ -1,0 +1,88 @@
+"""The channel interface, its errors, and the registry that builds the enabled channels."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendering handed to a channel: the text, its link and title, and for SMS the recipient."""
+
+    text: str
+    link: str = ""
+    title: str = ""
+    to: str = ""
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The provider's answer to an accepted send."""
+
+    provider_id: str
+    status: str = ""
+
+
+class ChannelError(Exception):
+    """A send the provider did not accept; `code` and `message` are the provider's own."""
+
+    def __init__(self, message: str, code: str | int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = None if code is None else str(code)
+        self.retry_after = retry_after
+
+
+class RetryableError(ChannelError):
+    """Nothing was accepted and the same request may succeed later: timeouts to connect, 429, 5xx."""
+
+
+class PermanentError(ChannelError):
+    """Sending again will not help: a bad number, bad credentials, a duplicate post."""
+
+
+class InDoubtError(ChannelError):
+    """The request may have reached the provider but no answer came; resending could duplicate it."""
+
+
+class Channel(ABC):
+    """One destination. It only transports: rendering to its limits happens in crisiscast.rendering."""
+
+    name: str = ""
+    label: str = ""
+    required_settings: tuple[str, ...] = ()
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def missing_settings(self) -> list[str]:
+        """The settings this channel needs that are empty; an empty list means it is configured."""
+        return [key for key in self.required_settings if not self.settings.get(key)]
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach the audit log or a log line."""
+        return ()
+
+    @abstractmethod
+    def send(self, message: Message) -> Receipt:
+        """Send one message; return the provider's receipt or raise a ChannelError."""
+
+    @abstractmethod
+    def describe(self, message: Message | None = None) -> str:
+        """The target of a send, with secrets and most digits masked."""
+
+
+def build_channels(settings, sessions) -> dict[str, Channel]:
+    """Every channel, keyed by name; `sessions` is the database session factory the feed writes with."""
+    from .facebook import FacebookChannel
+    from .feed import FeedChannel
+    from .sms import SmsChannel
+    from .x import XChannel
+
+    return {
+        "sms": SmsChannel(settings),
+        "x": XChannel(settings),
+        "facebook": FacebookChannel(settings),
+        "feed": FeedChannel(settings, sessions),
+    }

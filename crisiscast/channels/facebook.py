@@ -1,0 +1,62 @@
+"""Posts to a Facebook Page through the Graph API (facebook-sdk), at a pinned Graph version."""
+from __future__ import annotations
+
+import facebook
+import requests
+
+from ..audit import mask_id
+from . import Channel, Message, PermanentError, Receipt, RetryableError
+from .transport import mount, retry_after_seconds, transport_error
+
+GRAPH_REAL_BASE = "https://graph.facebook.com"
+# Graph codes that mean "try later": unknown/service errors and the app, user and page rate limits.
+RETRYABLE_CODES = {1, 2, 4, 17, 32, 341, 368, 613}
+
+
+class FacebookChannel(Channel):
+    """The hospital's Facebook Page, posted to with a Page access token."""
+
+    name = "facebook"
+    label = "Facebook Page"
+    required_settings = ("FACEBOOK_PAGE_ID", "FACEBOOK_PAGE_TOKEN")
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self._graph = None
+        self._adapter = None
+
+    def graph(self) -> facebook.GraphAPI:
+        """The Graph client; paths carry our pinned version, since facebook-sdk only knows versions up to 3.1."""
+        if self._graph is None:
+            session = requests.Session()
+            self._adapter = mount(session, GRAPH_REAL_BASE, self.settings["FACEBOOK_API_BASE"],
+                                  float(self.settings["PROVIDER_TIMEOUT"]))
+            self._graph = facebook.GraphAPI(access_token=self.settings["FACEBOOK_PAGE_TOKEN"],
+                                            timeout=float(self.settings["PROVIDER_TIMEOUT"]), session=session)
+        return self._graph
+
+    def secrets(self):
+        return (self.settings.get("FACEBOOK_PAGE_TOKEN", ""),)
+
+    def send(self, message: Message) -> Receipt:
+        version = self.settings["FACEBOOK_GRAPH_VERSION"]
+        path = f"{version}/{self.settings['FACEBOOK_PAGE_ID']}/feed"
+        post = {"message": message.text}
+        if message.link:
+            post["link"] = message.link
+        try:
+            result = self.graph().request(path, post_args=post)
+        except facebook.GraphAPIError as exc:
+            error = exc.result.get("error", {}) if isinstance(exc.result, dict) else {}
+            code = error.get("code") if error else exc.code
+            status = self._adapter.last_status() or 0
+            if error.get("is_transient") or code in RETRYABLE_CODES or status == 429 or status >= 500:
+                wait = retry_after_seconds(self._adapter.last_rate_limit_headers())
+                raise RetryableError(str(exc.message), code=code, retry_after=wait) from exc
+            raise PermanentError(str(exc.message), code=code) from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc) from exc
+        return Receipt(provider_id=str(result["id"]))
+
+    def describe(self, message: Message | None = None) -> str:
+        return f"page {mask_id(self.settings.get('FACEBOOK_PAGE_ID') or '?')}"

@@ -1,0 +1,33 @@
+"""The public feeds: sending an update to them stores its feed entry, which the RSS and Atom feeds list."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..models import FeedEntry, Update
+from . import Channel, Message, PermanentError, Receipt
+
+
+class FeedChannel(Channel):
+    """Our own RSS/Atom feeds; the entry's id is the update's permalink, fixed when first sent."""
+
+    name = "feed"
+    label = "RSS/Atom feed"
+
+    def __init__(self, settings, sessions):
+        super().__init__(settings)
+        self.sessions = sessions
+
+    def send(self, message: Message) -> Receipt:
+        with self.sessions() as session, session.begin():
+            update = session.scalar(select(Update).where(Update.uid == message.uid))
+            if update is None:
+                raise PermanentError(f"no update with uid {message.uid}", code="unknown_update")
+            entry = session.scalar(select(FeedEntry).where(FeedEntry.update_id == update.id))
+            if entry is None:
+                entry = FeedEntry(update_id=update.id, guid=message.link, title=message.title,
+                                  content=message.text, link=message.link, published_at=update.published_at)
+                session.add(entry)
+            return Receipt(provider_id=entry.guid)
+
+    def describe(self, message: Message | None = None) -> str:
+        return "public RSS/Atom feeds"

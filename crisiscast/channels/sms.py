@@ -1,0 +1,62 @@
+"""SMS through Twilio's Messages API, one message to one recipient per send."""
+from __future__ import annotations
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from ..audit import mask_phone
+from . import Channel, Message, PermanentError, Receipt, RetryableError
+from .transport import mount, retry_after_seconds, transport_error
+
+TWILIO_REAL_BASE = "https://api.twilio.com"
+RETRYABLE_CODES = {"20429", "20500", "20503", "30001"}
+
+
+class SmsChannel(Channel):
+    """Twilio SMS; the client is built once per channel, its base URL and timeout from settings."""
+
+    name = "sms"
+    label = "SMS"
+    required_settings = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+
+    def __init__(self, settings, pool_maxsize: int = 10):
+        super().__init__(settings)
+        self._pool_maxsize = pool_maxsize
+        self._client = None
+        self._adapter = None
+
+    def client(self) -> Client:
+        """The Twilio client, sending through our transport adapter."""
+        if self._client is None:
+            http = TwilioHttpClient(timeout=float(self.settings["PROVIDER_TIMEOUT"]), pool_connections=True)
+            self._adapter = mount(http.session, TWILIO_REAL_BASE, self.settings["TWILIO_API_BASE"],
+                                  float(self.settings["PROVIDER_TIMEOUT"]), self._pool_maxsize)
+            self._client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
+                                  http_client=http)
+        return self._client
+
+    def secrets(self):
+        return (self.settings.get("TWILIO_AUTH_TOKEN", ""),)
+
+    def send(self, message: Message) -> Receipt:
+        kwargs = {"to": message.to, "from_": self.settings["TWILIO_FROM_NUMBER"], "body": message.text}
+        callback = self.settings.get("TWILIO_STATUS_CALLBACK_URL")
+        if callback:
+            kwargs["status_callback"] = callback
+        try:
+            created = self.client().messages.create(**kwargs)
+        except TwilioRestException as exc:
+            code = str(exc.code) if exc.code else str(exc.status)
+            text = exc.msg if isinstance(exc.msg, str) else str(exc.msg)
+            if exc.status == 429 or exc.status >= 500 or code in RETRYABLE_CODES:
+                wait = retry_after_seconds(self._adapter.last_rate_limit_headers())
+                raise RetryableError(text, code=code, retry_after=wait) from exc
+            raise PermanentError(text, code=code) from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc) from exc
+        return Receipt(provider_id=created.sid, status=created.status or "")
+
+    def describe(self, message: Message | None = None) -> str:
+        return mask_phone(message.to) if message and message.to else "active subscribers"

@@ -1,0 +1,61 @@
+"""Posts to an X account through the v2 API (tweepy.Client with OAuth 1.0a user context)."""
+from __future__ import annotations
+
+import requests
+import tweepy
+
+from . import Channel, Message, PermanentError, Receipt, RetryableError
+from .transport import mount, retry_after_seconds, transport_error
+
+X_REAL_BASE = "https://api.twitter.com"
+
+
+class XChannel(Channel):
+    """The hospital's X account."""
+
+    name = "x"
+    label = "X"
+    required_settings = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self._client = None
+        self._adapter = None
+
+    def client(self) -> tweepy.Client:
+        """The tweepy client, sending through our transport adapter (tweepy sets no timeout itself)."""
+        if self._client is None:
+            s = self.settings
+            client = tweepy.Client(consumer_key=s["X_CONSUMER_KEY"], consumer_secret=s["X_CONSUMER_SECRET"],
+                                   access_token=s["X_ACCESS_TOKEN"], access_token_secret=s["X_ACCESS_TOKEN_SECRET"],
+                                   wait_on_rate_limit=False)
+            self._adapter = mount(client.session, X_REAL_BASE, s["X_API_BASE"], float(s["PROVIDER_TIMEOUT"]))
+            self._client = client
+        return self._client
+
+    def secrets(self):
+        s = self.settings
+        return (s.get("X_CONSUMER_SECRET", ""), s.get("X_ACCESS_TOKEN", ""), s.get("X_ACCESS_TOKEN_SECRET", ""))
+
+    def send(self, message: Message) -> Receipt:
+        try:
+            response = self.client().create_tweet(text=message.text, user_auth=True)
+        except tweepy.TooManyRequests as exc:
+            wait = retry_after_seconds(self._adapter.last_rate_limit_headers())
+            raise RetryableError(_describe(exc), code=429, retry_after=wait) from exc
+        except tweepy.TwitterServerError as exc:
+            raise RetryableError(_describe(exc), code=exc.response.status_code) from exc
+        except tweepy.HTTPException as exc:
+            raise PermanentError(_describe(exc), code=exc.response.status_code) from exc
+        except requests.RequestException as exc:
+            raise transport_error(exc) from exc
+        return Receipt(provider_id=str(response.data["id"]))
+
+    def describe(self, message: Message | None = None) -> str:
+        handle = self.settings.get("X_HANDLE") or "account"
+        return handle if handle.startswith("@") else f"@{handle}"
+
+
+def _describe(exc: tweepy.HTTPException) -> str:
+    messages = [m for m in exc.api_messages if m]
+    return "; ".join(messages) or f"HTTP {exc.response.status_code} {exc.response.reason}"

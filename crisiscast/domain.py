@@ -1,0 +1,133 @@
+"""The words of a status update: statuses, the draft staff write, and delivery states.
+
+Pure data and validation; nothing here does I/O.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ER_ACCESS = {
+    "open": "Open",
+    "open_delays": "Open with delays",
+    "diversion": "On ambulance diversion",
+    "closed_walkins": "Closed to walk-ins",
+    "closed": "Closed",
+}
+
+OPERATING_STATUS = {
+    "normal": "Normal operations",
+    "limited": "Limited: elective procedures postponed",
+    "lockdown": "Lockdown",
+    "evacuating": "Evacuating",
+    "closed": "Closed",
+}
+
+CHANNELS = ("sms", "x", "facebook", "feed")
+CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed"}
+
+HEADLINE_MAX = 120
+BODY_MAX = 4000
+INCIDENT_MAX = 120
+
+
+class DeliveryState:
+    """The states a delivery (one channel of one update) moves through."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    FINAL = frozenset({SENT, PARTIAL, FAILED, SKIPPED})
+    RETRYABLE = frozenset({FAILED, PARTIAL})
+
+
+class RecipientState:
+    """The states of one SMS to one recipient."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    FINAL = frozenset({SENT, FAILED, CANCELLED})
+
+
+class ValidationError(Exception):
+    """A draft cannot be published; `errors` maps a field name to a message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an author typed, before it is stored."""
+
+    incident: str
+    er_access: str
+    operating_status: str
+    headline: str
+    body: str = ""
+    channels: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_form(cls, form) -> "Draft":
+        """Build a draft from a form-like mapping, trimming whitespace."""
+        return cls(
+            incident=(form.get("incident") or "").strip(),
+            er_access=(form.get("er_access") or "").strip(),
+            operating_status=(form.get("operating_status") or "").strip(),
+            headline=" ".join((form.get("headline") or "").split()),
+            body=(form.get("body") or "").strip().replace("\r\n", "\n"),
+            channels=tuple(c for c in CHANNELS if c in _getlist(form, "channels")),
+        )
+
+    def validate(self) -> None:
+        """Raise ValidationError naming every field that is wrong."""
+        errors: dict[str, str] = {}
+        if not self.incident:
+            errors["incident"] = "Name the incident this update belongs to."
+        elif len(self.incident) > INCIDENT_MAX:
+            errors["incident"] = f"The incident name is {len(self.incident)} characters; the limit is {INCIDENT_MAX}."
+        if self.er_access not in ER_ACCESS:
+            errors["er_access"] = "Choose the ER access status from the list."
+        if self.operating_status not in OPERATING_STATUS:
+            errors["operating_status"] = "Choose the hospital operating status from the list."
+        if not self.headline:
+            errors["headline"] = "Write a headline."
+        elif len(self.headline) > HEADLINE_MAX:
+            errors["headline"] = f"The headline is {len(self.headline)} characters; the limit is {HEADLINE_MAX}."
+        if len(self.body) > BODY_MAX:
+            errors["body"] = f"The text is {len(self.body)} characters; the limit is {BODY_MAX}."
+        if not self.channels:
+            errors["channels"] = "Choose at least one channel."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def er_label(self) -> str:
+        return ER_ACCESS.get(self.er_access, self.er_access)
+
+    @property
+    def status_label(self) -> str:
+        return OPERATING_STATUS.get(self.operating_status, self.operating_status)
+
+
+def _getlist(form, key):
+    getlist = getattr(form, "getlist", None)
+    if getlist is not None:
+        return getlist(key)
+    value = form.get(key) or ()
+    return [value] if isinstance(value, str) else list(value)
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None = None,
+                    rand: float = 1.0) -> float:
+    """Exponential backoff with jitter for the `attempt`-th try (1-based), never sooner than `retry_after`."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1))) * (0.5 + rand / 2)
+    return max(delay, retry_after or 0.0)

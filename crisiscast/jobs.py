@@ -1,0 +1,79 @@
+"""The only bridge to RQ: enqueue deliveries, and the job functions the workers run."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue, Retry
+
+from .delivery import deliver
+
+log = logging.getLogger(__name__)
+
+_runtime = None
+# Infrastructure failures (database or Redis unreachable mid-job) are retried by RQ; provider errors are ours.
+INFRA_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
+SMS_JOB_TIMEOUT = 3600
+JOB_TIMEOUT = 120
+
+
+def install(runtime) -> None:
+    """Use `runtime` for jobs run in this process (worker.py and the tests call this)."""
+    global _runtime
+    _runtime = runtime
+
+
+def current_runtime():
+    """The installed runtime, or one built from the environment's settings."""
+    global _runtime
+    if _runtime is None:
+        import config
+        from .runtime import Runtime
+
+        _runtime = Runtime(config.load())
+    return _runtime
+
+
+def redis_connection(settings) -> Redis:
+    return Redis.from_url(settings["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
+
+
+def make_queue(settings, connection: Redis | None = None) -> Queue:
+    return Queue(settings["QUEUE_NAME"], connection=connection or redis_connection(settings))
+
+
+def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: float = 0.0) -> None:
+    """Queue the job that sends delivery `delivery_id`, now or after `delay` seconds."""
+    options = dict(job_timeout=SMS_JOB_TIMEOUT if channel == "sms" else JOB_TIMEOUT, retry=INFRA_RETRY,
+                   description=f"deliver {channel or 'delivery'} #{delivery_id}")
+    if delay >= 1:
+        queue.enqueue_in(timedelta(seconds=delay), deliver_job, delivery_id, channel, **options)
+    else:
+        queue.enqueue(deliver_job, delivery_id, channel, **options)
+
+
+def deliver_job(delivery_id: int, channel: str = "") -> None:
+    """RQ job: send one delivery; schedule the next try when a retryable error asks for one."""
+    from rq import get_current_job
+
+    runtime = current_runtime()
+    again_in = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy)
+    if again_in is not None:
+        job = get_current_job()
+        queue = Queue(job.origin, connection=job.connection) if job else make_queue(runtime.settings)
+        enqueue_delivery(queue, delivery_id, channel, again_in)
+        log.info("delivery %s: retry in %.1fs", delivery_id, again_in)
+
+
+def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
+    """Work the queue in this process, with RQ's scheduler for delayed retries.
+
+    A SimpleWorker runs jobs in-process: our jobs are few and long (one per channel per update), so a fork per
+    job would buy little isolation for its cost and would share database connections across the fork.
+    """
+    from rq import SimpleWorker
+
+    connection = redis_connection(settings)
+    worker = SimpleWorker([make_queue(settings, connection)], connection=connection, name=name)
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

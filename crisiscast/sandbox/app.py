@@ -1,0 +1,122 @@
+"""The sandbox server: provider routes wrapped in latency, a concurrency limit and faults; control and inbox."""
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+from functools import partial
+
+from aiohttp import web
+
+from . import graph, twilio, x
+from .state import PROVIDERS, State
+
+MODULES = {"twilio": twilio, "x": x, "graph": graph}
+STATE_KEY = web.AppKey("state", State)
+
+
+def build_app(state: State) -> web.Application:
+    """The aiohttp application for `state`."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[STATE_KEY] = state
+    for name, module in MODULES.items():
+        for route in module.routes(state):
+            app.router.add_route(route.method, route.path, _provider_call(state, name, route.handler))
+    app.router.add_get("/", partial(inbox, state))
+    app.router.add_get("/_sandbox/requests", partial(requests_view, state))
+    app.router.add_get("/_sandbox/config", partial(show_config, state))
+    app.router.add_post("/_sandbox/config", partial(configure, state))
+    app.router.add_post("/_sandbox/reset", partial(reset, state))
+    app.router.add_get("/_sandbox/stats", partial(show_stats, state))
+    return app
+
+
+def _provider_call(state: State, provider: str, handler):
+    """Apply the concurrency limit, latency and injected faults around one provider handler."""
+
+    async def call(request: web.Request) -> web.StreamResponse:
+        limit = state.settings.concurrency
+        if limit and state.in_flight[provider] >= limit:
+            state.counters[f"{provider}.rejected_concurrency"] += 1
+            return MODULES[provider].fault_response("429")
+        state.in_flight[provider] += 1
+        state.counters[f"{provider}.peak_in_flight"] = max(state.counters[f"{provider}.peak_in_flight"],
+                                                           state.in_flight[provider])
+        try:
+            if state.settings.latency_ms:
+                await asyncio.sleep(state.settings.latency_ms / 1000)
+            fault = state.next_fault(provider)
+            if fault is None:
+                return await handler(request)
+            state.counters[f"{provider}.fault_{fault}"] += 1
+            if fault == "timeout":
+                await asyncio.sleep(state.settings.timeout_seconds)
+                return web.Response(status=504, text="gateway timeout")
+            if fault == "lost":
+                response = await handler(request)
+                await asyncio.sleep(state.settings.timeout_seconds)
+                return response
+            return MODULES[provider].fault_response(fault)
+        finally:
+            state.in_flight[provider] -= 1
+
+    return call
+
+
+async def configure(state: State, request: web.Request) -> web.Response:
+    try:
+        state.settings.update(await request.json())
+    except (ValueError, TypeError, AttributeError) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(state.settings.to_dict())
+
+
+async def reset(state: State, request: web.Request) -> web.Response:
+    state.reset()
+    return web.json_response({"ok": True})
+
+
+async def show_stats(state: State, request: web.Request) -> web.Response:
+    return web.json_response({"counters": dict(state.counters), "in_flight": dict(state.in_flight),
+                              "records": len(state.records)})
+
+
+async def show_config(state: State, request: web.Request) -> web.Response:
+    return web.json_response(state.settings.to_dict())
+
+
+async def requests_view(state: State, request: web.Request) -> web.Response:
+    provider = request.query.get("provider")
+    since = int(request.query.get("since", 0))
+    rows = [{k: v for k, v in r.items() if k != "resource"} for r in state.records
+            if r["seq"] > since and (not provider or r["provider"] == provider)]
+    return web.json_response(rows)
+
+
+async def inbox(state: State, request: web.Request) -> web.Response:
+    """What recipients, followers and readers would have seen, newest first."""
+    sections = []
+    for provider in PROVIDERS:
+        rows = [r for r in reversed(state.records) if r["provider"] == provider][:200]
+        items = "".join(f"<li><time>{time.strftime('%H:%M:%S', time.localtime(r['at']))}</time> "
+                        f"<b>{html.escape(r['kind'])}</b> {html.escape(_summary(r))}</li>" for r in rows)
+        sections.append(f"<h2>{provider}</h2><ul>{items or '<li>nothing yet</li>'}</ul>")
+    page = (
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=3>"
+        "<title>Provider sandbox inbox</title><style>body{font:15px system-ui;margin:2em;max-width:60em}"
+        "li{white-space:pre-wrap;margin:.5em 0;border-bottom:1px solid #ddd}time{color:#777}</style>"
+        "<h1>Provider sandbox inbox</h1><p>Settings: <code>"
+        + html.escape(json.dumps(state.settings.to_dict())) + "</code></p>" + "".join(sections)
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def _summary(record: dict) -> str:
+    if record["provider"] == "twilio":
+        return f"{record['id']} to {record['to']}: {record['body']}"
+    if record["kind"] == "delete":
+        return f"deleted {record['id']}"
+    text = record.get("text") or record.get("message", "")
+    link = record.get("link")
+    return f"{record['id']}: {text}" + (f"\n{link}" if link else "")

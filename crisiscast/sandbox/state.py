@@ -1,0 +1,122 @@
+"""What the sandbox remembers: its settings (latency, concurrency, faults), in-flight counts, accepted requests."""
+from __future__ import annotations
+
+import itertools
+import random
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+PROVIDERS = ("twilio", "x", "graph")
+FAULT_KINDS = ("429", "500", "503", "timeout", "lost", "permanent")
+
+
+@dataclass
+class Credentials:
+    """The credentials the sandbox accepts; the dev run and the tests configure the product with these."""
+
+    twilio_account_sid: str = "AC" + "5a" * 16
+    twilio_auth_token: str = "sandbox-twilio-token"
+    x_consumer_key: str = "sandbox-x-consumer-key"
+    graph_page_id: str = "1234567890"
+    graph_page_token: str = "sandbox-page-token"
+
+
+@dataclass
+class Settings:
+    """Behaviour settable at start and at run time through POST /_sandbox/config."""
+
+    latency_ms: float = 0.0
+    concurrency: int = 0
+    timeout_seconds: float = 30.0
+    fault_rate: dict = field(default_factory=dict)
+    fault_kinds: dict = field(default_factory=dict)
+    script: dict = field(default_factory=lambda: defaultdict(list))
+
+    def update(self, data: dict) -> None:
+        """Merge a JSON object of settings; unknown keys or kinds raise ValueError."""
+        for key, value in data.items():
+            if key in ("latency_ms", "timeout_seconds"):
+                setattr(self, key, float(value))
+            elif key == "concurrency":
+                self.concurrency = int(value)
+            elif key == "faults":
+                for provider, spec in value.items():
+                    _check_provider(provider)
+                    kinds = list(spec.get("kinds") or ["429", "500", "503", "timeout"])
+                    _check_kinds(kinds)
+                    self.fault_rate[provider] = float(spec.get("rate", 0.0))
+                    self.fault_kinds[provider] = kinds
+            elif key == "script":
+                for provider, outcomes in value.items():
+                    _check_provider(provider)
+                    _check_kinds([o for o in outcomes if o != "ok"])
+                    self.script[provider] = list(outcomes)
+            else:
+                raise ValueError(f"unknown sandbox setting {key!r}")
+
+    def to_dict(self) -> dict:
+        return {"latency_ms": self.latency_ms, "concurrency": self.concurrency,
+                "timeout_seconds": self.timeout_seconds,
+                "faults": {p: {"rate": self.fault_rate[p], "kinds": self.fault_kinds.get(p, [])}
+                           for p in self.fault_rate},
+                "script": {p: list(v) for p, v in self.script.items() if v}}
+
+
+def _check_provider(provider: str) -> None:
+    if provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+
+
+def _check_kinds(kinds) -> None:
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown:
+        raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(FAULT_KINDS)}")
+
+
+class State:
+    """The whole sandbox: one per server, touched only from its event loop."""
+
+    def __init__(self, settings: Settings | None = None, credentials: Credentials | None = None, seed=None):
+        self.initial = (settings or Settings()).to_dict()
+        self.settings = settings or Settings()
+        self.credentials = credentials or Credentials()
+        self.random = random.Random(seed)
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.records: list[dict] = []
+        self.counters: dict[str, int] = defaultdict(int)
+        self._ids = itertools.count(1)
+
+    def reset(self) -> None:
+        """Forget every request and return to the start settings."""
+        self.settings = Settings()
+        self.settings.update(self.initial)
+        self.in_flight.clear()
+        self.records.clear()
+        self.counters.clear()
+
+    def next_fault(self, provider: str) -> str | None:
+        """The fault to inject into this request, if any: a scripted one first, then by rate."""
+        script = self.settings.script.get(provider)
+        if script:
+            outcome = script.pop(0)
+            return None if outcome == "ok" else outcome
+        rate = self.settings.fault_rate.get(provider, 0.0)
+        if rate and self.random.random() < rate:
+            return self.random.choice(self.settings.fault_kinds[provider])
+        return None
+
+    def record(self, provider: str, kind: str, **fields) -> dict:
+        """Remember an accepted request, as the recipient or reader would see it."""
+        entry = {"seq": next(self._ids), "provider": provider, "kind": kind, "at": time.time(), **fields}
+        self.records.append(entry)
+        self.counters[f"{provider}.{kind}"] += 1
+        return entry
+
+    def snowflake(self) -> str:
+        """A numeric id that grows with time, like X's and Graph's."""
+        return str(((int(time.time() * 1000) - 1288834974657) << 22) | (next(self._ids) & 0x3FFFFF))
+
+    def new_id(self, prefix: str = "", length: int = 32) -> str:
+        return prefix + secrets.token_hex(length // 2)

@@ -1,0 +1,126 @@
+"""Twilio's Messages API (2010-04-01), as described in shared/specs/twilio_api_v2010.json."""
+from __future__ import annotations
+
+import base64
+import re
+from email.utils import format_datetime
+from datetime import datetime, timezone
+
+from functools import partial
+
+from aiohttp import web
+
+from ..textlimits import count_sms
+
+NAME = "twilio"
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+# Twilio's magic test numbers: each To gives its documented error.
+MAGIC_TO = {
+    "+15005550001": (21211, "Invalid 'To' Phone Number"),
+    "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS"),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
+BODY_MAX = 1600
+
+
+def error(status: int, code: int, message: str, headers=None) -> web.Response:
+    """Twilio's error body: code, message, more_info, status."""
+    return web.json_response({"code": code, "message": message,
+                              "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+                             status=status, headers=headers)
+
+
+def fault_response(kind: str) -> web.Response:
+    if kind == "429":
+        return error(429, 20429, "Too Many Requests", headers={"Retry-After": "1"})
+    if kind == "503":
+        return error(503, 20503, "Service Unavailable")
+    if kind == "permanent":
+        return error(400, 21610, "Attempt to send to unsubscribed recipient")
+    return error(500, 20500, "Internal Server Error")
+
+
+def routes(state) -> list:
+    base = "/2010-04-01/Accounts/{account_sid}/Messages"
+    return [web.post(base + ".json", partial(create, state)),
+            web.get(base + ".json", partial(read, state)),
+            web.get(base + "/{sid}.json", partial(fetch, state))]
+
+
+def _authenticate(state, request) -> web.Response | None:
+    creds = state.credentials
+    header = request.headers.get("Authorization", "")
+    try:
+        user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        user, password = "", ""
+    if not header.startswith("Basic ") or user != creds.twilio_account_sid or password != creds.twilio_auth_token:
+        return error(401, 20003, "Authenticate")
+    if request.match_info["account_sid"] != creds.twilio_account_sid:
+        return error(404, 20404, "The requested resource was not found")
+    return None
+
+
+async def create(state, request) -> web.Response:
+    refused = _authenticate(state, request)
+    if refused:
+        return refused
+    form = await request.post()
+    to, sender, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+    if not to:
+        return error(400, 21604, "A 'To' phone number is required.")
+    if to in MAGIC_TO:
+        return error(400, *MAGIC_TO[to])
+    if not E164.match(to):
+        return error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+    if not sender and not form.get("MessagingServiceSid"):
+        return error(400, 21603, "A 'From' phone number is required.")
+    if not body:
+        return error(400, 21602, "Message body is required.")
+    if len(body) > BODY_MAX:
+        return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    now = format_datetime(datetime.now(timezone.utc))
+    sid = state.new_id("SM")
+    message = {
+        "account_sid": state.credentials.twilio_account_sid, "api_version": "2010-04-01", "body": body,
+        "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+        "error_code": None, "error_message": None, "from": sender or None,
+        "messaging_service_sid": form.get("MessagingServiceSid"), "num_media": "0",
+        "num_segments": str(count_sms(body).segments), "price": None, "price_unit": "USD", "sid": sid,
+        "status": "queued", "subresource_uris": {"media": _uri(state, sid, "/Media.json")}, "to": to,
+        "uri": _uri(state, sid, ".json"),
+    }
+    state.record(NAME, "sms", id=sid, to=to, sender=sender, body=body,
+                 status_callback=form.get("StatusCallback"), resource=message)
+    return web.json_response(message, status=201)
+
+
+async def read(state, request) -> web.Response:
+    """The message list, filtered by To, From and DateSent as Twilio does; newest first."""
+    refused = _authenticate(state, request)
+    if refused:
+        return refused
+    q = request.query
+    found = [r["resource"] for r in reversed(state.records) if r["provider"] == NAME
+             and (not q.get("To") or r["to"] == q["To"]) and (not q.get("From") or r["sender"] == q["From"])]
+    page_size = min(int(q.get("PageSize", 50)), 1000)
+    uri = str(request.rel_url)
+    return web.json_response({"messages": found[:page_size], "end": max(0, min(page_size, len(found)) - 1),
+                              "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": page_size,
+                              "previous_page_uri": None, "start": 0, "uri": uri})
+
+
+async def fetch(state, request) -> web.Response:
+    refused = _authenticate(state, request)
+    if refused:
+        return refused
+    for r in state.records:
+        if r["provider"] == NAME and r["id"] == request.match_info["sid"]:
+            return web.json_response(r["resource"])
+    return error(404, 20404, "The requested resource was not found")
+
+
+def _uri(state, sid: str, suffix: str) -> str:
+    return f"/2010-04-01/Accounts/{state.credentials.twilio_account_sid}/Messages/{sid}{suffix}"

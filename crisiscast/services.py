@@ -1,0 +1,169 @@
+"""Use cases of the console: preview, publish (the outbox), retry, subscribers. No web, no queue imports."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import audit
+from .domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
+from .models import Delivery, Incident, SmsRecipient, Subscriber, Update, User, utcnow
+from .rendering import RenderContext, Rendering, render_all
+
+
+def new_uid() -> str:
+    """A fresh public identifier for an update; the compose form carries it so a resubmission is recognised."""
+    return secrets.token_hex(6)
+
+
+def update_link(settings, uid: str) -> str:
+    return f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/u/{uid}"
+
+
+def render_context(settings, uid: str) -> RenderContext:
+    return RenderContext(org_name=settings["ORG_NAME"], link=update_link(settings, uid),
+                         sms_max_segments=int(settings["SMS_MAX_SEGMENTS"]))
+
+
+def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
+    """Validate the draft and render it for its channels exactly as publish will."""
+    draft.validate()
+    return render_all(draft, render_context(settings, uid))
+
+
+@dataclass
+class Published:
+    """What publish did: the update, whether this call created it, and whether its jobs reached the queue."""
+
+    update: Update
+    created: bool
+    queued: bool = True
+    queue_error: str = ""
+
+
+def publish(session: Session, draft: Draft, *, uid: str, author: User, settings, channels,
+            enqueue: Callable[[int, str], None]) -> Published:
+    """Store the update and one delivery per channel in one transaction, then enqueue the pending ones.
+
+    Publishing the same `uid` again returns the stored update and sends nothing more.
+    """
+    existing = session.scalar(select(Update).where(Update.uid == uid))
+    if existing is not None:
+        return Published(existing, created=False)
+    renderings = preview(draft, settings, uid)
+    try:
+        update = _store(session, draft, uid, author, renderings, channels)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = session.scalar(select(Update).where(Update.uid == uid))
+        if existing is None:
+            raise
+        return Published(existing, created=False)
+    result = Published(update, created=True)
+    for delivery in update.deliveries:
+        if delivery.state != DeliveryState.PENDING:
+            continue
+        try:
+            enqueue(delivery.id, delivery.channel)
+        except Exception as exc:  # the outbox keeps it; it goes out once the queue is back
+            result.queued, result.queue_error = False, f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def _store(session, draft, uid, author, renderings, channels) -> Update:
+    incident = session.scalar(select(Incident).where(Incident.title == draft.incident))
+    if incident is None:
+        incident = Incident(title=draft.incident)
+        session.add(incident)
+    update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
+                    headline=draft.headline, body=draft.body, author=author, published_at=utcnow())
+    session.add(update)
+    session.flush()
+    audit.record(session, actor=author.username, action="publish", outcome="ok", update_id=update.id,
+                 message=f"{draft.headline} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
+    for name in draft.channels:
+        channel = channels[name]
+        missing = channel.missing_settings()
+        delivery = Delivery(update=update, channel=name, rendering=renderings[name].to_dict(),
+                            target=channel.describe(), attempts=0,
+                            state=DeliveryState.SKIPPED if missing else DeliveryState.PENDING)
+        if missing:
+            delivery.error_code = "not_configured"
+            delivery.error_message = f"{channel.label} is not configured: set {', '.join(missing)}."
+            delivery.finished_at = utcnow()
+            audit.record(session, actor=author.username, action="send", outcome="skipped", update_id=update.id,
+                         channel=name, target=delivery.target, error_code="not_configured",
+                         message=delivery.error_message)
+        session.add(delivery)
+    session.flush()
+    return update
+
+
+def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Callable[[int, str], None]) -> Delivery:
+    """Send a failed or partly failed delivery again: for SMS, only to the recipients that failed."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.state not in DeliveryState.RETRYABLE:
+        raise ValidationError({"delivery": "Only a failed delivery can be retried."})
+    if delivery.channel == "sms":
+        session.execute(SmsRecipient.__table__.update()
+                        .where(SmsRecipient.delivery_id == delivery.id, SmsRecipient.state == RecipientState.FAILED)
+                        .values(state=RecipientState.PENDING, attempts=0, updated_at=utcnow()))
+    delivery.state, delivery.attempts, delivery.finished_at = DeliveryState.PENDING, 0, None
+    delivery.next_attempt_at = None
+    audit.record(session, actor=actor, action="retry", outcome="ok", update_id=delivery.update_id,
+                 channel=delivery.channel, target=delivery.target,
+                 message=f"retry requested after: {delivery.error_message or delivery.state}")
+    session.commit()
+    enqueue(delivery.id, delivery.channel)
+    return delivery
+
+
+def recipient_counts(session: Session, delivery_id: int) -> dict[str, int]:
+    """How many recipients of an SMS delivery are in each state."""
+    rows = session.execute(select(SmsRecipient.state, func.count()).where(SmsRecipient.delivery_id == delivery_id)
+                           .group_by(SmsRecipient.state))
+    return {state: count for state, count in rows}
+
+
+def active_subscriber_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.active)) or 0
+
+
+def add_subscriber(session: Session, phone: str, name: str, actor: str) -> Subscriber:
+    """Subscribe a number (E.164), or re-activate it when a staff member adds it back."""
+    from .phones import normalise
+
+    number = normalise(phone)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
+    if subscriber is None:
+        subscriber = Subscriber(phone=number, name=name.strip(), active=True)
+        session.add(subscriber)
+    else:
+        subscriber.active, subscriber.opted_out_at = True, None
+        subscriber.name = name.strip() or subscriber.name
+    audit.record(session, actor=actor, action="subscriber_added", outcome="ok", channel="sms",
+                 target=audit.mask_phone(number))
+    session.commit()
+    return subscriber
+
+
+def remove_subscriber(session: Session, subscriber_id: int, actor: str) -> None:
+    """Stop sending to a subscriber; the row stays so the opt-out is remembered."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return
+    subscriber.active, subscriber.opted_out_at = False, utcnow()
+    audit.record(session, actor=actor, action="subscriber_removed", outcome="ok", channel="sms",
+                 target=audit.mask_phone(subscriber.phone))
+    session.commit()
+
+
+def pending_deliveries(session: Session) -> list[tuple[int, str]]:
+    """(id, channel) of the deliveries waiting to be sent, oldest first."""
+    return [tuple(row) for row in session.execute(
+        select(Delivery.id, Delivery.channel).where(Delivery.state == DeliveryState.PENDING).order_by(Delivery.id))]

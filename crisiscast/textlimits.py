@@ -1,0 +1,75 @@
+"""How each channel counts text: SMS segments (GSM-7 / UCS-2) and X's weighted length."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Each of these takes an escape septet plus itself: two septets.
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+GSM7_SINGLE, GSM7_PART = 160, 153
+UCS2_SINGLE, UCS2_PART = 70, 67
+
+
+@dataclass(frozen=True)
+class SmsCount:
+    """The encoding an SMS needs, its length in that encoding's units, and its segments."""
+
+    encoding: str
+    units: int
+    segments: int
+    unicode_chars: tuple[str, ...] = ()
+
+    @property
+    def characters(self) -> int:
+        return self.units
+
+
+def count_sms(text: str) -> SmsCount:
+    """Count the segments of `text` as carriers split it (no segment splits an escape or a surrogate pair)."""
+    non_gsm = tuple(dict.fromkeys(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED))
+    if not non_gsm:
+        widths = [2 if ch in GSM7_EXTENDED else 1 for ch in text]
+        return SmsCount("GSM-7", sum(widths), _segments(widths, GSM7_SINGLE, GSM7_PART))
+    widths = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+    return SmsCount("UCS-2", sum(widths), _segments(widths, UCS2_SINGLE, UCS2_PART), non_gsm)
+
+
+def _segments(widths: list[int], single: int, part: int) -> int:
+    total = sum(widths)
+    if total == 0:
+        return 0
+    if total <= single:
+        return 1
+    segments, used = 1, 0
+    for width in widths:
+        if used + width > part:
+            segments += 1
+            used = 0
+        used += width
+    return segments
+
+
+X_MAX_WEIGHT = 280
+X_URL_WEIGHT = 23
+_URL = re.compile(r"https?://\S+")
+# twitter-text v3: code points in these ranges weigh 1, all others 2.
+_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+
+
+def x_weight(text: str) -> int:
+    """X's weighted length: URLs count 23, CJK and emoji count 2 (ZWJ sequences are over-counted, never under)."""
+    weight = 0
+    position = 0
+    for match in _URL.finditer(text):
+        weight += _plain_weight(text[position:match.start()]) + X_URL_WEIGHT
+        position = match.end()
+    return weight + _plain_weight(text[position:])
+
+
+def _plain_weight(text: str) -> int:
+    return sum(1 if any(lo <= ord(ch) <= hi for lo, hi in _X_LIGHT_RANGES) else 2 for ch in text)

@@ -1,0 +1,60 @@
+"""The Flask application: create_app() shows the whole web side; blueprints stay thin."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError
+
+import config
+
+from ..audit import mask_phone
+from ..domain import ER_ACCESS, OPERATING_STATUS
+from ..runtime import Runtime
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+csrf = CSRFProtect()
+
+
+def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
+    """Build the app from `settings` (default: config.load()); `runtime` may be shared with in-process workers."""
+    settings = settings if settings is not None else config.load()
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
+    app.config.update(settings)
+    app.extensions["crisiscast"] = runtime or Runtime(settings)
+    csrf.init_app(app)
+    app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
+
+    from . import admin, audit_log, auth, cli, console, public, queueing
+
+    queueing.init_app(app)
+    auth.init_app(app)
+    cli.init_app(app)
+    for module in (auth, console, admin, audit_log, public):
+        app.register_blueprint(module.bp)
+
+    @app.teardown_appcontext
+    def close_session(_exc):
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_template("errors/csrf.html", reason=exc.description), 400
+
+    @app.errorhandler(OperationalError)
+    def database_down(_exc):
+        return render_template("errors/database.html"), 503
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
+        return response
+
+    return app

@@ -1,0 +1,67 @@
+"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `requeue`."""
+from __future__ import annotations
+
+import secrets
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .. import accounts, audit, jobs, services
+from ..db import migrate
+from ..domain import ValidationError
+from .helpers import db
+
+db_cli = AppGroup("db", help="The database schema.")
+users_cli = AppGroup("users", help="Staff accounts.")
+
+
+def init_app(app) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(requeue)
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Apply every pending migration."""
+    migrate(current_app.config["DATABASE_URL"])
+    click.echo("database is up to date")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(accounts.ROLES), default="author", show_default=True)
+@click.option("--password", envvar="CRISISCAST_NEW_PASSWORD", help="default: generate one and print it once")
+def users_create(username, role, password):
+    """Create a staff account."""
+    generated = None if password else secrets.token_urlsafe(12)
+    try:
+        user = accounts.create_user(db(), username, password or generated, role, actor=audit.SYSTEM)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(exc.errors.values())) from exc
+    click.echo(f"created {user.username} ({user.role})")
+    if generated:
+        click.echo(f"one-time password: {generated}")
+
+
+@users_cli.command("list")
+def users_list():
+    """List staff accounts and their roles."""
+    from sqlalchemy import select
+
+    from ..models import User
+
+    for user in db().scalars(select(User).order_by(User.username)):
+        click.echo(f"{user.username:24} {user.role:8} {'active' if user.active else 'disabled'}")
+
+
+@click.command("requeue")
+def requeue():
+    """Queue every delivery still pending (for example after the queue was unreachable)."""
+    queue = jobs.make_queue(current_app.config)
+    count = 0
+    for delivery_id, channel in services.pending_deliveries(db()):
+        jobs.enqueue_delivery(queue, delivery_id, channel)
+        count += 1
+    click.echo(f"queued {count} pending deliveries")

@@ -1,0 +1,143 @@
+"""The console: the dashboard, composing with a preview, publishing, and each update's delivery status."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from .. import services
+from ..domain import CHANNEL_LABELS, CHANNELS, ER_ACCESS, OPERATING_STATUS, DeliveryState, Draft, ValidationError
+from ..models import Delivery, Incident, SmsRecipient, Update
+from . import queueing
+from .auth import login_required
+from .helpers import db, runtime, settings
+
+bp = Blueprint("console", __name__)
+UID = re.compile(r"^[0-9a-f]{12}$")
+
+
+@bp.get("/")
+@login_required()
+def index():
+    updates = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(20)).unique().all()
+    return render_template("console/index.html", updates=updates, channels=_channel_status(),
+                           queue_health=queueing.health(), labels=CHANNEL_LABELS)
+
+
+@bp.route("/updates/new", methods=("GET", "POST"))
+@login_required("author")
+def compose():
+    if request.method == "GET":
+        return _form(_starting_values(), uid=services.new_uid())
+    uid = request.form.get("uid", "")
+    if not UID.match(uid):
+        abort(400, "The form is missing its identifier; reload the page.")
+    draft = Draft.from_form(request.form)
+    try:
+        renderings = services.preview(draft, settings(), uid)
+    except ValidationError as exc:
+        return _form(request.form, uid=uid, errors=exc.errors), 422
+    digest = _digest(renderings)
+    if request.form.get("action") != "publish":
+        return _form(request.form, uid=uid, renderings=renderings, digest=digest)
+    if request.form.get("digest") != digest:
+        flash("The text changed since the preview. Check the preview below, then publish.", "warning")
+        return _form(request.form, uid=uid, renderings=renderings, digest=digest), 409
+    result = services.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
+                              channels=runtime().channels, enqueue=queueing.enqueue_delivery)
+    if not result.created:
+        flash("This update was already published; it was not sent again.", "info")
+    elif not result.queued:
+        flash("Published and saved, but the job queue is unreachable: deliveries are waiting for the queue.",
+              "warning")
+    else:
+        flash("Published. Deliveries are on their way.", "success")
+    return redirect(url_for("console.update", update_id=result.update.id))
+
+
+@bp.get("/updates/<int:update_id>")
+@login_required()
+def update(update_id: int):
+    found = db().get(Update, update_id)
+    if found is None:
+        abort(404)
+    return render_template("console/update.html", update=found, **_delivery_context(found))
+
+
+@bp.get("/updates/<int:update_id>/deliveries")
+@login_required()
+def deliveries(update_id: int):
+    """The deliveries fragment the update page polls while anything is still moving."""
+    found = db().get(Update, update_id)
+    if found is None:
+        abort(404)
+    return render_template("console/_deliveries.html", update=found, **_delivery_context(found))
+
+
+@bp.post("/deliveries/<int:delivery_id>/retry")
+@login_required("author")
+def retry(delivery_id: int):
+    try:
+        delivery = services.retry_delivery(db(), delivery_id, g.user.username, queueing.enqueue_delivery)
+    except ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
+        delivery = db().get(Delivery, delivery_id) or abort(404)
+    else:
+        flash(f"{CHANNEL_LABELS[delivery.channel]}: queued again.", "success")
+    return redirect(url_for("console.update", update_id=delivery.update_id))
+
+
+def _delivery_context(found: Update) -> dict:
+    session = db()
+    sms = next((d for d in found.deliveries if d.channel == "sms"), None)
+    counts = services.recipient_counts(session, sms.id) if sms else {}
+    failures = []
+    if sms:
+        failures = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == sms.id,
+                                                              SmsRecipient.state == "failed")
+                                   .order_by(SmsRecipient.id).limit(50)).all()
+    moving = any(d.state not in DeliveryState.FINAL for d in found.deliveries)
+    return {"sms_counts": counts, "sms_failures": failures, "moving": moving, "labels": CHANNEL_LABELS}
+
+
+def _form(values, uid: str, errors=None, renderings=None, digest: str = ""):
+    chosen = values.getlist("channels") if hasattr(values, "getlist") else values.get("channels", [])
+    return render_template(
+        "console/compose.html", values=values, chosen=chosen, uid=uid, errors=errors or {},
+        renderings=renderings, digest=digest, er_access=ER_ACCESS, operating_status=OPERATING_STATUS,
+        channels=_channel_status(), labels=CHANNEL_LABELS, subscribers=services.active_subscriber_count(db()),
+        incidents=_incident_titles(),
+    )
+
+
+def _starting_values() -> dict:
+    """Start from the latest update's incident and statuses: in a crisis most updates change one thing."""
+    latest = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(1)).first()
+    configured = [c["name"] for c in _channel_status() if c["configured"]]
+    if latest is None:
+        return {"channels": configured}
+    return {"incident": latest.incident.title, "er_access": latest.er_access,
+            "operating_status": latest.operating_status, "channels": configured}
+
+
+def _incident_titles() -> list[str]:
+    return db().scalars(select(Incident.title).order_by(Incident.created_at.desc()).limit(20)).all()
+
+
+def _channel_status() -> list[dict]:
+    result = []
+    for name in CHANNELS:
+        channel = runtime().channels[name]
+        missing = channel.missing_settings()
+        result.append({"name": name, "label": channel.label, "configured": not missing, "missing": missing,
+                       "target": channel.describe()})
+    return result
+
+
+def _digest(renderings) -> str:
+    """A fingerprint of exactly what would be sent, so publish can tell the preview is still current."""
+    payload = json.dumps({k: v.to_dict() for k, v in sorted(renderings.items())}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]

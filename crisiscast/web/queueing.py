@@ -1,0 +1,31 @@
+"""The web side's handle on the job queue (through crisiscast.jobs, the only module that imports rq)."""
+from __future__ import annotations
+
+from flask import current_app
+
+from .. import jobs
+
+
+def init_app(app) -> None:
+    app.extensions["crisiscast.queue"] = None
+
+
+def queue():
+    """The RQ queue for this app, connected on first use."""
+    ext = current_app.extensions
+    if ext["crisiscast.queue"] is None:
+        ext["crisiscast.queue"] = jobs.make_queue(current_app.config)
+    return ext["crisiscast.queue"]
+
+
+def enqueue_delivery(delivery_id: int, channel: str = "") -> None:
+    jobs.enqueue_delivery(queue(), delivery_id, channel)
+
+
+def health() -> str:
+    """'ok', or why the queue cannot be reached."""
+    try:
+        queue().connection.ping()
+    except Exception as exc:  # any failure here means the same to staff: the queue is not reachable
+        return f"unreachable ({type(exc).__name__})"
+    return "ok"

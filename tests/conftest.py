@@ -1,0 +1,201 @@
+"""Fixtures: real Redis (private unless REDIS_URL), a real database (SQLite unless DATABASE_URL), the sandbox."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+
+import pytest
+import requests
+from rq import SimpleWorker
+from sqlalchemy import inspect, select, text
+
+import config
+from crisiscast import accounts, jobs
+from crisiscast.db import make_engine, migrate
+from crisiscast.domain import DeliveryState
+from crisiscast.models import Delivery
+from crisiscast.redis_server import PrivateRedis
+from crisiscast.runtime import Runtime
+from crisiscast.sandbox import RunningSandbox, product_settings
+from crisiscast.web import create_app
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = PrivateRedis()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    running = RunningSandbox()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory):
+    """A migrated database: on PostgreSQL the one DATABASE_URL names; on SQLite a template file to copy."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        migrate(url)
+        return url
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(migrated_database, tmp_path):
+    if isinstance(migrated_database, str):
+        engine = make_engine(migrated_database)
+        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return migrated_database
+    path = tmp_path / "crisiscast.db"
+    shutil.copy(migrated_database, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url, redis_url, sandbox, tmp_path):
+    return config.load("testing", environ={}, instance=tmp_path / "instance", DATABASE_URL=database_url,
+                       REDIS_URL=redis_url, QUEUE_NAME=f"test-{uuid.uuid4().hex[:8]}", SECRET_KEY="test-secret",
+                       ORG_NAME="Scott & White", **product_settings(sandbox.url))
+
+
+@pytest.fixture
+def sandbox_client(sandbox):
+    """The sandbox's control API, reset before each test."""
+    client = SandboxControl(sandbox.url)
+    client.reset()
+    return client
+
+
+class SandboxControl:
+    """Configure the sandbox and read what it accepted, over its HTTP control API."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def reset(self) -> None:
+        requests.post(f"{self.url}/_sandbox/reset", timeout=5).raise_for_status()
+
+    def configure(self, **settings) -> dict:
+        response = requests.post(f"{self.url}/_sandbox/config", json=settings, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def accepted(self, provider: str | None = None) -> list[dict]:
+        params = {"provider": provider} if provider else {}
+        return requests.get(f"{self.url}/_sandbox/requests", params=params, timeout=5).json()
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/_sandbox/stats", timeout=5).json()
+
+
+@pytest.fixture
+def runtime(settings, sandbox_client):
+    rt = Runtime(settings)
+    jobs.install(rt)
+    yield rt
+    jobs.install(None)
+    rt.close()
+
+
+@pytest.fixture
+def queue(settings):
+    q = jobs.make_queue(settings)
+    yield q
+    q.empty()
+
+
+@pytest.fixture
+def drain(runtime, queue):
+    """Run a real RQ worker (burst, with its scheduler) until every delivery is final."""
+
+    def run(timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True,
+                                                                    logging_level="WARNING")
+            with runtime.sessions() as session:
+                moving = session.scalars(select(Delivery).where(Delivery.state.not_in(DeliveryState.FINAL))).all()
+            if not moving:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"deliveries still moving after {timeout}s: {[(d.channel, d.state) for d in moving]}")
+            time.sleep(0.2)
+
+    return run
+
+
+@pytest.fixture
+def db(runtime):
+    with runtime.sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def users(db):
+    """One account per role, all with PASSWORD."""
+    return {role: accounts.create_user(db, role, PASSWORD, role, actor="test") for role in accounts.ROLES}
+
+
+@pytest.fixture
+def app(settings, runtime):
+    application = create_app(settings, runtime)
+    yield application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Sign in and out through the real form, CSRF token included."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username: str = "author", password: str = PASSWORD):
+        return self.client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": csrf_token(self.client, "/login")})
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/")})
+
+
+@pytest.fixture
+def auth(client, users):
+    return AuthActions(client)
+
+
+def csrf_token(client, path: str) -> str:
+    """The CSRF token of the form at `path`."""
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)

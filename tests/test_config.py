@@ -1,0 +1,36 @@
+"""Settings: class defaults, the instance file, then the environment; secrets masked when shown."""
+import config
+
+
+def test_environment_overrides_with_types(tmp_path):
+    s = config.load("testing", environ={"SMS_MAX_SEGMENTS": "4", "PROVIDER_TIMEOUT": "2.5",
+                                        "SESSION_COOKIE_SECURE": "true"}, instance=tmp_path)
+    assert (s.SMS_MAX_SEGMENTS, s.PROVIDER_TIMEOUT, s.SESSION_COOKIE_SECURE) == (4, 2.5, True)
+
+
+def test_instance_file_is_read_and_environment_wins(tmp_path):
+    (tmp_path / "crisiscast.cfg").write_text('ORG_NAME = "Scott & White"\nTWILIO_AUTH_TOKEN = "from-file"\n')
+    s = config.load("development", environ={"TWILIO_AUTH_TOKEN": "from-env"}, instance=tmp_path)
+    assert (s.ORG_NAME, s.TWILIO_AUTH_TOKEN) == ("Scott & White", "from-env")
+
+
+def test_defaults_put_sqlite_and_a_secret_key_in_the_instance_folder(tmp_path):
+    s = config.load("development", environ={}, instance=tmp_path)
+    assert s.DATABASE_URL == f"sqlite:///{tmp_path / 'crisiscast.db'}"
+    assert s.SECRET_KEY == (tmp_path / "secret_key").read_text()
+    assert config.load("development", environ={}, instance=tmp_path).SECRET_KEY == s.SECRET_KEY
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    try:
+        config.load("production", environ={}, instance=tmp_path)
+    except RuntimeError as exc:
+        assert "SECRET_KEY" in str(exc)
+    else:
+        raise AssertionError("production loaded without SECRET_KEY")
+
+
+def test_public_view_masks_secrets(tmp_path):
+    s = config.load("testing", environ={"TWILIO_AUTH_TOKEN": "tok", "TWILIO_ACCOUNT_SID": "AC1"}, instance=tmp_path)
+    shown = s.public()
+    assert shown["TWILIO_AUTH_TOKEN"] == "••••" and shown["TWILIO_ACCOUNT_SID"] == "AC1"

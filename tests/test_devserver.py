@@ -1,0 +1,82 @@
+"""The README's run command: the whole product in separate processes, publishing end to end, and Ctrl-C."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from crisiscast.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not come up")
+
+
+@pytest.fixture
+def product(tmp_path):
+    port, sandbox_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(PORT=str(port), SANDBOX_PORT=str(sandbox_port), CRISISCAST_INSTANCE=str(tmp_path),
+               CRISISCAST_ADMIN_PASSWORD="first admin password", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "crisiscast.devserver"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/login")
+        wait_for(f"http://127.0.0.1:{sandbox_port}/")
+        yield process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def form_token(session, url):
+    return re.search(r'name="csrf_token" value="([^"]+)"', session.get(url).text).group(1)
+
+
+def test_run_command_serves_publishes_through_the_worker_and_stops_on_ctrl_c(product, tmp_path):
+    process, web, sandbox = product
+    browser = requests.Session()
+    browser.post(f"{web}/login", data={"username": "admin", "password": "first admin password",
+                                       "csrf_token": form_token(browser, f"{web}/login")})
+    page = browser.get(f"{web}/updates/new").text
+    form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+            "uid": re.search(r'name="uid" value="([0-9a-f]{12})"', page).group(1),
+            "incident": "Drill", "er_access": "open", "operating_status": "normal",
+            "headline": "Drill: all services normal", "body": "", "channels": ["x", "facebook", "feed"]}
+    preview = browser.post(f"{web}/updates/new", data={**form, "action": "preview"}).text
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    published = browser.post(f"{web}/updates/new", data={**form, "action": "publish", "digest": digest})
+    assert published.status_code == 200 and "Published." in published.text
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        accepted = requests.get(f"{sandbox}/_sandbox/requests", timeout=5).json()
+        if {r["provider"] for r in accepted} == {"x", "graph"}:
+            break
+        time.sleep(0.3)
+    assert sorted(r["provider"] for r in accepted) == ["graph", "x"]
+    assert "Drill: all services normal" in requests.get(f"{web}/feed.rss", timeout=5).text
+
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "crisiscast is running" in output and "stopping" in output
+    for url in (f"{web}/login", f"{sandbox}/"):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=1)
+    assert (tmp_path / "crisiscast.db").exists()

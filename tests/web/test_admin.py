@@ -1,0 +1,58 @@
+"""Admins manage accounts; authors manage the subscriber list; each change is audited."""
+from sqlalchemy import select
+
+from crisiscast.models import AuditEvent, Subscriber, User
+
+from ..conftest import csrf_token
+
+
+def test_admin_creates_an_account_that_can_sign_in(client, auth, db):
+    auth.login("admin")
+    token = csrf_token(client, "/admin/users")
+    response = client.post("/admin/users", data={"username": "Jane.Doe", "role": "author",
+                                                  "password": "a long enough password", "csrf_token": token})
+    assert response.status_code == 302
+    assert db.scalar(select(User).where(User.username == "jane.doe")).role == "author"
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "user_created",
+                                              AuditEvent.target == "jane.doe")).actor == "admin"
+
+
+def test_bad_account_form_keeps_input_and_explains(client, auth):
+    auth.login("admin")
+    token = csrf_token(client, "/admin/users")
+    response = client.post("/admin/users", data={"username": "author", "role": "boss", "password": "short",
+                                                  "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "There is already an account named author." in page
+    assert "Choose one of: viewer, author, admin." in page and "Use at least 10 characters." in page
+
+
+def test_admin_changes_a_role_and_cannot_demote_themself(client, auth, users, db):
+    auth.login("admin")
+    token = csrf_token(client, "/admin/users")
+    client.post(f"/admin/users/{users['viewer'].id}", data={"role": "author", "active": "1", "csrf_token": token})
+    client.post(f"/admin/users/{users['admin'].id}", data={"role": "viewer", "active": "1", "csrf_token": token})
+    db.expire_all()
+    assert db.get(User, users["viewer"].id).role == "author"
+    assert db.get(User, users["admin"].id).role == "admin"
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "user_changed")).message == "viewer → author"
+
+
+def test_author_adds_and_removes_a_subscriber(client, auth, db):
+    auth.login("author")
+    token = csrf_token(client, "/subscribers")
+    assert client.post("/subscribers", data={"phone": "512 555 1267", "csrf_token": token}).status_code == 302
+    subscriber = db.scalar(select(Subscriber))
+    assert subscriber.phone == "+15125551267"
+    client.post(f"/subscribers/{subscriber.id}/remove", data={"csrf_token": token})
+    db.expire_all()
+    assert not db.get(Subscriber, subscriber.id).active
+
+
+def test_invalid_number_is_refused_and_kept(client, auth, db):
+    auth.login("author")
+    token = csrf_token(client, "/subscribers")
+    response = client.post("/subscribers", data={"phone": "call me maybe", "csrf_token": token})
+    assert response.status_code == 422 and "call me maybe" in response.get_data(as_text=True)
+    assert db.scalar(select(Subscriber)) is None

@@ -1,0 +1,199 @@
+"""The whole path through the console: compose, preview, publish, a real worker, the sandbox, audit, feed."""
+from __future__ import annotations
+
+import re
+
+import feedparser
+from sqlalchemy import func, select
+
+import config
+from crisiscast.models import AuditEvent, Delivery, Subscriber, Update
+from crisiscast.runtime import Runtime
+from crisiscast.web import create_app
+
+from ..conftest import csrf_token
+
+
+def compose_form(client, **overrides) -> dict:
+    """A filled-in compose form as the page hands it out (uid and CSRF token included)."""
+    page = client.get("/updates/new").get_data(as_text=True)
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+        "uid": re.search(r'name="uid" value="([0-9a-f]{12})"', page).group(1),
+        "incident": "Fort Hood shooting response",
+        "er_access": "open_delays",
+        "operating_status": "lockdown",
+        "headline": "ER open with delays; blood donors needed",
+        "body": "Families: call the family line at 254-724-2111. Donate blood at the Red Cross center.",
+        "channels": ["sms", "x", "facebook", "feed"],
+    }
+    form.update(overrides)
+    return form
+
+
+def preview_then_publish(client, form):
+    preview = client.post("/updates/new", data={**form, "action": "preview"})
+    assert preview.status_code == 200, preview.get_data(as_text=True)
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview.get_data(as_text=True)).group(1)
+    return client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
+
+
+def test_publish_reaches_all_four_channels_through_a_real_worker(client, auth, db, drain, sandbox_client):
+    db.add_all([Subscriber(phone="+15125551267"), Subscriber(phone="+15125550188")])
+    db.commit()
+    auth.login("author")
+    response = preview_then_publish(client, compose_form(client))
+    assert response.status_code == 302
+    update_id = int(response.headers["Location"].rsplit("/", 1)[1])
+
+    drain()
+
+    deliveries = {d.channel: d for d in db.scalars(select(Delivery).where(Delivery.update_id == update_id))}
+    assert {c: d.state for c, d in deliveries.items()} == {"sms": "sent", "x": "sent", "facebook": "sent",
+                                                         "feed": "sent"}
+    sms = sandbox_client.accepted("twilio")
+    assert sorted(m["to"] for m in sms) == ["+15125550188", "+15125551267"]
+    assert sms[0]["body"].startswith("Scott & White: ER open with delays; blood donors needed\n")
+    [tweet] = sandbox_client.accepted("x")
+    assert deliveries["x"].provider_id == tweet["id"]
+    [post] = sandbox_client.accepted("graph")
+    assert deliveries["facebook"].provider_id == post["id"]
+    assert post["link"].endswith(f"/u/{db.get(Update, update_id).uid}")
+
+    sends = db.scalars(select(AuditEvent).where(AuditEvent.update_id == update_id, AuditEvent.action == "send")).all()
+    assert sorted((e.channel, e.outcome) for e in sends) == [
+        ("facebook", "sent"), ("feed", "sent"), ("sms", "sent"), ("sms", "sent"), ("x", "sent")]
+    assert {e.provider_id for e in sends if e.channel == "sms"} == {m["id"] for m in sms}
+    assert {e.target for e in sends if e.channel == "sms"} == {"+1512555••67", "+1512555••88"}
+    assert all(e.actor == "worker" for e in sends)
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "publish")).actor == "author"
+
+    feed = feedparser.parse(client.get("/feed.atom").data)
+    assert not feed.bozo
+    assert feed.entries[0].title == "ER open with delays; blood donors needed"
+
+    page = client.get(f"/updates/{update_id}").get_data(as_text=True)
+    assert tweet["id"] in page and post["id"] in page and "2 sent" in page
+
+
+def test_preview_shows_each_channel_with_counts_and_publishes_nothing(client, auth, db, sandbox_client):
+    auth.login("author")
+    form = compose_form(client)
+    page = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert 'data-channel="sms"' in page and 'data-channel="x"' in page
+    assert re.search(r"18\d characters · GSM-7 · <strong>2 segments</strong>", page)
+    assert "Publish to 4 channels" in page
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+    assert sandbox_client.accepted() == []
+
+
+def test_bad_input_keeps_what_was_typed_and_stores_nothing(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="   ", er_access="on_fire", body="Keep this text <b>safe</b> & sound")
+    response = client.post("/updates/new", data={**form, "action": "publish", "digest": "x"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Write a headline." in page
+    assert "Choose the ER access status from the list." in page
+    assert "Keep this text &lt;b&gt;safe&lt;/b&gt; &amp; sound" in page
+    assert 'value="Fort Hood shooting response"' in page
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_headline_too_long_for_x_is_refused_with_the_reason(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="Ä" * 10 + "界" * 110)
+    page = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert "of X&#39;s 280 characters; shorten the headline." in page
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_missing_csrf_token_is_refused_and_nothing_is_stored(client, auth, db):
+    auth.login("author")
+    form = compose_form(client)
+    del form["csrf_token"]
+    response = client.post("/updates/new", data={**form, "action": "preview"})
+    assert response.status_code == 400
+    assert "Nothing was saved or sent" in response.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_double_submit_publishes_once(client, auth, db, drain, sandbox_client):
+    auth.login("author")
+    form = compose_form(client, channels=["x", "facebook"])
+    first = preview_then_publish(client, form)
+    second = preview_then_publish(client, form)
+    assert first.headers["Location"] == second.headers["Location"]
+    assert "already published" in client.get(second.headers["Location"]).get_data(as_text=True)
+    drain()
+    assert db.scalar(select(func.count()).select_from(Update)) == 1
+    assert len(sandbox_client.accepted("x")) == 1
+    assert len(sandbox_client.accepted("graph")) == 1
+
+
+def test_publish_needs_a_current_preview(client, auth, db):
+    auth.login("author")
+    form = compose_form(client)
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    changed = {**form, "headline": "ER closed", "action": "publish", "digest": digest}
+    response = client.post("/updates/new", data=changed)
+    assert response.status_code == 409
+    assert "The text changed since the preview" in response.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_a_failing_channel_does_not_hold_up_the_others(client, auth, db, drain, sandbox_client):
+    sandbox_client.configure(script={"graph": ["permanent"]})
+    auth.login("author")
+    response = preview_then_publish(client, compose_form(client, channels=["x", "facebook", "feed"]))
+    update_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    drain()
+    states = {d.channel: d.state for d in db.scalars(select(Delivery).where(Delivery.update_id == update_id))}
+    assert states == {"x": "sent", "facebook": "failed", "feed": "sent"}
+    page = client.get(f"/updates/{update_id}").get_data(as_text=True)
+    assert "Error validating access token" in page and "Retry" in page
+    [failure] = db.scalars(select(AuditEvent).where(AuditEvent.channel == "facebook")).all()
+    assert (failure.outcome, failure.error_code) == ("failed", "190")
+    assert "Error validating access token" in failure.message
+
+
+def test_retry_of_a_failed_delivery_sends_it(client, auth, db, drain, sandbox_client):
+    sandbox_client.configure(script={"x": ["permanent"]})
+    auth.login("author")
+    response = preview_then_publish(client, compose_form(client, channels=["x"]))
+    drain()
+    delivery = db.scalar(select(Delivery))
+    assert delivery.state == "failed"
+    path = response.headers["Location"]
+    client.post(f"/deliveries/{delivery.id}/retry", data={"csrf_token": csrf_token(client, path)})
+    drain()
+    db.expire_all()
+    assert db.get(Delivery, delivery.id).state == "sent"
+    assert len(sandbox_client.accepted("x")) == 1
+    assert [e.outcome for e in db.scalars(select(AuditEvent).where(AuditEvent.channel == "x")
+                                           .order_by(AuditEvent.id))] == ["failed", "ok", "sent"]
+
+
+def test_unconfigured_channel_is_shown_and_skipped_with_a_reason(settings, sandbox_client, users):
+    rt = Runtime(config.Settings({**settings, "X_CONSUMER_KEY": "", "X_ACCESS_TOKEN": ""}))
+    app = create_app(rt.settings, rt)
+    client = app.test_client()
+    client.post("/login", data={"username": "author", "password": "correct horse battery",
+                                "csrf_token": csrf_token(client, "/login")})
+    page = client.get("/updates/new").get_data(as_text=True)
+    assert re.search(r'value="x"\s+disabled', page)
+    assert "set X_CONSUMER_KEY, X_ACCESS_TOKEN" in page
+    form = compose_form(client, channels=["x", "feed"])
+    response = preview_then_publish(client, form)
+    assert response.status_code == 302
+    with rt.sessions() as session:
+        x = session.scalar(select(Delivery).where(Delivery.channel == "x"))
+        assert (x.state, x.error_code) == ("skipped", "not_configured")
+        assert "set X_CONSUMER_KEY, X_ACCESS_TOKEN" in x.error_message
+    rt.close()
+
+
+def test_viewer_cannot_publish(client, auth):
+    auth.login("viewer")
+    assert client.get("/updates/new").status_code == 403

@@ -1,0 +1,24 @@
+"""Run an RQ worker for crisiscast: python worker.py [--burst]. It builds no Flask app."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import config
+from crisiscast import jobs
+from crisiscast.runtime import Runtime
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    parser.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = config.load()
+    jobs.install(Runtime(settings))
+    jobs.run_worker(settings, burst=args.burst, name=args.name)
+
+
+if __name__ == "__main__":
+    main()
