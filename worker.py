@@ -5,7 +5,7 @@ import argparse
 import logging
 
 import config
-from crisiscast import jobs
+from crisiscast import audit, jobs
 from crisiscast.runtime import Runtime
 
 
@@ -15,8 +15,12 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # one line per SMS is noise at 10,000
     settings = config.load()
-    jobs.install(Runtime(settings))
+    runtime = Runtime(settings)
+    with runtime.sessions() as session:
+        audit.record_configuration(session, actor=audit.WORKER, summary=runtime.describe_channels())
+    jobs.install(runtime)
     jobs.run_worker(settings, burst=args.burst, name=args.name)
 
 

@@ -78,6 +78,19 @@ def set_role(session: Session, user_id: int, role: str, active: bool, actor: str
     return user
 
 
+def set_password(session: Session, user_id: int, password: str, actor: str) -> User:
+    """Give an account a new password (the first admin's printed one, a forgotten one); audited, never logged."""
+    if len(password) < 10:
+        raise ValidationError({"password": "Use at least 10 characters."})
+    user = session.get(User, user_id)
+    if user is None:
+        raise ValidationError({"user": "No such account."})
+    user.password_hash = hash_password(password)
+    audit.record(session, actor=actor, action="password_changed", outcome="ok", target=user.username)
+    session.commit()
+    return user
+
+
 def authenticate(session: Session, username: str, password: str, source: str = "") -> User | None:
     """The active user with these credentials, or None; both outcomes are audited."""
     name = (username or "").strip().lower()

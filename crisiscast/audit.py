@@ -28,6 +28,17 @@ def record(session: Session, *, actor: str, action: str, outcome: str, update_id
     return event
 
 
+def record_configuration(session: Session, actor: str, summary: str) -> bool:
+    """Add a `configuration` entry when `summary` differs from the last one recorded; True if it did."""
+    last = session.scalar(select(AuditEvent.message).where(AuditEvent.action == "configuration")
+                          .order_by(AuditEvent.id.desc()).limit(1))
+    if last == summary:
+        return False
+    record(session, actor=actor, action="configuration", outcome="ok", message=summary)
+    session.commit()
+    return True
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Replace every secret that occurs in `text` (a provider may echo a token back) with a mask."""
     for secret in secrets:

@@ -20,5 +20,16 @@ class Runtime:
         """Every credential the channels hold, for scrubbing text before it is stored or shown."""
         return tuple(s for channel in self.channels.values() for s in channel.secrets() if s)
 
+    def describe_channels(self) -> str:
+        """Which channels are configured and where they send, without secrets: what the audit log keeps."""
+        parts = []
+        for name, channel in self.channels.items():
+            missing = channel.missing_settings()
+            if missing:
+                parts.append(f"{name}: not configured (missing {', '.join(missing)})")
+            else:
+                parts.append(f"{name}: {channel.describe()}" + (f" via {channel.endpoint()}" if channel.endpoint() else ""))
+        return "; ".join(parts)
+
     def close(self) -> None:
         self.engine.dispose()

@@ -17,6 +17,12 @@ def test_core_imports_neither_flask_nor_rq():
     assert out.stdout.strip() == "[]"
 
 
+def test_the_worker_entry_point_does_not_build_the_flask_app():
+    code = "import sys, worker\nprint('flask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_only_jobs_imports_rq():
     importers = [p.relative_to(ROOT).as_posix() for p in (ROOT / "crisiscast").rglob("*.py")
                  if any(line.startswith(("import rq", "from rq")) or line.strip().startswith(("from rq ", "import rq"))

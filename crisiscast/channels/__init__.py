@@ -52,6 +52,7 @@ class Channel(ABC):
     name: str = ""
     label: str = ""
     required_settings: tuple[str, ...] = ()
+    base_setting: str = ""
 
     def __init__(self, settings):
         self.settings = settings
@@ -59,6 +60,10 @@ class Channel(ABC):
     def missing_settings(self) -> list[str]:
         """The settings this channel needs that are empty; an empty list means it is configured."""
         return [key for key in self.required_settings if not self.settings.get(key)]
+
+    def endpoint(self) -> str:
+        """The provider API base URL this channel sends to ('' for channels without one)."""
+        return self.settings.get(self.base_setting, "") if self.base_setting else ""
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach the audit log or a log line."""

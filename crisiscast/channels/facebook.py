@@ -18,6 +18,7 @@ class FacebookChannel(Channel):
 
     name = "facebook"
     label = "Facebook Page"
+    base_setting = "FACEBOOK_API_BASE"
     required_settings = ("FACEBOOK_PAGE_ID", "FACEBOOK_PAGE_TOKEN")
 
     def __init__(self, settings):
@@ -29,7 +30,7 @@ class FacebookChannel(Channel):
         """The Graph client; paths carry our pinned version, since facebook-sdk only knows versions up to 3.1."""
         if self._graph is None:
             session = requests.Session()
-            self._adapter = mount(session, GRAPH_REAL_BASE, self.settings["FACEBOOK_API_BASE"],
+            self._adapter = mount(session, GRAPH_REAL_BASE, self.endpoint(),
                                   float(self.settings["PROVIDER_TIMEOUT"]))
             self._graph = facebook.GraphAPI(access_token=self.settings["FACEBOOK_PAGE_TOKEN"],
                                             timeout=float(self.settings["PROVIDER_TIMEOUT"]), session=session)

@@ -19,6 +19,7 @@ class SmsChannel(Channel):
 
     name = "sms"
     label = "SMS"
+    base_setting = "TWILIO_API_BASE"
     required_settings = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
 
     def __init__(self, settings, pool_maxsize: int = 10):
@@ -31,7 +32,7 @@ class SmsChannel(Channel):
         """The Twilio client, sending through our transport adapter."""
         if self._client is None:
             http = TwilioHttpClient(timeout=float(self.settings["PROVIDER_TIMEOUT"]), pool_connections=True)
-            self._adapter = mount(http.session, TWILIO_REAL_BASE, self.settings["TWILIO_API_BASE"],
+            self._adapter = mount(http.session, TWILIO_REAL_BASE, self.endpoint(),
                                   float(self.settings["PROVIDER_TIMEOUT"]), self._pool_maxsize)
             self._client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
                                   http_client=http)

@@ -15,6 +15,7 @@ class XChannel(Channel):
 
     name = "x"
     label = "X"
+    base_setting = "X_API_BASE"
     required_settings = ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
 
     def __init__(self, settings):
@@ -29,7 +30,7 @@ class XChannel(Channel):
             client = tweepy.Client(consumer_key=s["X_CONSUMER_KEY"], consumer_secret=s["X_CONSUMER_SECRET"],
                                    access_token=s["X_ACCESS_TOKEN"], access_token_secret=s["X_ACCESS_TOKEN_SECRET"],
                                    wait_on_rate_limit=False)
-            self._adapter = mount(client.session, X_REAL_BASE, s["X_API_BASE"], float(s["PROVIDER_TIMEOUT"]))
+            self._adapter = mount(client.session, X_REAL_BASE, self.endpoint(), float(s["PROVIDER_TIMEOUT"]))
             self._client = client
         return self._client
 

@@ -41,10 +41,13 @@ def change_user(user_id: int):
     try:
         user = accounts.set_role(db(), user_id, request.form.get("role", ""), bool(request.form.get("active")),
                                  actor=g.user.username)
+        if request.form.get("password"):
+            accounts.set_password(db(), user_id, request.form["password"], actor=g.user.username)
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
-        flash(f"{user.username} is now {user.role}{'' if user.active else ', disabled'}.", "success")
+        changed = " and has a new password" if request.form.get("password") else ""
+        flash(f"{user.username} is now {user.role}{'' if user.active else ', disabled'}{changed}.", "success")
     return redirect(url_for("admin.users"))
 
 
