@@ -34,7 +34,9 @@ class PrivateRedis:
         self.process = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.dir, "--logfile", str(Path(self.dir) / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C at the terminal must not stop Redis before the worker that uses it.
+            start_new_session=True)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._wait()
 
