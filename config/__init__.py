@@ -35,7 +35,15 @@ class Config:
     TWILIO_AUTH_TOKEN = ""
     TWILIO_FROM_NUMBER = ""
     TWILIO_API_BASE = "https://api.twilio.com"
+    TWILIO_STATUS_CALLBACK_URL = ""
     SMS_MAX_SEGMENTS = 3
+    SMS_DEFAULT_REGION = "US"
+    SMS_FREQUENCY = "Alerts are sent during emergencies; frequency varies"
+    SMS_HELP_CONTACT = "call the hospital's main number"
+    SMS_SENDER_RATE = 1.0
+    SMS_MAX_CONCURRENCY = 50
+    SMS_WORKER_THREADS = 16
+    SMS_BATCH_SIZE = 500
 
     X_CONSUMER_KEY = ""
     X_CONSUMER_SECRET = ""
@@ -74,6 +82,9 @@ class TestingConfig(Config):
     PROVIDER_TIMEOUT = 2.0
     RETRY_BASE_SECONDS = 0.0
     RETRY_MAX_SECONDS = 0.0
+    SMS_SENDER_RATE = 5000.0
+    SMS_WORKER_THREADS = 8
+    SMS_BATCH_SIZE = 50
 
 
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}

@@ -5,10 +5,10 @@ import csv
 import io
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from .models import AuditEvent
+from .models import AuditEvent, utcnow
 
 WORKER = "worker"
 SYSTEM = "system"
@@ -26,6 +26,19 @@ def record(session: Session, *, actor: str, action: str, outcome: str, update_id
     )
     session.add(event)
     return event
+
+
+def record_many(session: Session, events: list[dict], secrets: Iterable[str] = ()) -> None:
+    """Insert many entries in one statement (the SMS fan-out writes thousands a second)."""
+    if not events:
+        return
+    secrets = tuple(secrets)
+    rows = [{"at": e.get("at") or utcnow(), "actor": e["actor"], "action": e["action"], "outcome": e["outcome"],
+             "update_id": e.get("update_id"), "channel": e.get("channel"), "target": e.get("target", ""),
+             "provider_id": e.get("provider_id"),
+             "error_code": None if e.get("error_code") is None else str(e["error_code"]),
+             "message": scrub(e.get("message") or "", secrets)} for e in events]
+    session.execute(insert(AuditEvent), rows)
 
 
 def record_configuration(session: Session, actor: str, summary: str) -> bool:

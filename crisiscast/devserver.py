@@ -34,7 +34,8 @@ def main() -> int:
         if os.environ.get("CRISISCAST_SANDBOX", "on").lower() not in {"off", "0", "no", "false"}:
             sandbox_port = os.environ.get("SANDBOX_PORT", "5050")
             sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-            processes.append(_start("sandbox", [sys.executable, "-m", "crisiscast.sandbox", "--port", sandbox_port]))
+            processes.append(_start("sandbox", [sys.executable, "-m", "crisiscast.sandbox", "--port", sandbox_port,
+                                                "--inbound-url", f"http://{host}:{port}/webhooks/twilio/sms"]))
             os.environ.update(product_settings(sandbox_url))
         settings = config.load()
         migrate(settings["DATABASE_URL"])

@@ -74,6 +74,7 @@ class Draft:
     headline: str
     body: str = ""
     channels: tuple[str, ...] = field(default_factory=tuple)
+    lists: tuple[str, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_form(cls, form) -> "Draft":
@@ -85,6 +86,7 @@ class Draft:
             headline=" ".join((form.get("headline") or "").split()),
             body=(form.get("body") or "").strip().replace("\r\n", "\n"),
             channels=tuple(c for c in CHANNELS if c in _getlist(form, "channels")),
+            lists=tuple(dict.fromkeys(n.strip() for n in _getlist(form, "lists") if n.strip())),
         )
 
     def validate(self) -> None:
@@ -106,6 +108,8 @@ class Draft:
             errors["body"] = f"The text is {len(self.body)} characters; the limit is {BODY_MAX}."
         if not self.channels:
             errors["channels"] = "Choose at least one channel."
+        elif "sms" in self.channels and not self.lists:
+            errors["lists"] = "Choose at least one list to text."
         if errors:
             raise ValidationError(errors)
 

@@ -7,7 +7,9 @@ from datetime import timedelta
 from redis import Redis
 from rq import Queue, Retry
 
+from . import sms_fanout
 from .delivery import deliver
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +56,50 @@ def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: f
 
 
 def deliver_job(delivery_id: int, channel: str = "") -> None:
-    """RQ job: send one delivery; schedule the next try when a retryable error asks for one."""
-    from rq import get_current_job
+    """RQ job: send one delivery; schedule its next try, or queue its SMS batches, as the outcome asks."""
+    runtime = current_runtime()
+    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy,
+                      int(runtime.settings["SMS_BATCH_SIZE"]))
+    if outcome.retry_in is None and not outcome.batches:
+        return
+    queue = _current_queue(runtime)
+    if outcome.retry_in is not None:
+        enqueue_delivery(queue, delivery_id, channel, outcome.retry_in)
+        log.info("delivery %s: retry in %.1fs", delivery_id, outcome.retry_in)
+    for first_id, last_id in outcome.batches:
+        queue.enqueue(sms_batch_job, delivery_id, first_id, last_id, job_timeout=SMS_JOB_TIMEOUT, retry=INFRA_RETRY,
+                      description=f"sms batch #{delivery_id} {first_id}-{last_id}")
+    if outcome.batches:
+        log.info("delivery %s: %d SMS batches queued", delivery_id, len(outcome.batches))
+
+
+def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
+    """RQ job: send one batch of an SMS fan-out under the shared throttle."""
+    from .models import Delivery, Update
 
     runtime = current_runtime()
-    again_in = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy)
-    if again_in is not None:
-        job = get_current_job()
-        queue = Queue(job.origin, connection=job.connection) if job else make_queue(runtime.settings)
-        enqueue_delivery(queue, delivery_id, channel, again_in)
-        log.info("delivery %s: retry in %.1fs", delivery_id, again_in)
+    with runtime.sessions() as session:
+        delivery = session.get(Delivery, delivery_id)
+        uid = session.get(Update, delivery.update_id).uid
+        update_id, text = delivery.update_id, delivery.rendering["text"]
+    settings = runtime.settings
+    sms_fanout.send_batch(runtime.sessions, runtime.channels["sms"], sms_throttle(settings, _current_queue(runtime)),
+                          runtime.retry_policy, runtime.sms_executor(), int(settings["SMS_WORKER_THREADS"]),
+                          delivery_id, update_id, uid, text, first_id, last_id)
+
+
+def sms_throttle(settings, queue: Queue) -> Throttle:
+    """The shared limits for this Twilio account and sender number."""
+    return Throttle(queue.connection, account=settings["TWILIO_ACCOUNT_SID"], sender=settings["TWILIO_FROM_NUMBER"],
+                    max_concurrency=int(settings["SMS_MAX_CONCURRENCY"]),
+                    rate_per_second=float(settings["SMS_SENDER_RATE"]))
+
+
+def _current_queue(runtime) -> Queue:
+    from rq import get_current_job
+
+    job = get_current_job()
+    return Queue(job.origin, connection=job.connection) if job else make_queue(runtime.settings)
 
 
 def run_worker(settings, burst: bool = False, name: str | None = None) -> None:

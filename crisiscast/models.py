@@ -85,6 +85,7 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
     rendering: Mapped[dict] = mapped_column(JSON)
+    audience: Mapped[list | None] = mapped_column(JSON)
     target: Mapped[str] = mapped_column(String(200), default="")
     provider_id: Mapped[str | None] = mapped_column(String(120))
     error_code: Mapped[str | None] = mapped_column(String(40))
@@ -98,8 +99,28 @@ class Delivery(Base):
     update: Mapped[Update] = relationship(back_populates="deliveries")
 
 
+class SubscriberList(Base):
+    """A list an update can target, e.g. public, media, staff-on-call; `joinable` lists accept JOIN by text."""
+
+    __tablename__ = "subscriber_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    joinable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscription(Base):
+    """A subscriber's membership of one list."""
+
+    __tablename__ = "subscriptions"
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("subscriber_lists.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Subscriber(Base):
-    """A phone number that receives SMS alerts."""
+    """A phone number that receives SMS alerts; `opt_out` says who ended that: 'stop' (the person) or 'staff'."""
 
     __tablename__ = "subscribers"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -108,6 +129,9 @@ class Subscriber(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opt_out: Mapped[str | None] = mapped_column(String(16))
+
+    lists: Mapped[list[SubscriberList]] = relationship(secondary="subscriptions", order_by="SubscriberList.name")
 
 
 class SmsRecipient(Base):
@@ -120,11 +144,14 @@ class SmsRecipient(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     phone: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(16), index=True)
-    provider_id: Mapped[str | None] = mapped_column(String(64))
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    status_error_code: Mapped[str | None] = mapped_column(String(16))
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class FeedEntry(Base):

@@ -1,6 +1,8 @@
 """The composition root shared by the web app and the workers: settings, database, channels, retry policy."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from .channels import build_channels
 from .db import make_engine, session_factory
 from .delivery import RetryPolicy
@@ -15,6 +17,14 @@ class Runtime:
         self.sessions = session_factory(self.engine)
         self.channels = build_channels(settings, self.sessions)
         self.retry_policy = RetryPolicy.from_settings(settings)
+        self._sms_executor = None
+
+    def sms_executor(self) -> ThreadPoolExecutor:
+        """The thread pool SMS batches send on: SMS_WORKER_THREADS requests in flight per worker process."""
+        if self._sms_executor is None:
+            self._sms_executor = ThreadPoolExecutor(int(self.settings["SMS_WORKER_THREADS"]),
+                                                    thread_name_prefix="sms")
+        return self._sms_executor
 
     def secrets(self) -> tuple[str, ...]:
         """Every credential the channels hold, for scrubbing text before it is stored or shown."""
@@ -32,4 +42,6 @@ class Runtime:
         return "; ".join(parts)
 
     def close(self) -> None:
+        if self._sms_executor is not None:
+            self._sms_executor.shutdown(wait=True)
         self.engine.dispose()

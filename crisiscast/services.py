@@ -5,13 +5,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, subscribers
 from .domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
-from .models import Delivery, Incident, SmsRecipient, Subscriber, Update, User, utcnow
+from .models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 from .rendering import RenderContext, Rendering, render_all
 
 
@@ -35,6 +35,15 @@ def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
     return render_all(draft, render_context(settings, uid))
 
 
+def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
+    """Recipients, segments and the time the fan-out will take at the configured sender rate."""
+    recipients = subscribers.audience_count(session, draft.lists)
+    rate = float(settings["SMS_SENDER_RATE"])
+    segments = rendering.stats["segments"]
+    return {"recipients": recipients, "segments": segments, "total_segments": recipients * segments,
+            "rate": rate, "seconds": recipients / rate if rate > 0 else 0.0}
+
+
 @dataclass
 class Published:
     """What publish did: the update, whether this call created it, and whether its jobs reached the queue."""
@@ -55,6 +64,8 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     if existing is not None:
         return Published(existing, created=False)
     renderings = preview(draft, settings, uid)
+    if "sms" in draft.channels:
+        subscribers.check_lists(session, draft.lists)
     try:
         update = _store(session, draft, uid, author, renderings, channels)
         session.commit()
@@ -91,6 +102,7 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
         missing = channel.missing_settings()
         delivery = Delivery(update=update, channel=name, rendering=renderings[name].to_dict(),
                             target=channel.describe(), attempts=0,
+                            audience=list(draft.lists) if name == "sms" else None,
                             state=DeliveryState.SKIPPED if missing else DeliveryState.PENDING)
         if missing:
             delivery.error_code = "not_configured"
@@ -121,46 +133,6 @@ def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Call
     session.commit()
     enqueue(delivery.id, delivery.channel)
     return delivery
-
-
-def recipient_counts(session: Session, delivery_id: int) -> dict[str, int]:
-    """How many recipients of an SMS delivery are in each state."""
-    rows = session.execute(select(SmsRecipient.state, func.count()).where(SmsRecipient.delivery_id == delivery_id)
-                           .group_by(SmsRecipient.state))
-    return {state: count for state, count in rows}
-
-
-def active_subscriber_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.active)) or 0
-
-
-def add_subscriber(session: Session, phone: str, name: str, actor: str) -> Subscriber:
-    """Subscribe a number (E.164), or re-activate it when a staff member adds it back."""
-    from .phones import normalise
-
-    number = normalise(phone)
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
-    if subscriber is None:
-        subscriber = Subscriber(phone=number, name=name.strip(), active=True)
-        session.add(subscriber)
-    else:
-        subscriber.active, subscriber.opted_out_at = True, None
-        subscriber.name = name.strip() or subscriber.name
-    audit.record(session, actor=actor, action="subscriber_added", outcome="ok", channel="sms",
-                 target=audit.mask_phone(number))
-    session.commit()
-    return subscriber
-
-
-def remove_subscriber(session: Session, subscriber_id: int, actor: str) -> None:
-    """Stop sending to a subscriber; the row stays so the opt-out is remembered."""
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        return
-    subscriber.active, subscriber.opted_out_at = False, utcnow()
-    audit.record(session, actor=actor, action="subscriber_removed", outcome="ok", channel="sms",
-                 target=audit.mask_phone(subscriber.phone))
-    session.commit()
 
 
 def pending_deliveries(session: Session) -> list[tuple[int, str]]:

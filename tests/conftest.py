@@ -16,10 +16,11 @@ import config
 from crisiscast import accounts, jobs
 from crisiscast.db import make_engine, migrate
 from crisiscast.domain import DeliveryState
-from crisiscast.models import Delivery
+from crisiscast.models import Delivery, Subscriber, SubscriberList
 from crisiscast.redis_server import PrivateRedis
 from crisiscast.runtime import Runtime
 from crisiscast.sandbox import RunningSandbox, product_settings
+from crisiscast.sandbox.state import Settings as SandboxSettings
 from crisiscast.web import create_app
 
 PASSWORD = "correct horse battery"
@@ -37,7 +38,9 @@ def redis_url():
 
 @pytest.fixture(scope="session")
 def sandbox():
-    running = RunningSandbox()
+    quiet = SandboxSettings()
+    quiet.update({"status_callbacks": False})  # tests of receipts turn them on
+    running = RunningSandbox(settings=quiet)
     yield running
     running.stop()
 
@@ -63,9 +66,11 @@ def migrated_database(tmp_path_factory):
 def database_url(migrated_database, tmp_path):
     if isinstance(migrated_database, str):
         engine = make_engine(migrated_database)
-        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        # The lists the migrations seed (ids 1-3) are reference data: keep them, drop any a test made.
+        tables = [t for t in inspect(engine).get_table_names() if t not in ("alembic_version", "subscriber_lists")]
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            conn.execute(text("DELETE FROM subscriber_lists WHERE id > 3"))
         engine.dispose()
         return migrated_database
     path = tmp_path / "crisiscast.db"
@@ -150,6 +155,20 @@ def drain(runtime, queue):
 def db(runtime):
     with runtime.sessions() as session:
         yield session
+
+
+@pytest.fixture
+def subscribe(db):
+    """Add active subscribers on `lists` (default public); returns them."""
+
+    def add(*phones, lists=("public",), active=True):
+        on = db.scalars(select(SubscriberList).where(SubscriberList.name.in_(lists))).all()
+        added = [Subscriber(phone=phone, active=active, lists=list(on)) for phone in phones]
+        db.add_all(added)
+        db.commit()
+        return added
+
+    return add
 
 
 @pytest.fixture

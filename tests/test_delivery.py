@@ -1,6 +1,5 @@
-"""Sending one delivery: claimed once, retried with backoff, failures recorded once, opt-outs honoured."""
+"""Sending one delivery: claimed once, retried with backoff, failures recorded once, in-doubt never resent."""
 import threading
-from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -9,16 +8,16 @@ import config
 from crisiscast import services
 from crisiscast.delivery import RetryPolicy, deliver
 from crisiscast.domain import Draft
-from crisiscast.models import AuditEvent, Delivery, SmsRecipient, Subscriber
+from crisiscast.models import AuditEvent, Delivery
 
 
 @pytest.fixture
 def publish(db, runtime, users):
     """Publish a draft to `channels` without queueing; return the deliveries by channel."""
 
-    def run(*channels, body="Blood donors needed at the main campus."):
+    def run(*channels, body="Blood donors needed at the main campus.", lists=("public",)):
         draft = Draft(incident="Fort Hood", er_access="open", operating_status="normal", headline="Update",
-                      body=body, channels=channels)
+                      body=body, channels=channels, lists=lists if "sms" in channels else ())
         result = services.publish(db, draft, uid=services.new_uid(), author=users["author"],
                                   settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None)
         return {d.channel: d.id for d in result.update.deliveries}
@@ -27,7 +26,8 @@ def publish(db, runtime, users):
 
 
 def run(runtime, delivery_id, policy=None):
-    return deliver(runtime.sessions, runtime.channels, delivery_id, policy or runtime.retry_policy)
+    """Run the delivery once; the seconds until it should run again, or None when it is settled."""
+    return deliver(runtime.sessions, runtime.channels, delivery_id, policy or runtime.retry_policy).retry_in
 
 
 def outcomes(db, channel):
@@ -89,74 +89,3 @@ def test_no_answer_is_in_doubt_and_never_resent_automatically(settings, publish,
     assert delivery.state == "failed" and "may have gone out" in delivery.error_message
     assert len(sandbox_client.accepted("x")) == 1
     rt.close()
-
-
-def test_sms_goes_to_each_active_subscriber_once_even_with_429s(runtime, publish, sandbox_client, db):
-    db.add_all([Subscriber(phone=f"+1512555{i:04d}") for i in range(40)] +
-               [Subscriber(phone="+15125559999", active=False)])
-    db.commit()
-    sandbox_client.configure(faults={"twilio": {"rate": 0.3, "kinds": ["429", "503"]}})
-    delivery_id = publish("sms")["sms"]
-    patient = RetryPolicy(max_attempts=25, base=0, cap=0)  # 0.3 ** 25: no recipient runs out of tries
-    rounds = 0
-    while run(runtime, delivery_id, patient) is not None:
-        rounds += 1
-        assert rounds < 25
-    sent = Counter(m["to"] for m in sandbox_client.accepted("twilio"))
-    assert len(sent) == 40 and set(sent.values()) == {1}
-    assert "+15125559999" not in sent
-    db.expire_all()
-    assert db.get(Delivery, delivery_id).state == "sent"
-    assert db.get(Delivery, delivery_id).provider_id == "40 messages"
-
-
-def test_stop_after_publish_cancels_that_recipients_message(runtime, publish, sandbox_client, db):
-    stays, leaves = Subscriber(phone="+15125551267"), Subscriber(phone="+15125550188")
-    db.add_all([stays, leaves])
-    db.commit()
-    delivery_id = publish("sms")["sms"]
-    leaves.active = False
-    db.commit()
-    assert run(runtime, delivery_id) is None
-    assert [m["to"] for m in sandbox_client.accepted("twilio")] == ["+15125551267"]
-    states = dict(db.execute(select(SmsRecipient.phone, SmsRecipient.state)).all())
-    # Recipients are planned by the worker, so one who left before that is never planned at all.
-    assert states == {"+15125551267": "sent"}
-
-
-def test_opt_out_between_planning_and_sending_is_cancelled(runtime, publish, sandbox_client, db):
-    from crisiscast.delivery import _plan_recipients
-
-    subscriber = Subscriber(phone="+15125550188")
-    db.add(subscriber)
-    db.commit()
-    delivery_id = publish("sms")["sms"]
-    _plan_recipients(runtime.sessions, delivery_id)
-    subscriber.active = False
-    db.commit()
-    assert run(runtime, delivery_id) is None
-    assert sandbox_client.accepted("twilio") == []
-    recipient = db.scalar(select(SmsRecipient))
-    assert (recipient.state, recipient.error_code) == ("cancelled", "opted_out")
-    assert outcomes(db, "sms") == ["cancelled"]
-
-
-def test_a_permanently_invalid_number_fails_once_and_the_rest_go_out(runtime, publish, sandbox_client, db):
-    db.add_all([Subscriber(phone="+15125551267"), Subscriber(phone="+15005550001")])
-    db.commit()
-    delivery_id = publish("sms")["sms"]
-    assert run(runtime, delivery_id) is None
-    db.expire_all()
-    delivery = db.get(Delivery, delivery_id)
-    assert delivery.state == "partial" and "1 of 2 messages failed" in delivery.error_message
-    assert sorted(outcomes(db, "sms")) == ["failed", "sent"]
-    assert run(runtime, delivery_id) is None
-    assert len(sandbox_client.accepted("twilio")) == 1
-
-
-def test_no_subscribers_is_skipped_with_a_reason(runtime, publish, db):
-    delivery_id = publish("sms")["sms"]
-    run(runtime, delivery_id)
-    db.expire_all()
-    delivery = db.get(Delivery, delivery_id)
-    assert (delivery.state, delivery.error_message) == ("skipped", "No active subscribers.")

@@ -69,15 +69,3 @@ def test_unconfigured_channel_is_skipped_with_the_missing_settings(db, settings,
         "skipped", "Facebook Page is not configured: set FACEBOOK_PAGE_TOKEN.")
     assert db.scalar(select(AuditEvent).where(AuditEvent.outcome == "skipped")).channel == "facebook"
     rt.close()
-
-
-def test_subscribers_are_normalised_and_invalid_numbers_refused(db, users):
-    added = services.add_subscriber(db, "(512) 555-1267", "Ann", "author")
-    assert added.phone == "+15125551267"
-    with pytest.raises(ValidationError) as exc:
-        services.add_subscriber(db, "555-12", "", "author")
-    assert "not a valid number" in exc.value.errors["phone"] or "not a phone number" in exc.value.errors["phone"]
-    services.remove_subscriber(db, added.id, "author")
-    assert services.active_subscriber_count(db) == 0
-    assert [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))][-2:] == [
-        "subscriber_added", "subscriber_removed"]

@@ -22,9 +22,9 @@ class SmsChannel(Channel):
     base_setting = "TWILIO_API_BASE"
     required_settings = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
 
-    def __init__(self, settings, pool_maxsize: int = 10):
+    def __init__(self, settings):
         super().__init__(settings)
-        self._pool_maxsize = pool_maxsize
+        self._pool_maxsize = int(settings.get("SMS_WORKER_THREADS") or 10)
         self._client = None
         self._adapter = None
 
@@ -38,12 +38,17 @@ class SmsChannel(Channel):
                                   http_client=http)
         return self._client
 
+    def status_callback_url(self) -> str:
+        """Where Twilio reports each message's delivery status: ours, under PUBLIC_BASE_URL, unless set."""
+        return (self.settings.get("TWILIO_STATUS_CALLBACK_URL")
+                or f"{self.settings['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status")
+
     def secrets(self):
         return (self.settings.get("TWILIO_AUTH_TOKEN", ""),)
 
     def send(self, message: Message) -> Receipt:
         kwargs = {"to": message.to, "from_": self.settings["TWILIO_FROM_NUMBER"], "body": message.text}
-        callback = self.settings.get("TWILIO_STATUS_CALLBACK_URL")
+        callback = self.status_callback_url()
         if callback:
             kwargs["status_callback"] = callback
         try:

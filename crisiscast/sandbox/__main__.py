@@ -18,11 +18,12 @@ def main(argv=None) -> None:
     parser.add_argument("--concurrency", type=int, default=0, help="in-flight requests per provider before 429")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of calls that fail (429/500/503/timeout)")
     parser.add_argument("--timeout-seconds", type=float, default=30.0, help="how long a 'timeout' fault hangs")
+    parser.add_argument("--inbound-url", default="", help="the product's inbound SMS webhook, for texting it")
     parser.add_argument("--settings", default="", help="a JSON object as POST /_sandbox/config takes")
     args = parser.parse_args(argv)
     settings = Settings()
     settings.update({"latency_ms": args.latency_ms, "concurrency": args.concurrency,
-                     "timeout_seconds": args.timeout_seconds})
+                     "timeout_seconds": args.timeout_seconds, "inbound_url": args.inbound_url})
     if args.fault_rate:
         settings.update({"faults": {p: {"rate": args.fault_rate} for p in PROVIDERS}})
     if args.settings:

@@ -9,7 +9,7 @@ from functools import partial
 
 from aiohttp import web
 
-from . import graph, twilio, x
+from . import callbacks, graph, twilio, x
 from .state import PROVIDERS, State
 
 MODULES = {"twilio": twilio, "x": x, "graph": graph}
@@ -29,6 +29,7 @@ def build_app(state: State) -> web.Application:
     app.router.add_post("/_sandbox/config", partial(configure, state))
     app.router.add_post("/_sandbox/reset", partial(reset, state))
     app.router.add_get("/_sandbox/stats", partial(show_stats, state))
+    app.router.add_post("/_sandbox/inbound", partial(inbound, state))
     return app
 
 
@@ -78,8 +79,34 @@ async def reset(state: State, request: web.Request) -> web.Response:
 
 
 async def show_stats(state: State, request: web.Request) -> web.Response:
+    sms = [r["to"] for r in state.records if r["provider"] == "twilio" and r["kind"] == "sms"]
     return web.json_response({"counters": dict(state.counters), "in_flight": dict(state.in_flight),
-                              "records": len(state.records)})
+                              "records": len(state.records), "sms_accepted": len(sms),
+                              "sms_unique_recipients": len(set(sms)),
+                              "first_at": state.records[0]["at"] if state.records else None,
+                              "last_at": state.records[-1]["at"] if state.records else None})
+
+
+async def inbound(state: State, request: web.Request) -> web.StreamResponse:
+    """A phone texts our number: post it, signed, to the product's inbound webhook and keep the reply.
+
+    Takes JSON {"from", "body", "opt_out_type"} (tests) or the inbox page's form (people), which it
+    answers by going back to the inbox.
+    """
+    is_form = request.content_type == "application/x-www-form-urlencoded"
+    data = dict(await request.post()) if is_form else await request.json()
+    if not state.settings.inbound_url:
+        return web.json_response({"error": "set inbound_url first"}, status=409)
+    params = {"AccountSid": state.credentials.twilio_account_sid, "MessageSid": state.new_id("SM"),
+              "From": data.get("from", ""), "To": "+15005550006", "Body": data.get("body", ""), "NumMedia": "0"}
+    if data.get("opt_out_type"):
+        params["OptOutType"] = data["opt_out_type"]
+    status, reply = await callbacks.post_form(state, state.settings.inbound_url, params)
+    state.record("inbound", "inbound", id=params["MessageSid"], to=params["From"], sender=params["From"],
+                 body=params["Body"], reply=reply, reply_status=status)
+    if is_form:
+        raise web.HTTPSeeOther("/")
+    return web.json_response({"status": status, "reply": reply})
 
 
 async def show_config(state: State, request: web.Request) -> web.Response:
@@ -97,7 +124,7 @@ async def requests_view(state: State, request: web.Request) -> web.Response:
 async def inbox(state: State, request: web.Request) -> web.Response:
     """What recipients, followers and readers would have seen, newest first."""
     sections = []
-    for provider in PROVIDERS:
+    for provider in ("inbound", *PROVIDERS):
         rows = [r for r in reversed(state.records) if r["provider"] == provider][:200]
         items = "".join(f"<li><time>{time.strftime('%H:%M:%S', time.localtime(r['at']))}</time> "
                         f"<b>{html.escape(r['kind'])}</b> {html.escape(_summary(r))}</li>" for r in rows)
@@ -107,14 +134,26 @@ async def inbox(state: State, request: web.Request) -> web.Response:
         "<title>Provider sandbox inbox</title><style>body{font:15px system-ui;margin:2em;max-width:60em}"
         "li{white-space:pre-wrap;margin:.5em 0;border-bottom:1px solid #ddd}time{color:#777}</style>"
         "<h1>Provider sandbox inbox</h1><p>Settings: <code>"
-        + html.escape(json.dumps(state.settings.to_dict())) + "</code></p>" + "".join(sections)
+        + html.escape(json.dumps(state.settings.to_dict())) + "</code></p>" + _inbound_form(state)
+        + "".join(sections)
     )
     return web.Response(text=page, content_type="text/html")
 
 
+def _inbound_form(state: State) -> str:
+    if not state.settings.inbound_url:
+        return ""
+    return ("<form method=post action=/_sandbox/inbound><b>Text the hospital's number</b> from "
+            "<input name=from value='+15125550100' size=14> <input name=body value='JOIN' size=20> "
+            "<button>Send</button></form>")
+
+
 def _summary(record: dict) -> str:
+    if record["kind"] == "inbound":
+        return f"from {record['sender']}: {record['body']}\n→ reply ({record['reply_status']}): {record['reply']}"
     if record["provider"] == "twilio":
-        return f"{record['id']} to {record['to']}: {record['body']}"
+        status = record["resource"].get("status")
+        return f"{record['id']} to {record['to']} [{status}]: {record['body']}"
     if record["kind"] == "delete":
         return f"deleted {record['id']}"
     text = record.get("text") or record.get("message", "")

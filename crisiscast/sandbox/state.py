@@ -30,6 +30,9 @@ class Settings:
     latency_ms: float = 0.0
     concurrency: int = 0
     timeout_seconds: float = 30.0
+    status_callbacks: bool = True
+    status_delay_ms: float = 20.0
+    inbound_url: str = ""
     fault_rate: dict = field(default_factory=dict)
     fault_kinds: dict = field(default_factory=dict)
     script: dict = field(default_factory=lambda: defaultdict(list))
@@ -37,8 +40,12 @@ class Settings:
     def update(self, data: dict) -> None:
         """Merge a JSON object of settings; unknown keys or kinds raise ValueError."""
         for key, value in data.items():
-            if key in ("latency_ms", "timeout_seconds"):
+            if key in ("latency_ms", "timeout_seconds", "status_delay_ms"):
                 setattr(self, key, float(value))
+            elif key == "status_callbacks":
+                self.status_callbacks = bool(value)
+            elif key == "inbound_url":
+                self.inbound_url = str(value)
             elif key == "concurrency":
                 self.concurrency = int(value)
             elif key == "faults":
@@ -58,7 +65,8 @@ class Settings:
 
     def to_dict(self) -> dict:
         return {"latency_ms": self.latency_ms, "concurrency": self.concurrency,
-                "timeout_seconds": self.timeout_seconds,
+                "timeout_seconds": self.timeout_seconds, "status_callbacks": self.status_callbacks,
+                "status_delay_ms": self.status_delay_ms, "inbound_url": self.inbound_url,
                 "faults": {p: {"rate": self.fault_rate[p], "kinds": self.fault_kinds.get(p, [])}
                            for p in self.fault_rate},
                 "script": {p: list(v) for p, v in self.script.items() if v}}
@@ -86,6 +94,7 @@ class State:
         self.in_flight: dict[str, int] = defaultdict(int)
         self.records: list[dict] = []
         self.counters: dict[str, int] = defaultdict(int)
+        self.tasks: set = set()
         self._ids = itertools.count(1)
 
     def reset(self) -> None:

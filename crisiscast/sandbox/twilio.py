@@ -1,6 +1,7 @@
 """Twilio's Messages API (2010-04-01), as described in shared/specs/twilio_api_v2010.json."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from email.utils import format_datetime
@@ -11,6 +12,7 @@ from functools import partial
 from aiohttp import web
 
 from ..textlimits import count_sms
+from . import callbacks
 
 NAME = "twilio"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -94,6 +96,10 @@ async def create(state, request) -> web.Response:
     }
     state.record(NAME, "sms", id=sid, to=to, sender=sender, body=body,
                  status_callback=form.get("StatusCallback"), resource=message)
+    if form.get("StatusCallback") and state.settings.status_callbacks:
+        task = asyncio.get_running_loop().create_task(callbacks.report_status(state, message, form["StatusCallback"]))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
     return web.json_response(message, status=201)
 
 
@@ -103,7 +109,7 @@ async def read(state, request) -> web.Response:
     if refused:
         return refused
     q = request.query
-    found = [r["resource"] for r in reversed(state.records) if r["provider"] == NAME
+    found = [r["resource"] for r in reversed(state.records) if r["provider"] == NAME and r["kind"] == "sms"
              and (not q.get("To") or r["to"] == q["To"]) and (not q.get("From") or r["sender"] == q["From"])]
     page_size = min(int(q.get("PageSize", 50)), 1000)
     uri = str(request.rel_url)

@@ -1,12 +1,12 @@
-"""Staff accounts (admins) and the SMS subscriber list (authors)."""
+"""Staff accounts: create them, change roles, switch them off, set passwords (admins only)."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import accounts, services
+from .. import accounts
 from ..domain import ValidationError
-from ..models import Subscriber, User
+from ..models import User
 from .auth import login_required
 from .helpers import db
 
@@ -49,32 +49,3 @@ def change_user(user_id: int):
         changed = " and has a new password" if request.form.get("password") else ""
         flash(f"{user.username} is now {user.role}{'' if user.active else ', disabled'}{changed}.", "success")
     return redirect(url_for("admin.users"))
-
-
-@bp.route("/subscribers", methods=("GET", "POST"))
-@login_required()
-def subscribers():
-    errors, values = {}, {}
-    if request.method == "POST":
-        if not accounts.has_role(g.user, "author"):
-            flash("Only authors and admins can add subscribers.", "error")
-            return redirect(url_for("admin.subscribers"))
-        values = request.form
-        try:
-            added = services.add_subscriber(db(), values.get("phone", ""), values.get("name", ""), g.user.username)
-        except ValidationError as exc:
-            errors = exc.errors
-        else:
-            flash(f"{added.phone} will receive SMS alerts.", "success")
-            return redirect(url_for("admin.subscribers"))
-    rows = db().scalars(select(Subscriber).order_by(Subscriber.active.desc(), Subscriber.id.desc()).limit(500)).all()
-    return render_template("admin/subscribers.html", subscribers=rows, errors=errors, values=values,
-                           active=services.active_subscriber_count(db())), 422 if errors else 200
-
-
-@bp.post("/subscribers/<int:subscriber_id>/remove")
-@login_required("author")
-def remove_subscriber(subscriber_id: int):
-    services.remove_subscriber(db(), subscriber_id, g.user.username)
-    flash("Removed: no more alerts go to that number.", "success")
-    return redirect(url_for("admin.subscribers"))

@@ -8,7 +8,7 @@ import re
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import services
+from .. import receipts, services, sms_fanout, subscribers
 from ..domain import CHANNEL_LABELS, CHANNELS, ER_ACCESS, OPERATING_STATUS, DeliveryState, Draft, ValidationError
 from ..models import Delivery, Incident, SmsRecipient, Update
 from . import queueing
@@ -38,14 +38,17 @@ def compose():
     draft = Draft.from_form(request.form)
     try:
         renderings = services.preview(draft, settings(), uid)
+        if "sms" in draft.channels:
+            subscribers.check_lists(db(), draft.lists)
     except ValidationError as exc:
         return _form(request.form, uid=uid, errors=exc.errors), 422
-    digest = _digest(renderings)
+    digest = _digest(renderings, draft.lists)
+    estimate = services.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
     if request.form.get("action") != "publish":
-        return _form(request.form, uid=uid, renderings=renderings, digest=digest)
+        return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate)
     if request.form.get("digest") != digest:
-        flash("The text changed since the preview. Check the preview below, then publish.", "warning")
-        return _form(request.form, uid=uid, renderings=renderings, digest=digest), 409
+        flash("The text or the lists changed since the preview. Check the preview below, then publish.", "warning")
+        return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate), 409
     result = services.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if not result.created:
@@ -93,23 +96,31 @@ def retry(delivery_id: int):
 def _delivery_context(found: Update) -> dict:
     session = db()
     sms = next((d for d in found.deliveries if d.channel == "sms"), None)
-    counts = services.recipient_counts(session, sms.id) if sms else {}
-    failures = []
+    counts, receipts_by_status, failures = {}, {}, []
     if sms:
-        failures = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == sms.id,
-                                                              SmsRecipient.state == "failed")
-                                   .order_by(SmsRecipient.id).limit(50)).all()
-    moving = any(d.state not in DeliveryState.FINAL for d in found.deliveries)
-    return {"sms_counts": counts, "sms_failures": failures, "moving": moving, "labels": CHANNEL_LABELS}
+        counts = sms_fanout.counts(session, sms.id)
+        receipts_by_status = receipts.status_counts(session, sms.id)
+        failed = (SmsRecipient.state == "failed") | SmsRecipient.status.in_(receipts.FAILED)
+        failures = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == sms.id, failed)
+                                   .order_by(SmsRecipient.id).limit(100)).all()
+    # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
+    awaiting = receipts_by_status.get("awaiting receipt", 0) + sum(
+        n for status, n in receipts_by_status.items() if status in ("queued", "sending", "sent", "accepted"))
+    moving = any(d.state not in DeliveryState.FINAL for d in found.deliveries) or awaiting > 0
+    return {"sms_counts": counts, "sms_receipts": receipts_by_status, "sms_failures": failures, "moving": moving,
+            "labels": CHANNEL_LABELS}
 
 
-def _form(values, uid: str, errors=None, renderings=None, digest: str = ""):
-    chosen = values.getlist("channels") if hasattr(values, "getlist") else values.get("channels", [])
+def _form(values, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
+    if hasattr(values, "getlist"):
+        chosen, chosen_lists = values.getlist("channels"), values.getlist("lists")
+    else:
+        chosen, chosen_lists = values.get("channels", []), values.get("lists", [])
     return render_template(
-        "console/compose.html", values=values, chosen=chosen, uid=uid, errors=errors or {},
-        renderings=renderings, digest=digest, er_access=ER_ACCESS, operating_status=OPERATING_STATUS,
-        channels=_channel_status(), labels=CHANNEL_LABELS, subscribers=services.active_subscriber_count(db()),
-        incidents=_incident_titles(),
+        "console/compose.html", values=values, chosen=chosen, chosen_lists=chosen_lists, uid=uid,
+        errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
+        operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
+        lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()), incidents=_incident_titles(),
     )
 
 
@@ -118,9 +129,9 @@ def _starting_values() -> dict:
     latest = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(1)).first()
     configured = [c["name"] for c in _channel_status() if c["configured"]]
     if latest is None:
-        return {"channels": configured}
+        return {"channels": configured, "lists": ["public"]}
     return {"incident": latest.incident.title, "er_access": latest.er_access,
-            "operating_status": latest.operating_status, "channels": configured}
+            "operating_status": latest.operating_status, "channels": configured, "lists": ["public"]}
 
 
 def _incident_titles() -> list[str]:
@@ -137,7 +148,8 @@ def _channel_status() -> list[dict]:
     return result
 
 
-def _digest(renderings) -> str:
-    """A fingerprint of exactly what would be sent, so publish can tell the preview is still current."""
-    payload = json.dumps({k: v.to_dict() for k, v in sorted(renderings.items())}, sort_keys=True)
+def _digest(renderings, lists) -> str:
+    """A fingerprint of exactly what would be sent and to whom, so publish can tell the preview is current."""
+    payload = json.dumps({"lists": sorted(lists), **{k: v.to_dict() for k, v in sorted(renderings.items())}},
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]

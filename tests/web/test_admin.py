@@ -1,7 +1,7 @@
 """Admins manage accounts; authors manage the subscriber list; each change is audited."""
 from sqlalchemy import select
 
-from crisiscast.models import AuditEvent, Subscriber, User
+from crisiscast.models import AuditEvent, User
 
 from ..conftest import csrf_token
 
@@ -37,22 +37,3 @@ def test_admin_changes_a_role_and_cannot_demote_themself(client, auth, users, db
     assert db.get(User, users["viewer"].id).role == "author"
     assert db.get(User, users["admin"].id).role == "admin"
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "user_changed")).message == "viewer → author"
-
-
-def test_author_adds_and_removes_a_subscriber(client, auth, db):
-    auth.login("author")
-    token = csrf_token(client, "/subscribers")
-    assert client.post("/subscribers", data={"phone": "512 555 1267", "csrf_token": token}).status_code == 302
-    subscriber = db.scalar(select(Subscriber))
-    assert subscriber.phone == "+15125551267"
-    client.post(f"/subscribers/{subscriber.id}/remove", data={"csrf_token": token})
-    db.expire_all()
-    assert not db.get(Subscriber, subscriber.id).active
-
-
-def test_invalid_number_is_refused_and_kept(client, auth, db):
-    auth.login("author")
-    token = csrf_token(client, "/subscribers")
-    response = client.post("/subscribers", data={"phone": "call me maybe", "csrf_token": token})
-    assert response.status_code == 422 and "call me maybe" in response.get_data(as_text=True)
-    assert db.scalar(select(Subscriber)) is None

@@ -7,7 +7,7 @@ from crisiscast.models import AuditEvent
 from ..conftest import csrf_token
 
 
-@pytest.mark.parametrize("path", ["/", "/updates/new", "/audit", "/audit.csv", "/subscribers", "/admin/users",
+@pytest.mark.parametrize("path", ["/", "/updates/new", "/audit", "/audit.csv", "/subscribers/", "/admin/users",
                                   "/updates/1"])
 def test_every_console_page_requires_sign_in(client, path):
     response = client.get(path)

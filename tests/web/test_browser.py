@@ -43,13 +43,11 @@ def shot(page, name):
         page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
 
 
-def test_sign_in_compose_preview_publish_and_watch_delivery(page, live_server, users, db, drain, sandbox_client):
+def test_sign_in_compose_preview_publish_and_watch_delivery(page, live_server, users, subscribe, drain,
+                                                            sandbox_client):
     from playwright.sync_api import expect
 
-    from crisiscast.models import Subscriber
-
-    db.add_all([Subscriber(phone="+15125551267"), Subscriber(phone="+15125550188")])
-    db.commit()
+    subscribe("+15125551267", "+15125550188")
     page.goto(f"{live_server}/")
     page.fill("#username", "author")
     page.fill("#password", "correct horse battery")

@@ -7,7 +7,7 @@ import feedparser
 from sqlalchemy import func, select
 
 import config
-from crisiscast.models import AuditEvent, Delivery, Subscriber, Update
+from crisiscast.models import AuditEvent, Delivery, Update
 from crisiscast.runtime import Runtime
 from crisiscast.web import create_app
 
@@ -26,6 +26,7 @@ def compose_form(client, **overrides) -> dict:
         "headline": "ER open with delays; blood donors needed",
         "body": "Families: call the family line at 254-724-2111. Donate blood at the Red Cross center.",
         "channels": ["sms", "x", "facebook", "feed"],
+        "lists": ["public"],
     }
     form.update(overrides)
     return form
@@ -38,9 +39,8 @@ def preview_then_publish(client, form):
     return client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
 
 
-def test_publish_reaches_all_four_channels_through_a_real_worker(client, auth, db, drain, sandbox_client):
-    db.add_all([Subscriber(phone="+15125551267"), Subscriber(phone="+15125550188")])
-    db.commit()
+def test_publish_reaches_all_four_channels_through_a_real_worker(client, auth, db, drain, sandbox_client, subscribe):
+    subscribe("+15125551267", "+15125550188")
     auth.login("author")
     response = preview_then_publish(client, compose_form(client))
     assert response.status_code == 302
@@ -139,7 +139,7 @@ def test_publish_needs_a_current_preview(client, auth, db):
     changed = {**form, "headline": "ER closed", "action": "publish", "digest": digest}
     response = client.post("/updates/new", data=changed)
     assert response.status_code == 409
-    assert "The text changed since the preview" in response.get_data(as_text=True)
+    assert "The text or the lists changed since the preview" in response.get_data(as_text=True)
     assert db.scalar(select(func.count()).select_from(Update)) == 0
 
 
@@ -197,3 +197,30 @@ def test_unconfigured_channel_is_shown_and_skipped_with_a_reason(settings, sandb
 def test_viewer_cannot_publish(client, auth):
     auth.login("viewer")
     assert client.get("/updates/new").status_code == 403
+
+
+def test_changing_the_lists_after_the_preview_needs_a_new_preview(client, auth, db):
+    auth.login("author")
+    form = compose_form(client)
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    response = client.post("/updates/new", data={**form, "lists": ["public", "media"], "action": "publish",
+                                                 "digest": digest})
+    assert response.status_code == 409
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_preview_estimates_the_sms_fan_out(client, auth, subscribe, settings):
+    subscribe(*[f"+1512555{i:04d}" for i in range(25)], lists=("media",))
+    auth.login("author")
+    page = client.post("/updates/new", data={**compose_form(client, lists=["media"]), "action": "preview"})
+    text = page.get_data(as_text=True)
+    estimate = " ".join(re.search(r'<p id="sms-estimate">(.*?)</p>', text, re.S).group(1).split())
+    assert estimate == ("To <strong>25</strong> recipients on media · 50 segments in all · "
+                        "about <strong>0 s</strong> at 5000.0 messages/s")
+
+
+def test_sms_without_a_list_is_refused(client, auth):
+    auth.login("author")
+    response = client.post("/updates/new", data={**compose_form(client, lists=[]), "action": "preview"})
+    assert response.status_code == 422 and "Choose at least one list to text." in response.get_data(as_text=True)

@@ -1,0 +1,52 @@
+"""Twilio's side of the webhooks: signed status callbacks for accepted messages, and inbound messages."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+log = logging.getLogger(__name__)
+# What the handset network does with these numbers once Twilio has sent the message.
+DELIVERY_FAILURES = {"+15005550030": ("undelivered", "30003"), "+15005550031": ("failed", "30008")}
+_session: aiohttp.ClientSession | None = None
+_limit = asyncio.Semaphore(50)
+
+
+def signed_post_headers(state, url: str, params: dict) -> dict:
+    """X-Twilio-Signature for `params` posted to `url`, as Twilio computes it."""
+    signature = RequestValidator(state.credentials.twilio_auth_token).compute_signature(url, params)
+    return {"X-Twilio-Signature": signature}
+
+
+async def post_form(state, url: str, params: dict) -> tuple[int, str]:
+    """POST a signed form the way Twilio does; (status, body), or (0, error) when nobody answers."""
+    global _session
+    if _session is None or _session.closed:
+        _session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+    async with _limit:
+        try:
+            async with _session.post(url, data=params, headers=signed_post_headers(state, url, params)) as response:
+                return response.status, await response.text()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return 0, f"{type(exc).__name__}: {exc}"
+
+
+async def report_status(state, message: dict, url: str) -> None:
+    """Report sent, then delivered (or the failure these numbers get), to the message's StatusCallback."""
+    final, error_code = DELIVERY_FAILURES.get(message["to"], ("delivered", None))
+    for status in ("sent", final):
+        await asyncio.sleep(state.settings.status_delay_ms / 1000)
+        params = {"AccountSid": message["account_sid"], "ApiVersion": "2010-04-01", "From": message["from"] or "",
+                  "To": message["to"], "MessageSid": message["sid"], "SmsSid": message["sid"],
+                  "MessageStatus": status, "SmsStatus": status}
+        if status == final and error_code:
+            params["ErrorCode"] = error_code
+        code, _ = await post_form(state, url, params)
+        state.counters[f"twilio.callback_{code or 'unanswered'}"] += 1
+        if not code:
+            log.warning("status callback to %s: %s", url, _)
+        if status == final:
+            message["status"] = final
+            message["error_code"] = int(error_code) if error_code else None

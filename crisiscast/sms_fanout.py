@@ -1,0 +1,197 @@
+"""SMS fan-out: one row per recipient, batches of rows across workers, bounded concurrency inside each.
+
+- plan(): one INSERT … SELECT makes a pending row per active subscriber on the update's lists (once).
+- send_batch(): claims small chunks of a batch (cancelling anyone who opted out since publish), sends
+  them on a thread pool under the shared throttle, retries 429/5xx in place with backoff, and writes
+  results and audit entries in bulk. The last batch to finish settles the delivery.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, func, insert, literal, select, update
+
+from . import audit
+from .channels import Channel, ChannelError, InDoubtError, Message, RetryableError
+from .domain import DeliveryState, RecipientState
+from .models import Delivery, SmsRecipient, Subscriber, utcnow
+from .subscribers import in_audience
+
+FLUSH_EVERY = 200
+
+
+@dataclass
+class Result:
+    """One recipient's outcome after every attempt this batch made, and an audit entry per attempt."""
+
+    recipient_id: int
+    phone: str
+    state: str
+    attempts: int
+    provider_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    events: list[dict] = field(default_factory=list)
+
+
+def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[int, int]]:
+    """Plan the recipients once (safe to repeat) and return (first id, last id) batches of pending rows."""
+    with sessions() as session, session.begin():
+        planned = session.scalar(select(exists().where(SmsRecipient.delivery_id == delivery_id)))
+        if not planned:
+            rows = select(literal(delivery_id), Subscriber.id, Subscriber.phone, literal(RecipientState.PENDING),
+                          literal(0), literal(utcnow())).where(in_audience(audience or ["public"]))
+            session.execute(insert(SmsRecipient).from_select(
+                ["delivery_id", "subscriber_id", "phone", "state", "attempts", "updated_at"], rows))
+        ids = session.scalars(select(SmsRecipient.id).where(SmsRecipient.delivery_id == delivery_id,
+                                                            SmsRecipient.state == RecipientState.PENDING)
+                              .order_by(SmsRecipient.id)).all()
+    return [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
+
+
+def send_batch(sessions, channel: Channel, throttle, policy, executor: Executor, window: int, delivery_id: int,
+               update_id: int, uid: str, text: str, first_id: int, last_id: int) -> None:
+    """Send every pending recipient with first_id <= id <= last_id, at most `window` at a time."""
+    pending: deque = deque()
+    in_flight: set = set()
+    results: list[Result] = []
+    exhausted = False
+    chunk = max(1, min(window, 100))
+    while True:
+        while len(in_flight) < window and not (exhausted and not pending):
+            if not pending:
+                claimed = _claim(sessions, delivery_id, update_id, first_id, last_id, chunk)
+                if not claimed:
+                    exhausted = True
+                    break
+                pending.extend(claimed)
+            recipient_id, phone, attempt = pending.popleft()
+            in_flight.add(executor.submit(send_one, channel, throttle, policy, uid, text, recipient_id, phone,
+                                          attempt))
+        if not in_flight:
+            break
+        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+        results.extend(future.result() for future in done)
+        if len(results) >= FLUSH_EVERY:
+            _record(sessions, update_id, results, channel)
+            results = []
+    _record(sessions, update_id, results, channel)
+    settle(sessions, delivery_id, update_id, channel)
+
+
+def send_one(channel: Channel, throttle, policy, uid: str, text: str, recipient_id: int, phone: str,
+             attempt: int) -> Result:
+    """Send to one recipient under the throttle, retrying retryable errors with backoff up to the budget."""
+    target = audit.mask_phone(phone)
+    events = []
+    while True:
+        try:
+            with throttle.slot():
+                receipt = channel.send(Message(text=text, to=phone, uid=uid))
+        except RetryableError as exc:
+            if attempt >= policy.max_attempts:
+                message = f"{exc.message} (gave up after {attempt} attempts)"
+                events.append(_event(target, "failed", code=exc.code, message=message))
+                return Result(recipient_id, phone, RecipientState.FAILED, attempt, None, exc.code, message, events)
+            delay = policy.delay(attempt, exc.retry_after)
+            events.append(_event(target, "retrying", code=exc.code,
+                                 message=f"attempt {attempt}: {exc.message}; next try in {delay:.1f}s"))
+            time.sleep(delay)
+            attempt += 1
+        except ChannelError as exc:
+            message = exc.message
+            if isinstance(exc, InDoubtError):
+                message = f"No answer from {channel.label} ({exc.message}): it may have gone out; not resent."
+            events.append(_event(target, "failed", code=exc.code, message=message))
+            return Result(recipient_id, phone, RecipientState.FAILED, attempt, None, exc.code, message, events)
+        else:
+            events.append(_event(target, "sent", provider_id=receipt.provider_id))
+            return Result(recipient_id, phone, RecipientState.SENT, attempt, receipt.provider_id, events=events)
+
+
+def _event(target: str, outcome: str, provider_id=None, code=None, message="") -> dict:
+    return {"target": target, "outcome": outcome, "provider_id": provider_id, "error_code": code,
+            "message": message or "", "at": utcnow()}
+
+
+def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: int, limit: int) -> list[tuple]:
+    """Cancel recipients who opted out since publish, then claim up to `limit` pending ones for sending."""
+    in_batch = (SmsRecipient.delivery_id == delivery_id, SmsRecipient.id >= first_id, SmsRecipient.id <= last_id,
+                SmsRecipient.state == RecipientState.PENDING)
+    active = exists().where(Subscriber.id == SmsRecipient.subscriber_id, Subscriber.active)
+    with sessions() as session, session.begin():
+        cancelled = session.execute(
+            update(SmsRecipient).where(*in_batch, ~active)
+            .values(state=RecipientState.CANCELLED, error_code="opted_out",
+                    error_message="Unsubscribed before this message was sent.", updated_at=utcnow())
+            .returning(SmsRecipient.phone)).scalars().all()
+        audit.record_many(session, [
+            {**_event(audit.mask_phone(phone), "cancelled", code="opted_out",
+                      message="unsubscribed before this message was sent"),
+             "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"}
+            for phone in cancelled])
+        next_ids = select(SmsRecipient.id).where(*in_batch).order_by(SmsRecipient.id).limit(limit).scalar_subquery()
+        claimed = session.execute(
+            update(SmsRecipient).where(SmsRecipient.id.in_(next_ids), SmsRecipient.state == RecipientState.PENDING,
+                                       active)
+            .values(state=RecipientState.SENDING, attempts=SmsRecipient.attempts + 1, updated_at=utcnow())
+            .returning(SmsRecipient.id, SmsRecipient.phone, SmsRecipient.attempts)).all()
+    return sorted(tuple(row) for row in claimed)
+
+
+def _record(sessions, update_id: int, results: list[Result], channel: Channel) -> None:
+    """Write a chunk of outcomes and their audit entries in one transaction."""
+    if not results:
+        return
+    now = utcnow()
+    with sessions() as session, session.begin():
+        session.execute(update(SmsRecipient), [
+            {"id": r.recipient_id, "state": r.state, "provider_id": r.provider_id, "error_code": r.code,
+             "error_message": r.message, "attempts": r.attempts, "updated_at": now} for r in results])
+        audit.record_many(session, [
+            {**event, "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"}
+            for r in results for event in r.events], secrets=channel.secrets())
+
+
+def counts(session, delivery_id: int) -> dict[str, int]:
+    """How many recipients of an SMS delivery are in each state."""
+    rows = session.execute(select(SmsRecipient.state, func.count()).where(SmsRecipient.delivery_id == delivery_id)
+                           .group_by(SmsRecipient.state))
+    return {state: n for state, n in rows}
+
+
+def settle(sessions, delivery_id: int, update_id: int, channel: Channel) -> bool:
+    """Once no recipient is pending or sending, give the delivery its final state (exactly one caller does)."""
+    with sessions() as session, session.begin():
+        tally = counts(session, delivery_id)
+        if tally.get(RecipientState.PENDING) or tally.get(RecipientState.SENDING):
+            return False
+        sent, failed = tally.get(RecipientState.SENT, 0), tally.get(RecipientState.FAILED, 0)
+        total = sum(tally.values())
+        values = {"finished_at": utcnow(), "updated_at": utcnow(), "next_attempt_at": None,
+                  "provider_id": f"{sent} message{'' if sent == 1 else 's'}" if sent else None,
+                  "error_code": None, "error_message": None}
+        if total == 0:
+            state, note = DeliveryState.SKIPPED, "No active subscribers on the chosen lists."
+            values.update(error_code="no_subscribers", error_message=note)
+        elif failed == 0:
+            state, note = DeliveryState.SENT, f"{sent} sent" + (f", {total - sent} opted out" if total > sent else "")
+        else:
+            first = session.execute(select(SmsRecipient.error_code, SmsRecipient.error_message)
+                                    .where(SmsRecipient.delivery_id == delivery_id,
+                                           SmsRecipient.state == RecipientState.FAILED)
+                                    .order_by(SmsRecipient.id).limit(1)).first()
+            state = DeliveryState.FAILED if sent == 0 else DeliveryState.PARTIAL
+            note = f"{failed} of {total} messages failed; first: {first.error_message}"
+            values.update(error_code=first.error_code, error_message=note)
+        won = session.execute(update(Delivery).where(Delivery.id == delivery_id,
+                                                     Delivery.state == DeliveryState.SENDING)
+                              .values(state=state, **values)).rowcount == 1
+        if won:
+            audit.record(session, actor=audit.WORKER, action="fanout", outcome=state, update_id=update_id,
+                         channel="sms", target=channel.describe(), provider_id=values["provider_id"],
+                         error_code=values["error_code"], message=note)
+    return won

@@ -1,0 +1,89 @@
+"""SMS subscribers: counts per list, search, add and remove numbers, CSV import, lists."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from .. import accounts, audit, subscribers
+from ..domain import ValidationError
+from ..models import SubscriberList
+from ..subscriber_import import import_csv
+from .auth import login_required
+from .helpers import db, settings
+
+bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def _page(errors=None, values=None, report=None, status=200):
+    query, list_name = request.args.get("q", ""), request.args.get("list", "")
+    return render_template(
+        "subscribers/index.html", subscribers=subscribers.search(db(), query, list_name), query=query,
+        list_name=list_name, lists=subscribers.all_lists(db()), counts=subscribers.list_counts(db()),
+        active=subscribers.active_count(db()), errors=errors or {}, values=values or {}, report=report,
+        can_edit=accounts.has_role(g.user, "author")), status
+
+
+@bp.get("/")
+@login_required()
+def index():
+    return _page()
+
+
+@bp.post("/")
+@login_required("author")
+def add():
+    values = request.form
+    try:
+        added = subscribers.add(db(), values.get("phone", ""), values.get("name", ""), values.getlist("lists"),
+                                g.user.username, settings()["SMS_DEFAULT_REGION"])
+    except ValidationError as exc:
+        db().rollback()
+        return _page(errors=exc.errors, values=values, status=422)
+    flash(f"{added.phone} will receive SMS alerts for {', '.join(lst.name for lst in added.lists)}.", "success")
+    return redirect(url_for("subscribers.index"))
+
+
+@bp.post("/<int:subscriber_id>/remove")
+@login_required("author")
+def remove(subscriber_id: int):
+    subscribers.remove(db(), subscriber_id, g.user.username)
+    flash("Removed: no more alerts go to that number.", "success")
+    return redirect(url_for("subscribers.index"))
+
+
+@bp.post("/import")
+@login_required("author")
+def import_file():
+    upload = request.files.get("file")
+    raw = upload.read(MAX_UPLOAD + 1) if upload else request.form.get("csv", "").encode()
+    if len(raw) > MAX_UPLOAD:
+        return _page(errors={"file": "The file is larger than 5 MB; split it."}, status=422)
+    if not raw.strip():
+        return _page(errors={"file": "Choose a CSV file (number, name, lists) or paste its lines."}, status=422)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    try:
+        report = import_csv(db(), text, g.user.username, settings()["SMS_DEFAULT_REGION"])
+    except ValidationError as exc:
+        return _page(errors=exc.errors, status=422)
+    flash(f"Import: {report.summary()}.", "success" if not report.count("rejected") else "warning")
+    return _page(report=report)
+
+
+@bp.post("/lists")
+@login_required("admin")
+def add_list():
+    name = request.form.get("name", "").strip().lower()
+    if not name or len(name) > 40 or not all(c.isalnum() or c == "-" for c in name):
+        flash("A list name is letters, digits and dashes (at most 40).", "error")
+    elif name in {lst.name for lst in subscribers.all_lists(db())}:
+        flash(f"There is already a list named {name}.", "error")
+    else:
+        db().add(SubscriberList(name=name, description=request.form.get("description", "").strip()[:200],
+                                joinable=bool(request.form.get("joinable"))))
+        audit.record(db(), actor=g.user.username, action="list_created", outcome="ok", channel="sms", target=name)
+        db().commit()
+        flash(f"List {name} created.", "success")
+    return redirect(url_for("subscribers.index"))

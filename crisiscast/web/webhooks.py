@@ -1,0 +1,50 @@
+"""Twilio's webhooks: inbound messages (keywords) and message status callbacks, both signature-checked."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from .. import audit, inbound, receipts
+from .helpers import db, settings
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
+
+
+@bp.before_request
+def check_signature():
+    """403 and an audit entry unless X-Twilio-Signature matches this URL and form under our auth token."""
+    token = settings()["TWILIO_AUTH_TOKEN"]
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if token and signature and RequestValidator(token).validate(_public_url(), request.form.to_dict(), signature):
+        return None
+    audit.record(db(), actor="twilio", action="webhook_refused", outcome="refused", channel="sms",
+                 target=request.remote_addr or "", message=f"{request.path}: "
+                 + ("no auth token configured" if not token else "missing signature" if not signature
+                    else "signature does not match"))
+    db().commit()
+    abort(403)
+
+
+@bp.post("/sms")
+def inbound_sms():
+    form = request.form
+    effect = inbound.handle(db(), settings(), form.get("From", ""), form.get("Body", ""), form.get("OptOutType", ""))
+    reply = MessagingResponse()
+    if effect.reply:
+        reply.message(effect.reply)
+    return Response(str(reply), mimetype="application/xml")
+
+
+@bp.post("/status")
+def message_status():
+    form = request.form
+    receipts.apply_status(db(), form.get("MessageSid", ""), form.get("MessageStatus", ""),
+                          form.get("ErrorCode") or None)
+    return Response(status=204)
+
+
+def _public_url() -> str:
+    """The URL Twilio signed: our public base (we may sit behind a proxy) plus the path and query."""
+    query = request.query_string.decode()
+    return settings()["PUBLIC_BASE_URL"].rstrip("/") + request.path + (f"?{query}" if query else "")

@@ -1,0 +1,52 @@
+"""The subscribers page: counts per list, search, add and remove, CSV import with its report."""
+import io
+
+from sqlalchemy import select
+
+from crisiscast.models import Subscriber
+
+from ..conftest import csrf_token
+
+
+def test_author_adds_searches_and_removes_a_number(client, auth, db):
+    auth.login("author")
+    token = csrf_token(client, "/subscribers/")
+    response = client.post("/subscribers/", data={"phone": "512 555 1267", "name": "Ann", "lists": ["media"],
+                                                  "csrf_token": token})
+    assert response.status_code == 302
+    subscriber = db.scalar(select(Subscriber))
+    assert subscriber.phone == "+15125551267" and [lst.name for lst in subscriber.lists] == ["media"]
+    page = client.get("/subscribers/?q=1267").get_data(as_text=True)
+    assert "+15125551267" in page and "Ann" in page
+    client.post(f"/subscribers/{subscriber.id}/remove", data={"csrf_token": token})
+    db.expire_all()
+    assert not db.get(Subscriber, subscriber.id).active
+
+
+def test_invalid_number_is_refused_and_what_was_typed_kept(client, auth, db):
+    auth.login("author")
+    token = csrf_token(client, "/subscribers/")
+    response = client.post("/subscribers/", data={"phone": "call me maybe", "name": "Zed", "lists": ["public"],
+                                                  "csrf_token": token})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'value="call me maybe"' in page and 'value="Zed"' in page
+    assert db.scalar(select(Subscriber)) is None
+
+
+def test_csv_upload_shows_a_line_by_line_report(client, auth, db):
+    auth.login("author")
+    token = csrf_token(client, "/subscribers/")
+    data = {"csrf_token": token, "file": (io.BytesIO(b"number,name,lists\n+15125550101,Ann,public\nnope,Bob,\n"),
+                                          "people.csv")}
+    page = client.post("/subscribers/import", data=data, content_type="multipart/form-data").get_data(as_text=True)
+    assert "Import: 1 added, 0 updated, 0 unchanged, 1 rejected." in page
+    assert "&#39;nope&#39; is not a phone number" in page
+    assert db.scalar(select(Subscriber)).phone == "+15125550101"
+
+
+def test_viewer_sees_counts_but_cannot_change_anything(client, auth, db):
+    auth.login("viewer")
+    page = client.get("/subscribers/").get_data(as_text=True)
+    assert "staff-on-call" in page and "Add a number" not in page
+    assert client.post("/subscribers/", data={"phone": "+15125550101",
+                                              "csrf_token": csrf_token(client, "/subscribers/")}).status_code == 403
