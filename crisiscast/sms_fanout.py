@@ -2,7 +2,8 @@
 
 - plan(): one INSERT … SELECT makes a pending row per active subscriber on the update's lists (once).
 - send_batch(): claims small chunks of a batch (cancelling anyone who opted out since publish), sends
-  them on a thread pool under the shared throttle, retries 429/5xx in place with backoff, and writes
+  them on a thread pool (the channel holds the shared throttle per request), retries 429/5xx in place with
+  backoff, and writes
   results and audit entries in bulk. The last batch to finish settles the delivery.
 """
 from __future__ import annotations
@@ -52,9 +53,12 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
     return [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
 
 
-def send_batch(sessions, channel: Channel, throttle, policy, executor: Executor, window: int, delivery_id: int,
+def send_batch(sessions, channel: Channel, policy, executor: Executor, window: int, delivery_id: int,
                update_id: int, uid: str, text: str, first_id: int, last_id: int) -> None:
-    """Send every pending recipient with first_id <= id <= last_id, at most `window` at a time."""
+    """Send every pending recipient with first_id <= id <= last_id, at most `window` at a time.
+
+    The channel enforces the shared throttle itself, around each request it makes.
+    """
     pending: deque = deque()
     in_flight: set = set()
     results: list[Result] = []
@@ -69,8 +73,7 @@ def send_batch(sessions, channel: Channel, throttle, policy, executor: Executor,
                     break
                 pending.extend(claimed)
             recipient_id, phone, attempt = pending.popleft()
-            in_flight.add(executor.submit(send_one, channel, throttle, policy, uid, text, recipient_id, phone,
-                                          attempt))
+            in_flight.add(executor.submit(send_one, channel, policy, uid, text, recipient_id, phone, attempt))
         if not in_flight:
             break
         done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -82,15 +85,13 @@ def send_batch(sessions, channel: Channel, throttle, policy, executor: Executor,
     settle(sessions, delivery_id, update_id, channel)
 
 
-def send_one(channel: Channel, throttle, policy, uid: str, text: str, recipient_id: int, phone: str,
-             attempt: int) -> Result:
-    """Send to one recipient under the throttle, retrying retryable errors with backoff up to the budget."""
+def send_one(channel: Channel, policy, uid: str, text: str, recipient_id: int, phone: str, attempt: int) -> Result:
+    """Send to one recipient, retrying retryable errors with backoff up to the budget."""
     target = audit.mask_phone(phone)
     events = []
     while True:
         try:
-            with throttle.slot():
-                receipt = channel.send(Message(text=text, to=phone, uid=uid))
+            receipt = channel.send(Message(text=text, to=phone, uid=uid))
         except RetryableError as exc:
             if attempt >= policy.max_attempts:
                 message = f"{exc.message} (gave up after {attempt} attempts)"

@@ -38,6 +38,11 @@ class SmsChannel(Channel):
                                   http_client=http)
         return self._client
 
+    def use_gate(self, gate) -> None:
+        """Send every request under `gate` (the shared throttle): concurrency cap and sender rate."""
+        self.client()
+        self._adapter.gate = gate
+
     def status_callback_url(self) -> str:
         """Where Twilio reports each message's delivery status: ours, under PUBLIC_BASE_URL, unless set."""
         return (self.settings.get("TWILIO_STATUS_CALLBACK_URL")

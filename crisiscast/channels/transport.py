@@ -7,6 +7,7 @@ where the SDK sets none (tweepy never does).
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 import time
 import urllib.request
 
@@ -18,20 +19,26 @@ RATE_LIMIT_HEADERS = ("retry-after", "x-rate-limit-reset", "x-rate-limit-remaini
 
 
 class ProviderAdapter(HTTPAdapter):
-    """Send requests for `real_base` to `base`, with a default timeout; remember rate-limit headers per thread."""
+    """Send requests for `real_base` to `base`, with a default timeout; remember rate-limit headers per thread.
+
+    An optional `gate` (a crisiscast.throttle.Throttle) is held for exactly the time a request is on the
+    wire, so the shared concurrency cap counts what the provider counts, not the SDK's own work around it.
+    """
 
     def __init__(self, real_base: str, base: str, timeout: float, pool_maxsize: int = 10):
         super().__init__(pool_connections=2, pool_maxsize=pool_maxsize)
         self.real_base = real_base.rstrip("/")
         self.base = (base or real_base).rstrip("/")
         self.timeout = timeout
+        self.gate = None
         self._local = threading.local()
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         if self.base != self.real_base and request.url.startswith(self.real_base):
             request.url = self.base + request.url[len(self.real_base):]
-        response = super().send(request, stream=stream, timeout=timeout or self.timeout,
-                                verify=verify, cert=cert, proxies=proxies)
+        with self.gate.slot() if self.gate is not None else nullcontext():
+            response = super().send(request, stream=stream, timeout=timeout or self.timeout,
+                                    verify=verify, cert=cert, proxies=proxies)
         self._local.status = response.status_code
         self._local.headers = {k: response.headers[k] for k in RATE_LIMIT_HEADERS if k in response.headers}
         return response

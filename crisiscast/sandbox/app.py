@@ -30,6 +30,7 @@ def build_app(state: State) -> web.Application:
     app.router.add_post("/_sandbox/reset", partial(reset, state))
     app.router.add_get("/_sandbox/stats", partial(show_stats, state))
     app.router.add_post("/_sandbox/inbound", partial(inbound, state))
+    app.on_cleanup.append(callbacks.close)
     return app
 
 

@@ -33,6 +33,12 @@ async def post_form(state, url: str, params: dict) -> tuple[int, str]:
             return 0, f"{type(exc).__name__}: {exc}"
 
 
+async def close(_app=None) -> None:
+    """Close the client session the callbacks share (on the sandbox's shutdown)."""
+    if _session is not None and not _session.closed:
+        await _session.close()
+
+
 async def report_status(state, message: dict, url: str) -> None:
     """Report sent, then delivered (or the failure these numbers get), to the message's StatusCallback."""
     final, error_code = DELIVERY_FAILURES.get(message["to"], ("delivered", None))

@@ -43,10 +43,10 @@ def compose():
     except ValidationError as exc:
         return _form(request.form, uid=uid, errors=exc.errors), 422
     digest = _digest(renderings, draft.lists)
-    estimate = services.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
-    if request.form.get("action") != "publish":
-        return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate)
-    if request.form.get("digest") != digest:
+    if request.form.get("action") != "publish" or request.form.get("digest") != digest:
+        estimate = services.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
+        if request.form.get("action") != "publish":
+            return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate)
         flash("The text or the lists changed since the preview. Check the preview below, then publish.", "warning")
         return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate), 409
     result = services.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
