@@ -58,6 +58,12 @@ class Config:
     FACEBOOK_API_BASE = "https://graph.facebook.com"
 
     PROVIDER_TIMEOUT = 10.0
+    CLAIM_LEASE_SECONDS = 120.0
+    RECONCILE_SECONDS = 15.0
+    RECONCILE_GRACE_SECONDS = 10.0
+    BREAKER_THRESHOLD = 5
+    BREAKER_COOLDOWN_SECONDS = 15.0
+    BREAKER_MAX_COOLDOWN_SECONDS = 300.0
     RETRY_MAX_ATTEMPTS = 6
     RETRY_BASE_SECONDS = 2.0
     RETRY_MAX_SECONDS = 300.0
@@ -85,6 +91,7 @@ class TestingConfig(Config):
     SMS_SENDER_RATE = 5000.0
     SMS_WORKER_THREADS = 8
     SMS_BATCH_SIZE = 50
+    BREAKER_THRESHOLD = 50  # tests of the breaker set their own
 
 
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}

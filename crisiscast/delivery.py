@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, sms_fanout
-from .channels import Channel, ChannelError, InDoubtError, Message, RetryableError
+from .channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError
 from .domain import DeliveryState, backoff_seconds
 from .models import Delivery, Update, utcnow
 
@@ -56,9 +56,10 @@ class Claimed:
 
 
 def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], delivery_id: int,
-            policy: RetryPolicy, sms_batch_size: int = 500) -> Outcome:
+            policy: RetryPolicy, sms_batch_size: int = 500, breaker=None, lease: float = 120.0) -> Outcome:
     """Send delivery `delivery_id` if it is pending (for SMS: plan its batches); say what should happen next."""
-    claimed = _claim(sessions, delivery_id)
+    breaker = breaker or NoBreaker()
+    claimed = _claim(sessions, delivery_id, lease)
     if claimed is None:
         return Outcome()
     channel = channels[claimed.channel]
@@ -72,29 +73,45 @@ def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], deliv
         if not batches:
             sms_fanout.settle(sessions, claimed.id, claimed.update_id, channel)
         return Outcome(batches=tuple(batches))
-    r = claimed.rendering
-    message = Message(text=r["text"], link=r.get("link", ""), title=r.get("title", ""), uid=claimed.uid)
+    paused = breaker.wait_seconds(claimed.channel)
+    if paused > 0:
+        _release(sessions, claimed, channel, None, paused)
+        return Outcome(retry_in=paused)
     try:
-        receipt = channel.send(message)
+        receipt = channel.send(message_of(claimed))
     except RetryableError as exc:
+        breaker.record(claimed.channel, ok=False)
         if claimed.attempts < policy.max_attempts:
             delay = policy.delay(claimed.attempts, exc.retry_after)
             _release(sessions, claimed, channel, exc, delay)
             return Outcome(retry_in=delay)
         _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code,
                 message=f"{exc.message} (gave up after {claimed.attempts} attempts)")
+    except InDoubtError as exc:
+        breaker.record(claimed.channel, ok=False)
+        _finish(sessions, claimed, DeliveryState.IN_DOUBT, channel, code=exc.code, message=in_doubt_note(exc, channel))
     except ChannelError as exc:
-        _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code, message=_explain(exc, channel))
+        breaker.record(claimed.channel, ok=True)  # the provider answered: it is up, the request was wrong
+        _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code, message=exc.message)
     else:
+        breaker.record(claimed.channel, ok=True)
         _finish(sessions, claimed, DeliveryState.SENT, channel, provider_id=receipt.provider_id)
     return Outcome()
 
 
-def _claim(sessions, delivery_id: int) -> Claimed | None:
+def message_of(claimed: "Claimed") -> Message:
+    """The stored rendering as the channel sends it."""
+    r = claimed.rendering
+    return Message(text=r["text"], link=r.get("link", ""), title=r.get("title", ""), uid=claimed.uid)
+
+
+def _claim(sessions, delivery_id: int, lease: float) -> Claimed | None:
+    now = utcnow()
     with sessions() as session, session.begin():
         result = session.execute(
             update(Delivery).where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
-            .values(state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow()))
+            .values(state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, updated_at=now, claimed_at=now,
+                    lease_until=now + timedelta(seconds=lease)))
         if result.rowcount != 1:
             return None
         d = session.get(Delivery, delivery_id)
@@ -103,15 +120,23 @@ def _claim(sessions, delivery_id: int) -> Claimed | None:
                        tuple(d.audience or ()))
 
 
-def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError, delay: float) -> None:
-    """Put a delivery back to pending after a retryable failure, to be tried again in `delay` seconds."""
+def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError | None, delay: float) -> None:
+    """Put a delivery back to pending, to be tried in `delay` seconds: after a retryable failure, or (exc None)
+    without trying because the channel is paused, which costs no attempt."""
+    values = dict(state=DeliveryState.PENDING, next_attempt_at=utcnow() + timedelta(seconds=delay),
+                  updated_at=utcnow(), lease_until=None)
+    if exc is None:
+        values.update(attempts=claimed.attempts - 1, error_code="paused",
+                      error_message=f"{channel.label} is failing; paused, trying again in {delay:.0f}s.")
+        outcome, code, note = "paused", "paused", values["error_message"]
+    else:
+        values.update(error_code=exc.code, error_message=exc.message)
+        outcome, code = "retrying", exc.code
+        note = f"attempt {claimed.attempts}: {exc.message}; next try in {delay:.0f}s"
     with sessions() as session, session.begin():
-        session.execute(update(Delivery).where(Delivery.id == claimed.id).values(
-            state=DeliveryState.PENDING, error_code=exc.code, error_message=exc.message,
-            next_attempt_at=utcnow() + timedelta(seconds=delay), updated_at=utcnow()))
-        audit.record(session, actor=audit.WORKER, action="send", outcome="retrying", update_id=claimed.update_id,
-                     channel=claimed.channel, target=claimed.target, error_code=exc.code,
-                     message=f"attempt {claimed.attempts}: {exc.message}; next try in {delay:.0f}s",
+        session.execute(update(Delivery).where(Delivery.id == claimed.id).values(**values))
+        audit.record(session, actor=audit.WORKER, action="send", outcome=outcome, update_id=claimed.update_id,
+                     channel=claimed.channel, target=claimed.target, error_code=code, message=note,
                      secrets=channel.secrets())
 
 
@@ -120,15 +145,15 @@ def _finish(sessions, claimed: Claimed, state: str, channel: Channel, provider_i
     with sessions() as session, session.begin():
         session.execute(update(Delivery).where(Delivery.id == claimed.id).values(
             state=state, provider_id=provider_id, error_code=code,
-            error_message=None if state == DeliveryState.SENT else message or None,
-            next_attempt_at=None, finished_at=utcnow(), updated_at=utcnow()))
+            error_message=None if state == DeliveryState.SENT else message or None, lease_until=None,
+            next_attempt_at=None, finished_at=None if state == DeliveryState.IN_DOUBT else utcnow(),
+            updated_at=utcnow()))
         audit.record(session, actor=audit.WORKER, action="send", outcome=state, update_id=claimed.update_id,
                      channel=claimed.channel, target=claimed.target, provider_id=provider_id, error_code=code,
                      message=message, secrets=channel.secrets())
 
 
-def _explain(exc: ChannelError, channel: Channel) -> str:
-    if isinstance(exc, InDoubtError):
-        return (f"No answer from {channel.label} ({exc.message}): it may have gone out. "
-                "Check before retrying, or a retry may send it twice.")
-    return exc.message
+def in_doubt_note(exc: ChannelError, channel: Channel) -> str:
+    """What staff read while a send is in doubt."""
+    return (f"No answer from {channel.label} ({exc.message}): it may have gone out. crisiscast asks "
+            f"{channel.label} before it sends anything again.")

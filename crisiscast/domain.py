@@ -39,6 +39,8 @@ class DeliveryState:
     PARTIAL = "partial"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # Sent or not, nobody knows yet: the reconciler asks the provider before anything is sent again.
+    IN_DOUBT = "in_doubt"
 
     FINAL = frozenset({SENT, PARTIAL, FAILED, SKIPPED})
     RETRYABLE = frozenset({FAILED, PARTIAL})
@@ -52,6 +54,7 @@ class RecipientState:
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    IN_DOUBT = "in_doubt"
 
     FINAL = frozenset({SENT, FAILED, CANCELLED})
 

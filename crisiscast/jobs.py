@@ -1,14 +1,25 @@
-"""The only bridge to RQ: enqueue deliveries, and the job functions the workers run."""
+"""The only bridge to RQ: enqueue deliveries and SMS batches, the job functions, the worker loop.
+
+Job ids are derived from what they send (a delivery and its attempt, a batch's id range), so the
+reconciler can tell whether a job is already queued before it queues one again.
+"""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta, timezone
 
 from redis import Redis
 from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 from . import sms_fanout
+from .breaker import Breaker
 from .delivery import deliver
+from .models import Delivery, Update
+from .reconcile import QueuePort, Report, reconcile
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -18,6 +29,10 @@ _runtime = None
 INFRA_RETRY = Retry(max=5, interval=[5, 15, 30, 60, 120])
 SMS_JOB_TIMEOUT = 3600
 JOB_TIMEOUT = 120
+# A "started" job may belong to a worker that was killed: RQ notices that late, so it does not count as
+# live. Running a job twice is safe (every send is claimed once); never running it is not.
+LIVE = {"queued", "scheduled", "deferred"}
+SCHEDULER_SLACK = 30
 
 
 def install(runtime) -> None:
@@ -45,9 +60,36 @@ def make_queue(settings, connection: Redis | None = None) -> Queue:
     return Queue(settings["QUEUE_NAME"], connection=connection or redis_connection(settings))
 
 
-def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: float = 0.0) -> None:
-    """Queue the job that sends delivery `delivery_id`, now or after `delay` seconds."""
+def delivery_job_id(delivery_id: int, attempts: int) -> str:
+    return f"delivery-{delivery_id}-a{attempts}"
+
+
+def batch_job_id(delivery_id: int, first_id: int, last_id: int) -> str:
+    return f"sms-{delivery_id}-{first_id}-{last_id}"
+
+
+def is_live(queue: Queue, job_id: str) -> bool:
+    """True when a job with this id is waiting, or scheduled and not overdue (a dead scheduler moves nothing)."""
+    try:
+        status = Job.fetch(job_id, connection=queue.connection).get_status(refresh=False)
+    except NoSuchJobError:
+        return False
+    if status == "scheduled":
+        try:
+            due = ScheduledJobRegistry(queue=queue).get_scheduled_time(job_id)
+        except NoSuchJobError:
+            return False
+        return due > datetime.now(timezone.utc) - timedelta(seconds=SCHEDULER_SLACK)
+    return status in LIVE
+
+
+def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: float = 0.0,
+                     attempts: int = 0) -> None:
+    """Queue the job that sends delivery `delivery_id` (after `attempts` tries so far), now or after `delay` s."""
+    if is_live(queue, delivery_job_id(delivery_id, attempts)):
+        return
     options = dict(job_timeout=SMS_JOB_TIMEOUT if channel == "sms" else JOB_TIMEOUT, retry=INFRA_RETRY,
+                   job_id=delivery_job_id(delivery_id, attempts),
                    description=f"deliver {channel or 'delivery'} #{delivery_id}")
     if delay >= 1:
         queue.enqueue_in(timedelta(seconds=delay), deliver_job, delivery_id, channel, **options)
@@ -55,40 +97,57 @@ def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: f
         queue.enqueue(deliver_job, delivery_id, channel, **options)
 
 
+def enqueue_batch(queue: Queue, delivery_id: int, first_id: int, last_id: int, delay: float = 0.0) -> bool:
+    """Queue one SMS batch job, unless the same batch is already waiting or running; True if queued."""
+    job_id = batch_job_id(delivery_id, first_id, last_id)
+    if is_live(queue, job_id):
+        return False
+    options = dict(job_timeout=SMS_JOB_TIMEOUT, retry=INFRA_RETRY, job_id=job_id,
+                   description=f"sms batch #{delivery_id} {first_id}-{last_id}")
+    if delay >= 1:
+        queue.enqueue_in(timedelta(seconds=delay), sms_batch_job, delivery_id, first_id, last_id, **options)
+    else:
+        queue.enqueue(sms_batch_job, delivery_id, first_id, last_id, **options)
+    return True
+
+
 def deliver_job(delivery_id: int, channel: str = "") -> None:
     """RQ job: send one delivery; schedule its next try, or queue its SMS batches, as the outcome asks."""
     runtime = current_runtime()
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy,
-                      int(runtime.settings["SMS_BATCH_SIZE"]))
-    if outcome.retry_in is None and not outcome.batches:
-        return
+    settings = runtime.settings
     queue = _current_queue(runtime)
+    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy,
+                      int(settings["SMS_BATCH_SIZE"]), breaker(settings, queue), float(settings["CLAIM_LEASE_SECONDS"]))
     if outcome.retry_in is not None:
-        enqueue_delivery(queue, delivery_id, channel, outcome.retry_in)
-        log.info("delivery %s: retry in %.1fs", delivery_id, outcome.retry_in)
+        with runtime.sessions() as session:
+            attempts = session.get(Delivery, delivery_id).attempts
+        enqueue_delivery(queue, delivery_id, channel, outcome.retry_in, attempts)
+        log.info("delivery %s: next try in %.1fs", delivery_id, outcome.retry_in)
     for first_id, last_id in outcome.batches:
-        queue.enqueue(sms_batch_job, delivery_id, first_id, last_id, job_timeout=SMS_JOB_TIMEOUT, retry=INFRA_RETRY,
-                      description=f"sms batch #{delivery_id} {first_id}-{last_id}")
+        enqueue_batch(queue, delivery_id, first_id, last_id)
     if outcome.batches:
         log.info("delivery %s: %d SMS batches queued", delivery_id, len(outcome.batches))
 
 
 def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
-    """RQ job: send one batch of an SMS fan-out under the shared throttle."""
-    from .models import Delivery, Update
-
+    """RQ job: send one batch of an SMS fan-out under the shared throttle and breaker."""
     runtime = current_runtime()
     with runtime.sessions() as session:
         delivery = session.get(Delivery, delivery_id)
         uid = session.get(Update, delivery.update_id).uid
         update_id, text = delivery.update_id, delivery.rendering["text"]
     settings = runtime.settings
+    queue = _current_queue(runtime)
     channel = runtime.channels["sms"]
-    channel.use_gate(sms_throttle(settings, _current_queue(runtime)))
+    channel.use_gate(sms_throttle(settings, queue))
     # Twice as many queued as threads, so a thread that finishes a send finds the next one waiting.
     window = 2 * int(settings["SMS_WORKER_THREADS"])
-    sms_fanout.send_batch(runtime.sessions, channel, runtime.retry_policy, runtime.sms_executor(), window,
-                          delivery_id, update_id, uid, text, first_id, last_id)
+    paused = sms_fanout.send_batch(runtime.sessions, channel, runtime.retry_policy, runtime.sms_executor(), window,
+                                   delivery_id, update_id, uid, text, first_id, last_id, breaker(settings, queue),
+                                   float(settings["CLAIM_LEASE_SECONDS"]))
+    if paused:
+        log.info("delivery %s batch %s-%s: SMS paused for %.0fs; the reconciler resumes it", delivery_id,
+                 first_id, last_id, paused)
 
 
 def sms_throttle(settings, queue: Queue) -> Throttle:
@@ -101,6 +160,53 @@ def sms_throttle(settings, queue: Queue) -> Throttle:
                     burst=max(1, int(rate / 20)))
 
 
+def breaker(settings, queue: Queue) -> Breaker:
+    """The circuit breaker every worker shares."""
+    return Breaker(queue.connection, int(settings["BREAKER_THRESHOLD"]), float(settings["BREAKER_COOLDOWN_SECONDS"]),
+                   float(settings["BREAKER_MAX_COOLDOWN_SECONDS"]), namespace=f"crisiscast:{settings['QUEUE_NAME']}")
+
+
+class RQQueuePort(QueuePort):
+    """The reconciler's view of our RQ queue."""
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+
+    def delivery_live(self, delivery_id: int, attempts: int) -> bool:
+        return is_live(self.queue, delivery_job_id(delivery_id, attempts))
+
+    def enqueue_delivery(self, delivery_id: int, channel: str, attempts: int) -> None:
+        enqueue_delivery(self.queue, delivery_id, channel, attempts=attempts)
+
+    def enqueue_batch(self, delivery_id: int, first_id: int, last_id: int) -> bool:
+        return enqueue_batch(self.queue, delivery_id, first_id, last_id)
+
+
+def reconcile_once(runtime, queue: Queue) -> Report | None:
+    """One reconciler pass, unless another worker holds the lock right now (then None)."""
+    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=300, blocking=False)
+    if not lock.acquire():
+        return None
+    try:
+        settings = runtime.settings
+        return reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), breaker(settings, queue),
+                         grace=float(settings["RECONCILE_GRACE_SECONDS"]))
+    finally:
+        lock.release()
+
+
+def _reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            report = reconcile_once(runtime, queue)
+        except Exception:  # noqa: BLE001 - Redis or the database away: try again next round, loudly
+            log.exception("reconciler pass failed; trying again in %.0fs", every)
+            continue
+        if report is not None and (report.expired or report.found or report.resend or report.requeued
+                                   or report.batches or report.settled or report.lookup_failed):
+            log.info("reconciler: %s", report)
+
+
 def _current_queue(runtime) -> Queue:
     from rq import get_current_job
 
@@ -111,11 +217,20 @@ def _current_queue(runtime) -> Queue:
 def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
     """Work the queue in this process, with RQ's scheduler for delayed retries.
 
-    A SimpleWorker runs jobs in-process: our jobs are few and long (one per channel per update), so a fork per
-    job would buy little isolation for its cost and would share database connections across the fork.
+    A SimpleWorker runs jobs in-process: our jobs are few and long (one per channel per update, one per SMS
+    batch), so a fork per job would buy little isolation for its cost and would share database connections
+    across the fork.
     """
     from rq import SimpleWorker
 
     connection = redis_connection(settings)
-    worker = SimpleWorker([make_queue(settings, connection)], connection=connection, name=name)
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    queue = make_queue(settings, connection)
+    stop = threading.Event()
+    reconciler = threading.Thread(target=_reconcile_forever, daemon=True, name="reconciler",
+                                  args=(current_runtime(), queue, float(settings["RECONCILE_SECONDS"]), stop))
+    reconciler.start()
+    try:
+        SimpleWorker([queue], connection=connection, name=name).work(burst=burst, with_scheduler=True,
+                                                                     logging_level="INFO")
+    finally:
+        stop.set()

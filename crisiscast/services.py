@@ -133,9 +133,3 @@ def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Call
     session.commit()
     enqueue(delivery.id, delivery.channel)
     return delivery
-
-
-def pending_deliveries(session: Session) -> list[tuple[int, str]]:
-    """(id, channel) of the deliveries waiting to be sent, oldest first."""
-    return [tuple(row) for row in session.execute(
-        select(Delivery.id, Delivery.channel).where(Delivery.state == DeliveryState.PENDING).order_by(Delivery.id))]

@@ -12,11 +12,12 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import exists, func, insert, literal, select, update
 
 from . import audit
-from .channels import Channel, ChannelError, InDoubtError, Message, RetryableError
+from .channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError, Unavailable
 from .domain import DeliveryState, RecipientState
 from .models import Delivery, SmsRecipient, Subscriber, utcnow
 from .subscribers import in_audience
@@ -50,49 +51,83 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
         ids = session.scalars(select(SmsRecipient.id).where(SmsRecipient.delivery_id == delivery_id,
                                                             SmsRecipient.state == RecipientState.PENDING)
                               .order_by(SmsRecipient.id)).all()
-    return [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
+        batches = [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
+        # Kept with the delivery: the reconciler re-queues exactly these if the queue loses them.
+        session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                        .values(batches=[list(b) for b in batches]))
+    return batches
 
 
 def send_batch(sessions, channel: Channel, policy, executor: Executor, window: int, delivery_id: int,
-               update_id: int, uid: str, text: str, first_id: int, last_id: int) -> None:
+               update_id: int, uid: str, text: str, first_id: int, last_id: int, breaker=None,
+               lease: float = 120.0) -> float | None:
     """Send every pending recipient with first_id <= id <= last_id, at most `window` at a time.
 
-    The channel enforces the shared throttle itself, around each request it makes.
+    The channel enforces the shared throttle itself, around each request it makes. Returns None when the
+    batch is done, or, when the channel was paused, how long it stays paused (its rest waits as pending).
     """
+    breaker = breaker or NoBreaker()
     pending: deque = deque()
-    in_flight: set = set()
+    in_flight: dict = {}
     results: list[Result] = []
     exhausted = False
     chunk = max(1, min(window, 100))
+    renewed = time.monotonic()
+    handed_back = False  # a send came back unsent (paused, or no throttle): stop taking more
     while True:
-        while len(in_flight) < window and not (exhausted and not pending):
+        while len(in_flight) < window and not (exhausted and not pending) and not breaker.wait_seconds("sms") \
+                and not handed_back:
             if not pending:
-                claimed = _claim(sessions, delivery_id, update_id, first_id, last_id, chunk)
+                claimed = _claim(sessions, delivery_id, update_id, first_id, last_id, chunk, lease)
                 if not claimed:
                     exhausted = True
                     break
                 pending.extend(claimed)
             recipient_id, phone, attempt = pending.popleft()
-            in_flight.add(executor.submit(send_one, channel, policy, uid, text, recipient_id, phone, attempt))
+            future = executor.submit(send_one, channel, policy, uid, text, recipient_id, phone, attempt, breaker)
+            in_flight[future] = recipient_id
         if not in_flight:
             break
-        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-        results.extend(future.result() for future in done)
+        done, _ = wait(in_flight, timeout=lease / 4, return_when=FIRST_COMPLETED)
+        for future in done:
+            in_flight.pop(future)
+            results.append(future.result())
+            handed_back = handed_back or results[-1].state == RecipientState.PENDING
         if len(results) >= FLUSH_EVERY:
             _record(sessions, update_id, results, channel)
             results = []
+        if time.monotonic() - renewed > lease / 4:
+            _renew(sessions, [*in_flight.values(), *(p[0] for p in pending)], lease)
+            renewed = time.monotonic()
     _record(sessions, update_id, results, channel)
+    _unclaim(sessions, [p[0] for p in pending])
+    if _has_pending(sessions, delivery_id, first_id, last_id):
+        # Paused, or the throttle was unreachable: the reconciler queues this batch again.
+        return max(breaker.wait_seconds("sms"), 1.0)
     settle(sessions, delivery_id, update_id, channel)
+    return None
 
 
-def send_one(channel: Channel, policy, uid: str, text: str, recipient_id: int, phone: str, attempt: int) -> Result:
-    """Send to one recipient, retrying retryable errors with backoff up to the budget."""
+def send_one(channel: Channel, policy, uid: str, text: str, recipient_id: int, phone: str, attempt: int,
+             breaker=None) -> Result:
+    """Send to one recipient, retrying retryable errors with backoff up to the budget.
+
+    While the channel is paused (circuit breaker open) it sends nothing and hands the recipient back.
+    """
+    breaker = breaker or NoBreaker()
     target = audit.mask_phone(phone)
     events = []
     while True:
+        if breaker.wait_seconds("sms"):
+            return Result(recipient_id, phone, RecipientState.PENDING, attempt - 1, None, "paused",
+                          "SMS is paused while Twilio keeps failing.", events)
         try:
             receipt = channel.send(Message(text=text, to=phone, uid=uid))
+        except Unavailable as exc:
+            return Result(recipient_id, phone, RecipientState.PENDING, attempt - 1, None, exc.code, exc.message,
+                          events)
         except RetryableError as exc:
+            breaker.record("sms", ok=False)
             if attempt >= policy.max_attempts:
                 message = f"{exc.message} (gave up after {attempt} attempts)"
                 events.append(_event(target, "failed", code=exc.code, message=message))
@@ -102,13 +137,18 @@ def send_one(channel: Channel, policy, uid: str, text: str, recipient_id: int, p
                                  message=f"attempt {attempt}: {exc.message}; next try in {delay:.1f}s"))
             time.sleep(delay)
             attempt += 1
+        except InDoubtError as exc:
+            breaker.record("sms", ok=False)
+            message = (f"No answer from {channel.label} ({exc.message}): it may have gone out; Twilio is asked "
+                       "before any resend.")
+            events.append(_event(target, "in_doubt", code=exc.code, message=message))
+            return Result(recipient_id, phone, RecipientState.IN_DOUBT, attempt, None, exc.code, message, events)
         except ChannelError as exc:
-            message = exc.message
-            if isinstance(exc, InDoubtError):
-                message = f"No answer from {channel.label} ({exc.message}): it may have gone out; not resent."
-            events.append(_event(target, "failed", code=exc.code, message=message))
-            return Result(recipient_id, phone, RecipientState.FAILED, attempt, None, exc.code, message, events)
+            breaker.record("sms", ok=True)
+            events.append(_event(target, "failed", code=exc.code, message=exc.message))
+            return Result(recipient_id, phone, RecipientState.FAILED, attempt, None, exc.code, exc.message, events)
         else:
+            breaker.record("sms", ok=True)
             events.append(_event(target, "sent", provider_id=receipt.provider_id))
             return Result(recipient_id, phone, RecipientState.SENT, attempt, receipt.provider_id, events=events)
 
@@ -118,7 +158,8 @@ def _event(target: str, outcome: str, provider_id=None, code=None, message="") -
             "message": message or "", "at": utcnow()}
 
 
-def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: int, limit: int) -> list[tuple]:
+def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: int, limit: int,
+           lease: float) -> list[tuple]:
     """Cancel recipients who opted out since publish, then claim up to `limit` pending ones for sending."""
     in_batch = (SmsRecipient.delivery_id == delivery_id, SmsRecipient.id >= first_id, SmsRecipient.id <= last_id,
                 SmsRecipient.state == RecipientState.PENDING)
@@ -138,9 +179,36 @@ def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: i
         claimed = session.execute(
             update(SmsRecipient).where(SmsRecipient.id.in_(next_ids), SmsRecipient.state == RecipientState.PENDING,
                                        active)
-            .values(state=RecipientState.SENDING, attempts=SmsRecipient.attempts + 1, updated_at=utcnow())
+            .values(state=RecipientState.SENDING, attempts=SmsRecipient.attempts + 1, updated_at=utcnow(),
+                    claimed_at=utcnow(), lease_until=utcnow() + timedelta(seconds=lease))
             .returning(SmsRecipient.id, SmsRecipient.phone, SmsRecipient.attempts)).all()
     return sorted(tuple(row) for row in claimed)
+
+
+def _renew(sessions, recipient_ids: list[int], lease: float) -> None:
+    """Extend the claims this batch still holds, so the reconciler never takes a live send for a dead one."""
+    if recipient_ids:
+        with sessions() as session, session.begin():
+            session.execute(update(SmsRecipient).where(SmsRecipient.id.in_(recipient_ids),
+                                                       SmsRecipient.state == RecipientState.SENDING)
+                            .values(lease_until=utcnow() + timedelta(seconds=lease)))
+
+
+def _unclaim(sessions, recipient_ids: list[int]) -> None:
+    """Hand back claimed recipients this batch never started (the channel was paused)."""
+    if recipient_ids:
+        with sessions() as session, session.begin():
+            session.execute(update(SmsRecipient).where(SmsRecipient.id.in_(recipient_ids),
+                                                       SmsRecipient.state == RecipientState.SENDING)
+                            .values(state=RecipientState.PENDING, attempts=SmsRecipient.attempts - 1,
+                                    lease_until=None))
+
+
+def _has_pending(sessions, delivery_id: int, first_id: int, last_id: int) -> bool:
+    with sessions() as session:
+        return bool(session.scalar(select(exists().where(
+            SmsRecipient.delivery_id == delivery_id, SmsRecipient.id >= first_id, SmsRecipient.id <= last_id,
+            SmsRecipient.state == RecipientState.PENDING))))
 
 
 def _record(sessions, update_id: int, results: list[Result], channel: Channel) -> None:
@@ -151,7 +219,8 @@ def _record(sessions, update_id: int, results: list[Result], channel: Channel) -
     with sessions() as session, session.begin():
         session.execute(update(SmsRecipient), [
             {"id": r.recipient_id, "state": r.state, "provider_id": r.provider_id, "error_code": r.code,
-             "error_message": r.message, "attempts": r.attempts, "updated_at": now} for r in results])
+             "error_message": r.message, "attempts": r.attempts, "updated_at": now, "lease_until": None}
+            for r in results])
         audit.record_many(session, [
             {**event, "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"}
             for r in results for event in r.events], secrets=channel.secrets())
@@ -168,7 +237,7 @@ def settle(sessions, delivery_id: int, update_id: int, channel: Channel) -> bool
     """Once no recipient is pending or sending, give the delivery its final state (exactly one caller does)."""
     with sessions() as session, session.begin():
         tally = counts(session, delivery_id)
-        if tally.get(RecipientState.PENDING) or tally.get(RecipientState.SENDING):
+        if any(tally.get(s) for s in (RecipientState.PENDING, RecipientState.SENDING, RecipientState.IN_DOUBT)):
             return False
         sent, failed = tally.get(RecipientState.SENT, 0), tally.get(RecipientState.FAILED, 0)
         total = sum(tally.values())

@@ -12,6 +12,9 @@ import time
 from contextlib import contextmanager
 
 from redis import Redis
+from redis.exceptions import RedisError
+
+from .channels import Unavailable
 
 ACQUIRE = """
 local t = redis.call('TIME')
@@ -50,9 +53,14 @@ class Throttle:
         """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed."""
         token = secrets.token_hex(8)
         while True:
-            verdict, wait_us = self._acquire(keys=[self.rate_key, self.slots_key],
-                                             args=[self.interval_us, self.tau_us, self.max_concurrency,
-                                                   self.lease_ms, token])
+            try:
+                verdict, wait_us = self._acquire(keys=[self.rate_key, self.slots_key],
+                                                 args=[self.interval_us, self.tau_us, self.max_concurrency,
+                                                       self.lease_ms, token])
+            except RedisError as exc:
+                # Without the shared limits nothing may go out; nothing has gone out yet.
+                raise Unavailable(f"the shared SMS throttle is unreachable ({type(exc).__name__})",
+                                  code="throttle_unavailable") from exc
             if verdict == 0:
                 break
             pause = wait_us / 1_000_000 if verdict == 1 else 0.002
@@ -60,7 +68,10 @@ class Throttle:
         try:
             yield
         finally:
-            self.redis.zrem(self.slots_key, token)
+            try:
+                self.redis.zrem(self.slots_key, token)
+            except RedisError:
+                pass  # the request went out and its answer must not be lost; the lease frees the slot
 
     def in_use(self) -> int:
         return self.redis.zcard(self.slots_key)

@@ -86,6 +86,6 @@ def test_no_answer_is_in_doubt_and_never_resent_automatically(settings, publish,
     assert run(rt, delivery_id) is None
     db.expire_all()
     delivery = db.get(Delivery, delivery_id)
-    assert delivery.state == "failed" and "may have gone out" in delivery.error_message
+    assert delivery.state == "in_doubt" and "asks X before it sends anything again" in delivery.error_message
     assert len(sandbox_client.accepted("x")) == 1
     rt.close()

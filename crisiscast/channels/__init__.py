@@ -1,8 +1,10 @@
 """The channel interface, its errors, and the registry that builds the enabled channels."""
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class PermanentError(ChannelError):
     """Sending again will not help: a bad number, bad credentials, a duplicate post."""
 
 
+class Unavailable(ChannelError):
+    """Not sent, and not the provider's doing: our shared throttle (Redis) is unreachable. Try again later."""
+
+
 class InDoubtError(ChannelError):
     """The request may have reached the provider but no answer came; resending could duplicate it."""
 
@@ -74,8 +80,30 @@ class Channel(ABC):
         """Send one message; return the provider's receipt or raise a ChannelError."""
 
     @abstractmethod
+    def find(self, message: Message, since: datetime) -> Receipt | None:
+        """Look `message` up at the provider among what was posted since `since`: its receipt, or None."""
+
+    @abstractmethod
     def describe(self, message: Message | None = None) -> str:
         """The target of a send, with secrets and most digits masked."""
+
+
+class NoBreaker:
+    """The circuit breaker port's null form: never pauses (crisiscast.breaker has the shared one)."""
+
+    def wait_seconds(self, channel: str) -> float:
+        return 0.0
+
+    def record(self, channel: str, ok: bool) -> None:
+        return None
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def same_text(sent: str, found: str) -> bool:
+    """True when a provider's copy is our text; providers rewrite links (X's t.co), so links compare as equal."""
+    return _URL.sub("<link>", sent or "").strip() == _URL.sub("<link>", found or "").strip()
 
 
 def build_channels(settings, sessions) -> dict[str, Channel]:

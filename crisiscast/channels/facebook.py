@@ -1,14 +1,17 @@
 """Posts to a Facebook Page through the Graph API (facebook-sdk), at a pinned Graph version."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import facebook
 import requests
 
 from ..audit import mask_id
-from . import Channel, Message, PermanentError, Receipt, RetryableError
+from . import Channel, Message, PermanentError, Receipt, RetryableError, same_text
 from .transport import mount, retry_after_seconds, transport_error
 
 GRAPH_REAL_BASE = "https://graph.facebook.com"
+SLACK = timedelta(minutes=2)
 # Graph codes that mean "try later": unknown/service errors and the app, user and page rate limits.
 RETRYABLE_CODES = {1, 2, 4, 17, 32, 341, 368, 613}
 
@@ -58,6 +61,21 @@ class FacebookChannel(Channel):
         except requests.RequestException as exc:
             raise transport_error(exc) from exc
         return Receipt(provider_id=str(result["id"]))
+
+    def find(self, message: Message, since: datetime) -> Receipt | None:
+        """The Page's recent posts (since a little before `since`) with our text."""
+        path = f"{self.settings['FACEBOOK_GRAPH_VERSION']}/{self.settings['FACEBOOK_PAGE_ID']}/feed"
+        try:
+            result = self.graph().request(path, {"since": int((since - SLACK).timestamp()), "limit": 100,
+                                                 "fields": "id,message,created_time"})
+        except facebook.GraphAPIError as exc:
+            raise RetryableError(str(exc.message), code=exc.code) from exc
+        except requests.RequestException as exc:
+            raise RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__) from exc
+        for post in result.get("data", []):
+            if same_text(message.text, post.get("message", "")):
+                return Receipt(provider_id=str(post["id"]))
+        return None
 
     def describe(self, message: Message | None = None) -> str:
         return f"page {mask_id(self.settings.get('FACEBOOK_PAGE_ID') or '?')}"

@@ -1,6 +1,8 @@
 """The public feeds: sending an update to them stores its feed entry, which the RSS and Atom feeds list."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 
 from ..models import FeedEntry, Update
@@ -28,6 +30,12 @@ class FeedChannel(Channel):
                                   content=message.text, link=message.link, published_at=update.published_at)
                 session.add(entry)
             return Receipt(provider_id=entry.guid)
+
+    def find(self, message: Message, since: datetime) -> Receipt | None:
+        with self.sessions() as session:
+            guid = session.scalar(select(FeedEntry.guid).join(Update, Update.id == FeedEntry.update_id)
+                                  .where(Update.uid == message.uid))
+        return Receipt(provider_id=guid) if guid else None
 
     def describe(self, message: Message | None = None) -> str:
         return "public RSS/Atom feeds"

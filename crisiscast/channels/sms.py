@@ -1,17 +1,20 @@
 """SMS through Twilio's Messages API, one message to one recipient per send."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..audit import mask_phone
-from . import Channel, Message, PermanentError, Receipt, RetryableError
+from . import Channel, Message, PermanentError, Receipt, RetryableError, same_text
 from .transport import mount, retry_after_seconds, transport_error
 
 TWILIO_REAL_BASE = "https://api.twilio.com"
 RETRYABLE_CODES = {"20429", "20500", "20503", "30001"}
+SLACK = timedelta(minutes=2)  # clocks differ; a claim's time and the provider's stamp are not one clock
 
 
 class SmsChannel(Channel):
@@ -68,6 +71,20 @@ class SmsChannel(Channel):
         except requests.RequestException as exc:
             raise transport_error(exc) from exc
         return Receipt(provider_id=created.sid, status=created.status or "")
+
+    def find(self, message: Message, since: datetime) -> Receipt | None:
+        """Twilio's message list filtered by To and date, as the reconciler asks before any resend."""
+        try:
+            found = self.client().messages.list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"],
+                                                date_sent_after=since - timedelta(days=1), limit=50)
+        except TwilioRestException as exc:
+            raise RetryableError(str(exc.msg), code=exc.code or exc.status) from exc
+        except requests.RequestException as exc:
+            raise RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__) from exc
+        for m in found:
+            if same_text(message.text, m.body) and (m.date_created is None or m.date_created >= since - SLACK):
+                return Receipt(provider_id=m.sid, status=m.status or "")
+        return None
 
     def describe(self, message: Message | None = None) -> str:
         return mask_phone(message.to) if message and message.to else "active subscribers"

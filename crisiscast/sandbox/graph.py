@@ -72,8 +72,10 @@ async def read(state, request) -> web.Response:
     params, refused = await _check(state, request)
     if refused:
         return refused
+    since = datetime.fromtimestamp(int(params.get("since", 0)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
     posts = [{"id": r["id"], "message": r["message"], "created_time": r["created_time"]}
-             for r in reversed(state.records) if r["provider"] == NAME and r["kind"] == "post" and not r.get("deleted")]
+             for r in reversed(state.records) if r["provider"] == NAME and r["kind"] == "post"
+             and not r.get("deleted") and r["created_time"] >= since]
     limit = int(params.get("limit", 25))
     return web.json_response({"data": posts[:limit], "paging": {}})
 

@@ -36,7 +36,8 @@ def fault_response(kind: str) -> web.Response:
 def routes(state) -> list:
     return [web.post("/2/tweets", partial(create, state)),
             web.delete("/2/tweets/{id}", partial(delete, state)),
-            web.get("/2/users/me", partial(me, state))]
+            web.get("/2/users/me", partial(me, state)),
+            web.get("/2/users/{id}/tweets", partial(timeline, state))]
 
 
 def _authenticate(state, request) -> web.Response | None:
@@ -75,7 +76,7 @@ async def create(state, request) -> web.Response:
            for r in state.records):
         return fault_response("permanent")
     post_id = state.snowflake()
-    state.record(NAME, "post", id=post_id, text=text)
+    state.record(NAME, "post", id=post_id, text=text, created_at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
     return web.json_response({"data": {"edit_history_tweet_ids": [post_id], "id": post_id, "text": text}},
                              status=201, headers=_headers(state))
 
@@ -96,3 +97,16 @@ async def me(state, request) -> web.Response:
     refused = _authenticate(state, request)
     return refused or web.json_response({"data": {"id": "1000001", "name": "Sandbox Hospital",
                                                   "username": "sandbox_hospital"}})
+
+
+async def timeline(state, request) -> web.Response:
+    """The account's posts, newest first, from start_time on, as GET /2/users/:id/tweets answers."""
+    refused = _authenticate(state, request)
+    if refused:
+        return refused
+    start = request.query.get("start_time", "")
+    limit = int(request.query.get("max_results", 10))
+    posts = [{"id": r["id"], "text": r["text"], "edit_history_tweet_ids": [r["id"]]} for r in reversed(state.records)
+             if r["provider"] == NAME and r["kind"] == "post" and not r.get("deleted") and r["created_at"] >= start[:19]]
+    return web.json_response({"data": posts[:limit], "meta": {"result_count": len(posts[:limit])}}
+                             if posts else {"meta": {"result_count": 0}}, headers=_headers(state))

@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `requeue`."""
+"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `reconcile`."""
 from __future__ import annotations
 
 import secrets
@@ -7,7 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .. import accounts, audit, jobs, services
+from .. import accounts, audit, jobs
 from ..db import migrate
 from ..domain import ValidationError
 from .helpers import db
@@ -19,7 +19,7 @@ users_cli = AppGroup("users", help="Staff accounts.")
 def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
-    app.cli.add_command(requeue)
+    app.cli.add_command(reconcile_command)
 
 
 @db_cli.command("upgrade")
@@ -56,12 +56,10 @@ def users_list():
         click.echo(f"{user.username:24} {user.role:8} {'active' if user.active else 'disabled'}")
 
 
-@click.command("requeue")
-def requeue():
-    """Queue every delivery still pending (for example after the queue was unreachable)."""
-    queue = jobs.make_queue(current_app.config)
-    count = 0
-    for delivery_id, channel in services.pending_deliveries(db()):
-        jobs.enqueue_delivery(queue, delivery_id, channel)
-        count += 1
-    click.echo(f"queued {count} pending deliveries")
+@click.command("reconcile")
+def reconcile_command():
+    """Resolve sends left in doubt, queue what is pending but not queued, settle finished fan-outs (once)."""
+    report = jobs.reconcile_once(current_app.extensions["crisiscast"], jobs.make_queue(current_app.config))
+    click.echo("another reconciler is running right now" if report is None else str(report))
+    for note in report.notes if report else ():
+        click.echo(f"  {note}")
