@@ -6,6 +6,7 @@ reconciler can tell whether a job is already queued before it queues one again.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -60,12 +61,17 @@ def make_queue(settings, connection: Redis | None = None) -> Queue:
     return Queue(settings["QUEUE_NAME"], connection=connection or redis_connection(settings))
 
 
-def delivery_job_id(delivery_id: int, attempts: int) -> str:
-    return f"delivery-{delivery_id}-a{attempts}"
+def delivery_job_id(queue: Queue, delivery_id: int, attempts: int) -> str:
+    return f"{_prefix(queue)}-delivery-{delivery_id}-a{attempts}"
 
 
-def batch_job_id(delivery_id: int, first_id: int, last_id: int) -> str:
-    return f"sms-{delivery_id}-{first_id}-{last_id}"
+def batch_job_id(queue: Queue, delivery_id: int, first_id: int, last_id: int) -> str:
+    return f"{_prefix(queue)}-sms-{delivery_id}-{first_id}-{last_id}"
+
+
+def _prefix(queue: Queue) -> str:
+    # Job ids are global in Redis: the queue's name keeps two deployments sharing one Redis apart.
+    return re.sub(r"[^A-Za-z0-9_-]", "_", queue.name)
 
 
 def is_live(queue: Queue, job_id: str) -> bool:
@@ -86,10 +92,10 @@ def is_live(queue: Queue, job_id: str) -> bool:
 def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: float = 0.0,
                      attempts: int = 0) -> None:
     """Queue the job that sends delivery `delivery_id` (after `attempts` tries so far), now or after `delay` s."""
-    if is_live(queue, delivery_job_id(delivery_id, attempts)):
+    if is_live(queue, delivery_job_id(queue, delivery_id, attempts)):
         return
     options = dict(job_timeout=SMS_JOB_TIMEOUT if channel == "sms" else JOB_TIMEOUT, retry=INFRA_RETRY,
-                   job_id=delivery_job_id(delivery_id, attempts),
+                   job_id=delivery_job_id(queue, delivery_id, attempts),
                    description=f"deliver {channel or 'delivery'} #{delivery_id}")
     if delay >= 1:
         queue.enqueue_in(timedelta(seconds=delay), deliver_job, delivery_id, channel, **options)
@@ -99,7 +105,7 @@ def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: f
 
 def enqueue_batch(queue: Queue, delivery_id: int, first_id: int, last_id: int, delay: float = 0.0) -> bool:
     """Queue one SMS batch job, unless the same batch is already waiting or running; True if queued."""
-    job_id = batch_job_id(delivery_id, first_id, last_id)
+    job_id = batch_job_id(queue, delivery_id, first_id, last_id)
     if is_live(queue, job_id):
         return False
     options = dict(job_timeout=SMS_JOB_TIMEOUT, retry=INFRA_RETRY, job_id=job_id,
@@ -173,7 +179,7 @@ class RQQueuePort(QueuePort):
         self.queue = queue
 
     def delivery_live(self, delivery_id: int, attempts: int) -> bool:
-        return is_live(self.queue, delivery_job_id(delivery_id, attempts))
+        return is_live(self.queue, delivery_job_id(self.queue, delivery_id, attempts))
 
     def enqueue_delivery(self, delivery_id: int, channel: str, attempts: int) -> None:
         enqueue_delivery(self.queue, delivery_id, channel, attempts=attempts)

@@ -6,11 +6,13 @@ import json
 import re
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import func, select
 
 from .. import receipts, services, sms_fanout, subscribers
 from ..domain import CHANNEL_LABELS, CHANNELS, ER_ACCESS, OPERATING_STATUS, DeliveryState, Draft, ValidationError
-from ..models import Delivery, Incident, SmsRecipient, Update
+from ..models import Delivery, Incident, SmsRecipient, Update, utcnow
 from . import queueing
 from .auth import login_required
 from .helpers import db, runtime, settings
@@ -23,8 +25,13 @@ UID = re.compile(r"^[0-9a-f]{12}$")
 @login_required()
 def index():
     updates = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(20)).unique().all()
-    return render_template("console/index.html", updates=updates, channels=_channel_status(),
-                           queue_health=queueing.health(), labels=CHANNEL_LABELS)
+    since = utcnow() - timedelta(days=1)
+    tally = {(c, s): n for c, s, n in db().execute(
+        select(Delivery.channel, Delivery.state, func.count()).where(Delivery.created_at >= since)
+        .group_by(Delivery.channel, Delivery.state))}
+    return render_template("console/index.html", updates=updates, channels=_channel_status(with_health=True),
+                           queue_health=queueing.health(), labels=CHANNEL_LABELS, tally=tally,
+                           states=("pending", "sending", "sent", "partial", "failed", "in_doubt"))
 
 
 @bp.route("/updates/new", methods=("GET", "POST"))
@@ -106,9 +113,11 @@ def _delivery_context(found: Update) -> dict:
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
     awaiting = receipts_by_status.get("awaiting receipt", 0) + sum(
         n for status, n in receipts_by_status.items() if status in ("queued", "sending", "sent", "accepted"))
-    moving = any(d.state not in DeliveryState.FINAL for d in found.deliveries) or awaiting > 0
+    unfinished = any(d.state not in DeliveryState.FINAL for d in found.deliveries)
+    moving = unfinished or awaiting > 0
+    waiting_for_queue = unfinished and queueing.health() != "ok"
     return {"sms_counts": counts, "sms_receipts": receipts_by_status, "sms_failures": failures, "moving": moving,
-            "labels": CHANNEL_LABELS}
+            "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 
 def _form(values, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
@@ -138,13 +147,14 @@ def _incident_titles() -> list[str]:
     return db().scalars(select(Incident.title).order_by(Incident.created_at.desc()).limit(20)).all()
 
 
-def _channel_status() -> list[dict]:
+def _channel_status(with_health: bool = False) -> list[dict]:
     result = []
     for name in CHANNELS:
         channel = runtime().channels[name]
         missing = channel.missing_settings()
         result.append({"name": name, "label": channel.label, "configured": not missing, "missing": missing,
-                       "target": channel.describe()})
+                       "target": channel.describe(),
+                       "health": queueing.channel_health(name) if with_health and name != "feed" else None})
     return result
 
 

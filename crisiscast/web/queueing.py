@@ -29,3 +29,12 @@ def health() -> str:
     except Exception as exc:  # any failure here means the same to staff: the queue is not reachable
         return f"unreachable ({type(exc).__name__})"
     return "ok"
+
+
+def channel_health(channel: str) -> str:
+    """'ok', 'degraded (paused N s)' while the circuit breaker holds the channel, or 'unknown'."""
+    try:
+        health = jobs.breaker(current_app.config, queue()).health(channel)
+    except Exception:  # noqa: BLE001 - the dashboard must render whatever is down
+        return "unknown"
+    return f"degraded (paused {health.paused_for:.0f} s)" if health.state == "degraded" else health.state

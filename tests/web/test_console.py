@@ -224,3 +224,36 @@ def test_sms_without_a_list_is_refused(client, auth):
     auth.login("author")
     response = client.post("/updates/new", data={**compose_form(client, lists=[]), "action": "preview"})
     assert response.status_code == 422 and "Choose at least one list to text." in response.get_data(as_text=True)
+
+
+def test_publishing_while_redis_is_down_stores_it_and_it_goes_out_when_back(settings, users, sandbox_client, queue,
+                                                                           drain):
+    from crisiscast import jobs
+    from crisiscast.redis_server import free_port
+
+    down = config.Settings({**settings, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    rt = Runtime(down)
+    client = create_app(down, rt).test_client()
+    client.post("/login", data={"username": "author", "password": "correct horse battery",
+                                "csrf_token": csrf_token(client, "/login")})
+    response = preview_then_publish(client, compose_form(client, channels=["x", "feed"]))
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "deliveries are waiting for the queue" in page and 'id="waiting-for-queue"' in page
+    assert sandbox_client.accepted() == []
+    with rt.sessions() as session:
+        assert {d.state for d in session.scalars(select(Delivery))} == {"pending"}
+    from crisiscast.reconcile import reconcile
+
+    reconcile(rt.sessions, rt.channels, jobs.RQQueuePort(queue), grace=0)  # what a worker does once Redis is back
+    drain()
+    assert len(sandbox_client.accepted("x")) == 1
+    rt.close()
+
+
+def test_dashboard_shows_channel_health_and_counts(client, auth, db, drain, sandbox_client):
+    auth.login("author")
+    preview_then_publish(client, compose_form(client, channels=["x", "feed"]))
+    drain()
+    page = " ".join(client.get("/").get_data(as_text=True).split())
+    assert re.search(r"<td>X</td>.*?>ok</span>.*?1 sent", page)

@@ -1,0 +1,102 @@
+"""What the fault tests and the fault benchmark share: worker processes to kill, subscribers in bulk, waiting.
+
+Not used by the product itself.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from .domain import DeliveryState
+from .models import Delivery, Subscriber, SubscriberList, Subscription, utcnow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class WorkerPool:
+    """`python worker.py` processes with the given settings, which can be killed and replaced."""
+
+    def __init__(self, settings: dict, **overrides):
+        self.env = {**os.environ, **{k: str(v) for k, v in settings.items() if k.isupper()},
+                    **{k: str(v) for k, v in overrides.items()}, "CRISISCAST_ENV": settings.get("ENV_NAME", "testing")}
+        self.processes: list[subprocess.Popen] = []
+        self.log = Path(self.env.get("FAULTKIT_LOG", os.devnull))
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            with open(self.log, "a") as log:
+                self.processes.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=self.env,
+                                                       stdout=log, stderr=subprocess.STDOUT))
+
+    def kill9(self) -> int:
+        """SIGKILL every worker, as a crashed host would: no cleanup of any kind."""
+        alive = [p for p in self.processes if p.poll() is None]
+        for process in alive:
+            os.kill(process.pid, signal.SIGKILL)
+        for process in alive:
+            process.wait()
+        self.processes = []
+        return len(alive)
+
+    def replace_dead(self) -> int:
+        """Start a new worker for each that exited, as a process supervisor does; how many were replaced."""
+        dead = [p for p in self.processes if p.poll() is not None]
+        self.processes = [p for p in self.processes if p.poll() is None]
+        self.start(len(dead))
+        return len(dead)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes = []
+
+
+def add_subscribers(session, count: int, list_name: str = "public", first: int = 5_550_000) -> list[str]:
+    """`count` active subscribers on `list_name`, inserted in bulk; their numbers."""
+    list_id = session.scalar(select(SubscriberList.id).where(SubscriberList.name == list_name))
+    numbers = [f"+1512{first + i:07d}" for i in range(count)]
+    for start in range(0, count, 5000):
+        chunk = numbers[start:start + 5000]
+        ids = session.execute(insert(Subscriber).returning(Subscriber.id),
+                              [{"phone": n, "name": "", "active": True, "created_at": utcnow()} for n in chunk])
+        session.execute(insert(Subscription), [{"subscriber_id": i, "list_id": list_id, "created_at": utcnow()}
+                                               for i in ids.scalars().all()])
+    session.commit()
+    return numbers
+
+
+def wait_settled(sessions, timeout: float, on_tick=None) -> float:
+    """Wait until every delivery is final; the seconds it took. Raises TimeoutError with what is left."""
+    started = time.monotonic()
+    while True:
+        with sessions() as session:
+            moving = session.execute(select(Delivery.channel, Delivery.state)
+                                     .where(Delivery.state.not_in(DeliveryState.FINAL))).all()
+        if not moving:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"still moving after {timeout:.0f}s: {moving}")
+        if on_tick:
+            on_tick()
+        time.sleep(0.25)
+
+
+def tally(accepted: list[dict], numbers: list[str]) -> dict:
+    """Lost, duplicated and delivered-once counts of SMS accepted at the sandbox, against the subscribers."""
+    seen = Counter(r["to"] for r in accepted)
+    ours = set(numbers)
+    return {"once": sum(1 for n in numbers if seen[n] == 1), "lost": sum(1 for n in numbers if seen[n] == 0),
+            "duplicated": sum(1 for n in numbers if seen[n] > 1), "strangers": sum(1 for n in seen if n not in ours)}
