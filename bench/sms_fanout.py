@@ -14,23 +14,23 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import requests
-from sqlalchemy import insert, select, text
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import config  # noqa: E402
-from crisiscast import accounts  # noqa: E402
+from crisiscast import accounts, faultkit  # noqa: E402
 from crisiscast.db import make_engine, migrate, session_factory  # noqa: E402
-from crisiscast.models import Delivery, Subscriber, SubscriberList, Subscription  # noqa: E402
+from crisiscast.models import Delivery  # noqa: E402
 from crisiscast.redis_server import PrivateRedis, free_port  # noqa: E402
 from crisiscast.sandbox import product_settings  # noqa: E402
+from common import bench_database  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
 
     redis = None if os.environ.get("REDIS_URL") else PrivateRedis()
     redis_url = os.environ.get("REDIS_URL") or redis.url
-    database_url, cleanup = bench_database()
+    database_url, cleanup = bench_database("crisiscast_bench")
     sandbox_port = free_port()
     sandbox = subprocess.Popen([sys.executable, "-m", "crisiscast.sandbox", "--port", str(sandbox_port),
                                 "--latency-ms", str(args.latency_ms), "--concurrency", str(args.concurrency),
@@ -76,37 +76,11 @@ def main() -> None:
         cleanup()
 
 
-def bench_database():
-    """DATABASE_URL's server with a scratch database of its own, or a SQLite file in a temporary folder."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS crisiscast_bench WITH (FORCE)"))
-            conn.execute(text("CREATE DATABASE crisiscast_bench"))
-
-        def drop():
-            with admin.connect() as conn:
-                conn.execute(text("DROP DATABASE IF EXISTS crisiscast_bench WITH (FORCE)"))
-            admin.dispose()
-
-        return url.rsplit("/", 1)[0] + "/crisiscast_bench", drop
-    folder = tempfile.mkdtemp(prefix="crisiscast-bench-")
-    return f"sqlite:///{folder}/bench.db", lambda: None
-
-
 def seed(settings, count: int) -> None:
     engine = make_engine(settings["DATABASE_URL"])
     with session_factory(engine)() as session:
         accounts.create_user(session, "bench", "bench password", "author", actor="bench")
-        public = session.scalar(select(SubscriberList.id).where(SubscriberList.name == "public"))
-        for start in range(0, count, 5000):
-            rows = [{"phone": f"+1{2000000000 + i}", "name": "", "active": True, "created_at": _now()}
-                    for i in range(start, min(count, start + 5000))]
-            ids = session.execute(insert(Subscriber).returning(Subscriber.id), rows).scalars().all()
-            session.execute(insert(Subscription), [{"subscriber_id": i, "list_id": public, "created_at": _now()}
-                                                   for i in ids])
-        session.commit()
+        faultkit.add_subscribers(session, count)
     engine.dispose()
 
 
@@ -184,12 +158,6 @@ def wait_for(url: str) -> None:
         except requests.ConnectionError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
-
-
-def _now():
-    from crisiscast.models import utcnow
-
-    return utcnow()
 
 
 if __name__ == "__main__":
