@@ -5,7 +5,7 @@ import argparse
 import logging
 
 import config
-from crisiscast import audit, jobs
+from crisiscast import audit, jobs, public_site
 from crisiscast.runtime import Runtime
 
 
@@ -21,6 +21,7 @@ def main(argv=None) -> None:
     with runtime.sessions() as session:
         audit.record_configuration(session, actor=audit.WORKER, summary=runtime.describe_channels())
     jobs.install(runtime)
+    public_site.publish(runtime.sessions, settings)  # so the status page exists before the first update
     jobs.run_worker(settings, burst=args.burst, name=args.name)
 
 

@@ -27,6 +27,12 @@ class Config:
     QUEUE_NAME = "crisiscast"
     ORG_NAME = "Crisiscast Hospital"
     PUBLIC_BASE_URL = "http://127.0.0.1:5000"
+    PUBLIC_DIR = ""
+    PUBLIC_MAX_AGE = 10
+    WEBSUB_HUB_URL = ""
+    CAP_STATUS = "Actual"
+    CAP_SENDER = ""
+    CAP_AREA = ""
     SESSION_COOKIE_SECURE = False
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None
@@ -126,6 +132,8 @@ def load(name: str | None = None, environ=None, instance: Path | None = None, **
     settings.update(overrides)
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'crisiscast.db'}"
+    if not settings["PUBLIC_DIR"]:
+        settings["PUBLIC_DIR"] = str(instance / "public")
     if not settings["SECRET_KEY"]:
         if name == "production":
             raise RuntimeError("SECRET_KEY must be set in production.")

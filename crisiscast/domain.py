@@ -28,6 +28,7 @@ CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "
 HEADLINE_MAX = 120
 BODY_MAX = 4000
 INCIDENT_MAX = 120
+NEXT_UPDATE_MAX = 80
 
 
 class DeliveryState:
@@ -78,6 +79,8 @@ class Draft:
     body: str = ""
     channels: tuple[str, ...] = field(default_factory=tuple)
     lists: tuple[str, ...] = field(default_factory=tuple)
+    next_update: str = ""
+    corrects: str = ""
 
     @classmethod
     def from_form(cls, form) -> "Draft":
@@ -90,6 +93,8 @@ class Draft:
             body=(form.get("body") or "").strip().replace("\r\n", "\n"),
             channels=tuple(c for c in CHANNELS if c in _getlist(form, "channels")),
             lists=tuple(dict.fromkeys(n.strip() for n in _getlist(form, "lists") if n.strip())),
+            next_update=" ".join((form.get("next_update") or "").split()),
+            corrects=(form.get("corrects") or "").strip(),
         )
 
     def validate(self) -> None:
@@ -107,6 +112,8 @@ class Draft:
             errors["headline"] = "Write a headline."
         elif len(self.headline) > HEADLINE_MAX:
             errors["headline"] = f"The headline is {len(self.headline)} characters; the limit is {HEADLINE_MAX}."
+        if len(self.next_update) > NEXT_UPDATE_MAX:
+            errors["next_update"] = f"Say when in at most {NEXT_UPDATE_MAX} characters, e.g. 'by 18:00 CST'."
         if len(self.body) > BODY_MAX:
             errors["body"] = f"The text is {len(self.body)} characters; the limit is {BODY_MAX}."
         if not self.channels:

@@ -32,14 +32,16 @@ class WorkerPool:
     def start(self, count: int) -> None:
         for _ in range(count):
             with open(self.log, "a") as log:
+                # Its own process group: RQ forks a scheduler per worker, and a crash takes both.
                 self.processes.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=self.env,
-                                                       stdout=log, stderr=subprocess.STDOUT))
+                                                       stdout=log, stderr=subprocess.STDOUT,
+                                                       start_new_session=True))
 
     def kill9(self) -> int:
         """SIGKILL every worker, as a crashed host would: no cleanup of any kind."""
         alive = [p for p in self.processes if p.poll() is None]
         for process in alive:
-            os.kill(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
         for process in alive:
             process.wait()
         self.processes = []
@@ -48,6 +50,11 @@ class WorkerPool:
     def replace_dead(self) -> int:
         """Start a new worker for each that exited, as a process supervisor does; how many were replaced."""
         dead = [p for p in self.processes if p.poll() is not None]
+        for process in dead:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # its scheduler, if it outlived it
+            except ProcessLookupError:
+                pass
         self.processes = [p for p in self.processes if p.poll() is None]
         self.start(len(dead))
         return len(dead)
@@ -55,12 +62,12 @@ class WorkerPool:
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
-                process.terminate()
+                os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes:
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
         self.processes = []
 
 

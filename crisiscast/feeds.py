@@ -1,55 +1,123 @@
-"""RSS 2.0 and Atom feeds of published updates, built with feedgen from the stored feed entries."""
+"""The public record: stories (an update and its corrections), and the RSS, Atom and JSON feeds of them.
+
+A story's feed entry keeps the id of its first version and shows its latest one, so a correction reaches
+readers as an update of the same entry. A retracted story leaves every current view.
+"""
 from __future__ import annotations
 
 import html
+import json
+from dataclasses import dataclass
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .models import FeedEntry, utcnow
+from .domain import ER_ACCESS, OPERATING_STATUS
+from .models import FeedEntry, Incident, Update, utcnow
 
 FEED_SIZE = 50
 ATOM = "http://www.w3.org/2005/Atom"
 
 
-def build(session: Session, settings) -> FeedGenerator:
-    """A feed of the newest entries, newest first."""
+@dataclass(frozen=True)
+class Story:
+    """One story as readers see it: its first version's id and time, its latest version's words."""
+
+    first: Update
+    latest: Update
+    versions: tuple[Update, ...]
+    first_entry: FeedEntry
+
+    @property
+    def guid(self) -> str:
+        """The first version's permalink, fixed when it first went out: the story's id in every feed."""
+        return self.first_entry.guid
+
+    @property
+    def corrected(self) -> bool:
+        return len(self.versions) > 1
+
+
+def stories(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE) -> list[Story]:
+    """Current stories, newest change first: only versions that reached the feed, none retracted."""
+    stmt = select(Update, FeedEntry).join(FeedEntry, FeedEntry.update_id == Update.id).order_by(Update.published_at)
+    if incident_id is not None:
+        stmt = stmt.where(Update.incident_id == incident_id)
+    by_story: dict[str, list[tuple[Update, FeedEntry]]] = {}
+    retracted: set[str] = set()
+    for update, entry in session.execute(stmt).all():
+        story = update.story_uid or update.uid
+        by_story.setdefault(story, []).append((update, entry))
+        if update.retracted_at is not None:
+            retracted.add(story)
+    result = [Story(v[0][0], v[-1][0], tuple(u for u, _ in v), v[0][1]) for s, v in by_story.items()
+              if s not in retracted]
+    result.sort(key=lambda s: (s.latest.published_at, s.latest.id), reverse=True)
+    return result[:limit]
+
+
+def summary(update: Update) -> str:
+    text = f"ER: {ER_ACCESS[update.er_access]}. Hospital: {OPERATING_STATUS[update.operating_status]}."
+    return text + (f"\n\n{update.body}" if update.body else "")
+
+
+def _generator(settings, items: list[Story], title: str, path: str) -> FeedGenerator:
     base = settings["PUBLIC_BASE_URL"].rstrip("/")
-    entries = session.scalars(select(FeedEntry).order_by(FeedEntry.published_at.desc(), FeedEntry.id.desc())
-                              .limit(FEED_SIZE)).all()
     fg = FeedGenerator()
-    fg.id(f"{base}/feed.atom")
-    fg.title(f"{settings['ORG_NAME']}: status updates")
+    fg.id(f"{base}{path}.atom")
+    fg.title(title)
     fg.subtitle("ER access, hospital operating status and news, as published by our communications team.")
     fg.link(href=f"{base}/", rel="alternate", type="text/html")
-    fg.link(href=f"{base}/feed.atom", rel="self", type="application/atom+xml")
+    fg.link(href=f"{base}{path}.atom", rel="self", type="application/atom+xml")
+    if settings.get("WEBSUB_HUB_URL"):
+        fg.link(href=settings["WEBSUB_HUB_URL"], rel="hub")
     fg.language("en")
-    fg.updated(entries[0].published_at if entries else utcnow())
+    fg.updated(items[0].latest.published_at if items else utcnow())
     # feedgen prepends each entry it adds; adding oldest first leaves the newest on top in both formats.
-    for entry in reversed(entries):
+    for story in reversed(items):
         fe = fg.add_entry(order="prepend")
-        fe.id(entry.guid)
-        fe.guid(entry.guid, permalink=entry.guid.startswith("http"))
-        fe.title(entry.title)
-        fe.link(href=entry.link, rel="alternate", type="text/html")
-        fe.published(entry.published_at)
-        fe.updated(entry.published_at)
+        fe.id(story.guid)
+        fe.guid(story.guid, permalink=True)
+        fe.title(("Correction: " if story.corrected else "") + story.latest.headline)
+        fe.link(href=story.guid, rel="alternate", type="text/html")
+        fe.published(story.first.published_at)
+        fe.updated(story.latest.published_at)
         # RSS readers take a description as HTML: escape it so the text shows as typed, never as markup.
-        fe.description(html.escape(entry.content).replace("\n", "<br>\n"))
-        fe.content(entry.content, type="text")
+        fe.description(html.escape(summary(story.latest)).replace("\n", "<br>\n"))
+        fe.content(summary(story.latest), type="text")
     return fg
 
 
-def rss(session: Session, settings) -> bytes:
-    return build(session, settings).rss_str(pretty=True)
+def rss(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
+    return _generator(settings, items, title, path).rss_str(pretty=True)
 
 
-def atom(session: Session, settings) -> bytes:
+def atom(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
     """The Atom feed; each entry's link gets back the rel and type that feedgen 1.0 drops when it writes them."""
-    root = etree.fromstring(build(session, settings).atom_str())
+    root = etree.fromstring(_generator(settings, items, title, path).atom_str())
     for link in root.iterfind(f"{{{ATOM}}}entry/{{{ATOM}}}link"):
         link.set("rel", "alternate")
         link.set("type", "text/html")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
+    """JSON Feed 1.1."""
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1", "title": title, "home_page_url": f"{base}/",
+        "feed_url": f"{base}{path}.json", "language": "en",
+        "items": [{"id": s.guid, "url": s.guid,
+                   "title": ("Correction: " if s.corrected else "") + s.latest.headline,
+                   "content_text": summary(s.latest), "date_published": s.first.published_at.isoformat(),
+                   "date_modified": s.latest.published_at.isoformat()} for s in items],
+    }
+    if settings.get("WEBSUB_HUB_URL"):
+        feed["hubs"] = [{"type": "WebSub", "url": settings["WEBSUB_HUB_URL"]}]
+    return json.dumps(feed, ensure_ascii=False, indent=1).encode()
+
+
+def incidents(session: Session) -> list[Incident]:
+    return list(session.scalars(select(Incident).order_by(Incident.created_at.desc())))

@@ -11,12 +11,13 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from redis import Redis
+from redis.exceptions import LockError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from . import sms_fanout
+from . import public_site, sms_fanout
 from .breaker import Breaker
 from .delivery import deliver
 from .models import Delivery, Update
@@ -156,6 +157,17 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
                  first_id, last_id, paused)
 
 
+def enqueue_render(queue: Queue) -> None:
+    """Queue a render of the public site."""
+    queue.enqueue(render_public_job, job_timeout=JOB_TIMEOUT, retry=INFRA_RETRY, description="render public site")
+
+
+def render_public_job() -> int:
+    """RQ job: render the public site; how many files changed."""
+    runtime = current_runtime()
+    return public_site.publish(runtime.sessions, runtime.settings)
+
+
 def sms_throttle(settings, queue: Queue) -> Throttle:
     """The shared limits for this Twilio account and sender number."""
     rate = float(settings["SMS_SENDER_RATE"])
@@ -190,7 +202,8 @@ class RQQueuePort(QueuePort):
 
 def reconcile_once(runtime, queue: Queue) -> Report | None:
     """One reconciler pass, unless another worker holds the lock right now (then None)."""
-    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=300, blocking=False)
+    # A killed worker's lock must not stop reconciling for long: it lapses after a minute.
+    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=60, blocking=False)
     if not lock.acquire():
         return None
     try:
@@ -198,7 +211,10 @@ def reconcile_once(runtime, queue: Queue) -> Report | None:
         return reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), breaker(settings, queue),
                          grace=float(settings["RECONCILE_GRACE_SECONDS"]))
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except LockError:
+            log.warning("the reconciler's lock lapsed during a long pass")
 
 
 def _reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event) -> None:

@@ -53,6 +53,7 @@ class Incident(Base):
     __tablename__ = "incidents"
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str | None] = mapped_column(String(140), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -69,9 +70,15 @@ class Update(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    next_update: Mapped[str] = mapped_column(String(80), default="")
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id"))
+    story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
+    retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retraction_reason: Mapped[str] = mapped_column(String(200), default="")
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")
+    corrects: Mapped["Update | None"] = relationship(remote_side="Update.id")
     deliveries: Mapped[list["Delivery"]] = relationship(back_populates="update", order_by="Delivery.id")
 
 

@@ -100,9 +100,9 @@ def _resolve_deliveries(sessions, channels, report: Report) -> None:
         channel = channels[d.channel]
         try:
             receipt = channel.find(message_of(claimed), d.claimed_at or d.created_at)
-        except ChannelError as exc:
+        except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
             report.lookup_failed += 1
-            report.notes.append(f"{d.channel} #{d.id}: lookup failed: {exc.message}")
+            report.notes.append(f"{d.channel} #{d.id}: lookup failed: {_reason(exc)}")
             continue
         values = (dict(state=DeliveryState.SENT, provider_id=receipt.provider_id, error_code=None,
                        error_message=None, finished_at=utcnow()) if receipt else
@@ -133,9 +133,9 @@ def _resolve_recipients(sessions, channel, report: Report) -> None:
     for recipient_id, phone, claimed_at, update_id, rendering, uid in rows:
         try:
             receipt = channel.find(Message(text=rendering["text"], to=phone, uid=uid), claimed_at or utcnow())
-        except ChannelError as exc:
+        except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
             report.lookup_failed += 1
-            report.notes.append(f"sms {audit.mask_phone(phone)}: lookup failed: {exc.message}")
+            report.notes.append(f"sms {audit.mask_phone(phone)}: lookup failed: {_reason(exc)}")
             continue
         values = (dict(state=RecipientState.SENT, provider_id=receipt.provider_id, error_code=None,
                        error_message=None) if receipt else
@@ -153,6 +153,10 @@ def _resolve_recipients(sessions, channel, report: Report) -> None:
         if changed:
             report.found += bool(receipt)
             report.resend += not receipt
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
 
 
 def _queue_pending(sessions, queue: QueuePort, settled_before: datetime, now: datetime, report: Report) -> None:

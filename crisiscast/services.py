@@ -1,6 +1,7 @@
 """Use cases of the console: preview, publish (the outbox), retry, subscribers. No web, no queue imports."""
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Callable
@@ -66,8 +67,9 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     renderings = preview(draft, settings, uid)
     if "sms" in draft.channels:
         subscribers.check_lists(session, draft.lists)
+    corrected = correctable(session, draft.corrects) if draft.corrects else None
     try:
-        update = _store(session, draft, uid, author, renderings, channels)
+        update = _store(session, draft, uid, author, renderings, channels, corrected)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -86,17 +88,30 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     return result
 
 
-def _store(session, draft, uid, author, renderings, channels) -> Update:
+def correctable(session: Session, uid: str) -> Update:
+    """The update a correction replaces: it must exist and not be retracted."""
+    original = session.scalar(select(Update).where(Update.uid == uid))
+    if original is None or original.retracted_at is not None:
+        raise ValidationError({"corrects": "The update to correct does not exist or was retracted."})
+    return original
+
+
+def _store(session, draft, uid, author, renderings, channels, corrected: Update | None) -> Update:
     incident = session.scalar(select(Incident).where(Incident.title == draft.incident))
     if incident is None:
         incident = Incident(title=draft.incident)
         session.add(incident)
+        session.flush()
+        incident.slug = f"{slugify(draft.incident)}-{incident.id}"
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
-                    headline=draft.headline, body=draft.body, author=author, published_at=utcnow())
+                    headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
+                    next_update=draft.next_update, corrects=corrected,
+                    story_uid=(corrected.story_uid or corrected.uid) if corrected else uid)
     session.add(update)
     session.flush()
+    note = f" (correction of #{corrected.id})" if corrected else ""
     audit.record(session, actor=author.username, action="publish", outcome="ok", update_id=update.id,
-                 message=f"{draft.headline} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
+                 message=f"{draft.headline}{note} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
     for name in draft.channels:
         channel = channels[name]
         missing = channel.missing_settings()
@@ -114,6 +129,27 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
         session.add(delivery)
     session.flush()
     return update
+
+
+def retract(session: Session, update_id: int, reason: str, actor: str, rerender: Callable[[], None]) -> Update:
+    """Withdraw an update (and its story) from every current public view; CAP readers get a Cancel."""
+    update = session.get(Update, update_id)
+    if update is None:
+        raise ValidationError({"update": "No such update."})
+    if update.retracted_at is not None:
+        raise ValidationError({"update": "This update was already retracted."})
+    reason = " ".join(reason.split())[:200]
+    if not reason:
+        raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
+    update.retracted_at, update.retraction_reason = utcnow(), reason
+    audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
+    session.commit()
+    rerender()
+    return update
+
+
+def slugify(text: str) -> str:
+    return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "incident")[:120]
 
 
 def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Callable[[int, str], None]) -> Delivery:

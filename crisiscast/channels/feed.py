@@ -1,10 +1,11 @@
-"""The public feeds: sending an update to them stores its feed entry, which the RSS and Atom feeds list."""
+"""The public site: sending an update to it stores its feed entry and renders the site's files again."""
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import select
 
+from .. import public_site
 from ..models import FeedEntry, Update
 from . import Channel, Message, PermanentError, Receipt
 
@@ -29,7 +30,9 @@ class FeedChannel(Channel):
                 entry = FeedEntry(update_id=update.id, guid=message.link, title=message.title,
                                   content=message.text, link=message.link, published_at=update.published_at)
                 session.add(entry)
-            return Receipt(provider_id=entry.guid)
+            guid = entry.guid
+        public_site.publish(self.sessions, self.settings)
+        return Receipt(provider_id=guid)
 
     def find(self, message: Message, since: datetime) -> Receipt | None:
         with self.sessions() as session:

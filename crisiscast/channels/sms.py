@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -77,8 +77,8 @@ class SmsChannel(Channel):
         try:
             found = self.client().messages.list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"],
                                                 date_sent_after=since - timedelta(days=1), limit=50)
-        except TwilioRestException as exc:
-            raise RetryableError(str(exc.msg), code=exc.code or exc.status) from exc
+        except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
+            raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
         except requests.RequestException as exc:
             raise RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__) from exc
         for m in found:

@@ -30,6 +30,7 @@ def build_app(state: State) -> web.Application:
     app.router.add_post("/_sandbox/reset", partial(reset, state))
     app.router.add_get("/_sandbox/stats", partial(show_stats, state))
     app.router.add_post("/_sandbox/inbound", partial(inbound, state))
+    app.router.add_post("/websub", partial(websub_hub, state))
     app.on_cleanup.append(callbacks.close)
     return app
 
@@ -88,6 +89,15 @@ async def show_stats(state: State, request: web.Request) -> web.Response:
                               "last_at": state.records[-1]["at"] if state.records else None})
 
 
+async def websub_hub(state: State, request: web.Request) -> web.Response:
+    """A WebSub hub's publish endpoint: records which topic changed (what subscribers would be told)."""
+    form = await request.post()
+    if form.get("hub.mode") != "publish" or not form.get("hub.url"):
+        return web.Response(status=400, text="hub.mode=publish and hub.url are required")
+    state.record("websub", "ping", id=state.new_id(length=8), url=form["hub.url"])
+    return web.Response(status=204)
+
+
 async def inbound(state: State, request: web.Request) -> web.StreamResponse:
     """A phone texts our number: post it, signed, to the product's inbound webhook and keep the reply.
 
@@ -125,7 +135,7 @@ async def requests_view(state: State, request: web.Request) -> web.Response:
 async def inbox(state: State, request: web.Request) -> web.Response:
     """What recipients, followers and readers would have seen, newest first."""
     sections = []
-    for provider in ("inbound", *PROVIDERS):
+    for provider in ("inbound", *PROVIDERS, "websub"):
         rows = [r for r in reversed(state.records) if r["provider"] == provider][:200]
         items = "".join(f"<li><time>{time.strftime('%H:%M:%S', time.localtime(r['at']))}</time> "
                         f"<b>{html.escape(r['kind'])}</b> {html.escape(_summary(r))}</li>" for r in rows)
@@ -150,6 +160,8 @@ def _inbound_form(state: State) -> str:
 
 
 def _summary(record: dict) -> str:
+    if record["kind"] == "ping":
+        return f"publish {record['url']}"
     if record["kind"] == "inbound":
         return f"from {record['sender']}: {record['body']}\n→ reply ({record['reply_status']}): {record['reply']}"
     if record["provider"] == "twilio":

@@ -12,6 +12,7 @@ import config
 from ..audit import mask_phone
 from ..domain import ER_ACCESS, OPERATING_STATUS
 from ..runtime import Runtime
+from .public_files import PublicFiles
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 csrf = CSRFProtect()
@@ -69,4 +70,5 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
                                     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
         return response
 
+    app.wsgi_app = PublicFiles(app.wsgi_app, settings["PUBLIC_DIR"], int(settings["PUBLIC_MAX_AGE"]))
     return app

@@ -38,7 +38,7 @@ def index():
 @login_required("author")
 def compose():
     if request.method == "GET":
-        return _form(_starting_values(), uid=services.new_uid())
+        return _form(_starting_values(request.args.get("corrects", "")), uid=services.new_uid())
     uid = request.form.get("uid", "")
     if not UID.match(uid):
         abort(400, "The form is missing its identifier; reload the page.")
@@ -87,6 +87,18 @@ def deliveries(update_id: int):
     return render_template("console/_deliveries.html", update=found, **_delivery_context(found))
 
 
+@bp.post("/updates/<int:update_id>/retract")
+@login_required("author")
+def retract(update_id: int):
+    try:
+        services.retract(db(), update_id, request.form.get("reason", ""), g.user.username, queueing.rerender_public)
+    except ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
+    else:
+        flash("Retracted: it leaves the public status page and feeds, and CAP readers get a Cancel.", "success")
+    return redirect(url_for("console.update", update_id=update_id))
+
+
 @bp.post("/deliveries/<int:delivery_id>/retry")
 @login_required("author")
 def retry(delivery_id: int):
@@ -133,8 +145,14 @@ def _form(values, uid: str, errors=None, renderings=None, digest: str = "", esti
     )
 
 
-def _starting_values() -> dict:
-    """Start from the latest update's incident and statuses: in a crisis most updates change one thing."""
+def _starting_values(corrects: str = "") -> dict:
+    """Start from the latest update's incident and statuses (in a crisis most updates change one thing), or
+    from the update being corrected."""
+    original = db().scalar(select(Update).where(Update.uid == corrects)) if corrects else None
+    if original is not None:
+        return {"incident": original.incident.title, "er_access": original.er_access, "corrects": original.uid,
+                "operating_status": original.operating_status, "headline": original.headline,
+                "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": []}
     latest = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(1)).first()
     configured = [c["name"] for c in _channel_status() if c["configured"]]
     if latest is None:

@@ -1,26 +1,34 @@
-"""Public pages that need no sign-in: the feeds and each update's permalink page."""
+"""Public pages that need no sign-in, rendered on the spot when their pre-rendered file is not there yet.
+
+Normally crisiscast.web.public_files answers these paths from PUBLIC_DIR before Flask sees them.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort
 from sqlalchemy import select
 
-from .. import feeds
+from .. import feeds, public_site
 from ..models import Update
 from .helpers import db, settings
 
 bp = Blueprint("public", __name__)
+KINDS = {"rss": ("application/rss+xml", feeds.rss), "atom": ("application/atom+xml", feeds.atom),
+         "json": ("application/feed+json", feeds.json_feed)}
 
 
-@bp.get("/feed.rss")
-def rss():
-    return Response(feeds.rss(db(), settings()), mimetype="application/rss+xml",
+@bp.get("/status")
+def status():
+    return Response(public_site.status_page(db(), settings()), mimetype="text/html",
                     headers={"Cache-Control": "public, max-age=10"})
 
 
-@bp.get("/feed.atom")
-def atom():
-    return Response(feeds.atom(db(), settings()), mimetype="application/atom+xml",
-                    headers={"Cache-Control": "public, max-age=10"})
+@bp.get("/feed.<kind>")
+def feed(kind: str):
+    if kind not in KINDS:
+        abort(404)
+    mimetype, render = KINDS[kind]
+    body = render(settings(), feeds.stories(db()), f"{settings()['ORG_NAME']}: status updates")
+    return Response(body, mimetype=mimetype, headers={"Cache-Control": "public, max-age=10"})
 
 
 @bp.get("/u/<uid>")
@@ -28,4 +36,4 @@ def update(uid: str):
     found = db().scalar(select(Update).where(Update.uid == uid))
     if found is None:
         abort(404)
-    return render_template("public/update.html", update=found)
+    return Response(public_site.update_page(db(), settings(), found), mimetype="text/html")

@@ -1,0 +1,102 @@
+"""Pre-rendered public files: served with strong ETags and 304s, gzip, and fresh right after a publish."""
+import gzip
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from crisiscast import jobs, services
+from crisiscast.domain import Draft
+
+
+@pytest.fixture
+def publish(db, runtime, users, queue, drain):
+    """Publish to the feed through a real worker, as the console does."""
+
+    def run(headline, incident="Fort Hood shooting response"):
+        draft = Draft(incident=incident, er_access="open_delays", operating_status="limited", headline=headline,
+                      channels=("feed",))
+        result = services.publish(db, draft, uid=services.new_uid(), author=users["author"],
+                                  settings=runtime.settings, channels=runtime.channels,
+                                  enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+        drain()
+        return result.update
+
+    return run
+
+
+def test_feed_is_served_from_the_file_with_a_strong_etag_and_304(client, publish, settings):
+    publish("ER open with delays")
+    first = client.get("/feed.atom")
+    assert first.status_code == 200 and first.headers["Cache-Control"] == "public, max-age=10"
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith('W/')
+    assert "Set-Cookie" not in first.headers  # served before Flask: no session
+    again = client.get("/feed.atom", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and again.data == b""
+    since = client.get("/feed.atom", headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert since.status_code == 304
+    publish("ER closed to walk-ins")
+    fresh = client.get("/feed.atom", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and fresh.headers["ETag"] != etag
+    assert feedparser.parse(fresh.data).entries[0].title == "ER closed to walk-ins"
+
+
+def test_gzip_when_accepted(client, publish):
+    publish("ER open with delays")
+    plain = client.get("/feed.rss")
+    zipped = client.get("/feed.rss", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.data) == plain.data
+    assert zipped.headers["ETag"] == plain.headers["ETag"] and zipped.headers["Vary"] == "Accept-Encoding"
+
+
+@pytest.mark.parametrize("path, kind", [("/status", "text/html"), ("/feed.json", "application/feed+json"),
+                                        ("/have.xml", "application/xml"), ("/cap/index.atom", "application/atom+xml")])
+def test_every_public_file_is_served_without_sign_in(client, publish, path, kind):
+    publish("ER open with delays")
+    response = client.get(path)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith(kind)
+
+
+def test_permalink_cap_and_incident_feed(client, publish, db):
+    update = publish("ER open with delays")
+    assert "ER open with delays" in client.get(f"/u/{update.uid}").get_data(as_text=True)
+    assert client.get(f"/cap/{update.uid}.xml").status_code == 200
+    incident_feed = client.get(f"/incidents/{update.incident.slug}/feed.atom")
+    assert feedparser.parse(incident_feed.data).entries[0].title == "ER open with delays"
+
+
+def test_before_anything_is_rendered_the_app_answers(client):
+    page = client.get("/status")
+    assert page.status_code == 200 and "No status has been published yet." in page.get_data(as_text=True)
+    assert client.get("/feed.rss").status_code == 200
+    assert client.get("/u/000000000000").status_code == 404
+
+
+def test_retract_from_the_console_removes_it_from_the_public_feed(client, auth, publish, drain):
+    update = publish("Wrong ER status")
+    auth.login("author")
+    from ..conftest import csrf_token
+
+    token = csrf_token(client, f"/updates/{update.id}")
+    response = client.post(f"/updates/{update.id}/retract", data={"reason": "Sent in error", "csrf_token": token})
+    assert response.status_code == 302
+    drain()
+    assert feedparser.parse(client.get("/feed.atom").data).entries == []
+    assert 'id="retracted"' in client.get(f"/u/{update.uid}").get_data(as_text=True)
+    assert client.get(f"/cap/{update.uid}-cancel.xml").status_code == 200
+
+
+def test_a_configured_websub_hub_is_told_which_feeds_changed(settings, runtime, db, users, sandbox, sandbox_client):
+    import config
+    from crisiscast import public_site
+
+    with_hub = config.Settings({**settings, "WEBSUB_HUB_URL": f"{sandbox.url}/websub"})
+    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("feed",))
+    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=with_hub,
+                     channels=runtime.channels, enqueue=lambda *a: None)
+    public_site.publish(runtime.sessions, with_hub)
+    pinged = sorted(r["url"] for r in sandbox_client.accepted("websub"))
+    assert pinged == [f"http://127.0.0.1:5000{p}" for p in ("/cap/index.atom", "/feed.atom", "/feed.json", "/feed.rss")]
+    atom = (Path(settings["PUBLIC_DIR"]) / "feed.atom").read_text()
+    assert f'<link href="{sandbox.url}/websub" rel="hub"/>' in atom
