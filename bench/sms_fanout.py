@@ -57,7 +57,7 @@ def main() -> None:
                  "SECRET_KEY": "bench", "PROVIDER_TIMEOUT": "10", "RETRY_BASE_SECONDS": "0.2"}
     workers = []
     try:
-        wait_for(sandbox_url + "/_sandbox/stats")
+        faultkit.wait_for_http(sandbox_url + "/_sandbox/stats")
         migrate(database_url)
         settings = config.load("production", environ={**os.environ, **overrides})
         seed(settings, args.subscribers)
@@ -149,15 +149,6 @@ def report(result: dict, args, sandbox_url: str) -> None:
     print(f"peak worker RSS        {result['peak_rss'] / 2**20:.0f} MB for {args.workers} workers")
     print(f"load average           {' '.join(f'{x:.2f}' for x in result['load'])} (1/5/15 min, {os.cpu_count()} cores)")
 
-
-def wait_for(url: str) -> None:
-    for _ in range(100):
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ nothing is sent and nothing is dropped: deliveries wait as pending and go out wh
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -26,20 +27,34 @@ class Breaker:
     """Pause a channel after repeated provider failures; resume by itself after a successful trial."""
 
     def __init__(self, redis: Redis, threshold: int = 5, cooldown: float = 15.0, max_cooldown: float = 300.0,
-                 namespace: str = "crisiscast"):
+                 namespace: str = "crisiscast", refresh: float = 0.5):
         self.redis = redis
         self.namespace = namespace
         self.threshold = threshold
         self.cooldown = cooldown
         self.max_cooldown = max_cooldown
+        # Every send asks the breaker; Redis is asked at most every `refresh` seconds per channel.
+        self.refresh = refresh
+        self._seen: dict[str, tuple[float, float, int]] = {}
+        self._lock = threading.Lock()
 
     def _key(self, channel: str) -> str:
         return f"{self.namespace}:breaker:{channel}"
 
+    def _state(self, channel: str, fresh: bool = False) -> tuple[float, int]:
+        """(open_until, failures) as Redis had them at most `refresh` seconds ago."""
+        seen = self._seen.get(channel)
+        if fresh or seen is None or time.monotonic() - seen[0] > self.refresh:
+            open_until, failures = self.redis.hmget(self._key(channel), "open_until", "failures")
+            seen = (time.monotonic(), float(open_until or 0), int(failures or 0))
+            with self._lock:
+                self._seen[channel] = seen
+        return seen[1], seen[2]
+
     def wait_seconds(self, channel: str) -> float:
         """0 when a request may go now; else how long the channel stays paused."""
         try:
-            open_until = float(self.redis.hget(self._key(channel), "open_until") or 0)
+            open_until, _ = self._state(channel)
         except RedisError:
             return 0.0
         return max(0.0, open_until - time.time())
@@ -49,21 +64,23 @@ class Breaker:
         key = self._key(channel)
         try:
             if ok:
-                if self.redis.hget(key, "failures") not in (None, b"0"):
+                if self._state(channel)[1]:
                     self.redis.hset(key, mapping={"failures": 0, "open_until": 0, "cooldown": self.cooldown})
+                    self._state(channel, fresh=True)
                 return
             failures = self.redis.hincrby(key, "failures", 1)
-            if failures >= self.threshold and self.wait_seconds(channel) == 0:
+            if failures >= self.threshold and self._state(channel, fresh=True)[0] <= time.time():
                 cooldown = float(self.redis.hget(key, "cooldown") or self.cooldown)
                 self.redis.hset(key, mapping={"open_until": time.time() + cooldown,
                                               "cooldown": min(self.max_cooldown, cooldown * 2)})
+            self._state(channel, fresh=True)
         except RedisError:
             pass  # without Redis, nothing is sent anyway; the breaker is not what protects the provider then
 
     def health(self, channel: str) -> Health:
         try:
-            failures = int(self.redis.hget(self._key(channel), "failures") or 0)
+            open_until, failures = self._state(channel, fresh=True)
         except RedisError:
             return Health("unknown")
-        wait = self.wait_seconds(channel)
+        wait = max(0.0, open_until - time.time())
         return Health("degraded" if wait > 0 else "ok", failures, wait)

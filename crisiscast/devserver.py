@@ -71,7 +71,7 @@ def _banner(host, port, settings, password, sandbox_url, redis) -> None:
     lines = [
         "", "crisiscast is running. Ctrl-C stops everything.",
         f"  console:   http://{host}:{port}/",
-        f"  feeds:     http://{host}:{port}/feed.rss  http://{host}:{port}/feed.atom",
+        f"  public:    http://{host}:{port}/status  (feeds: /feed.rss /feed.atom /feed.json /cap/index.atom)",
         f"  database:  {settings['DATABASE_URL'].split('@')[-1]}",
         f"  redis:     {'private, ' if redis else ''}{settings['REDIS_URL'].split('@')[-1]}",
         f"  providers: {'sandbox, inbox at ' + sandbox_url + '/' if sandbox_url else 'real (CRISISCAST_SANDBOX=off)'}",

@@ -1,4 +1,4 @@
-"""What the fault tests and the fault benchmark share: worker processes to kill, subscribers in bulk, waiting.
+"""What the tests and benchmarks share: worker processes to kill, subscribers in bulk, waiting for things.
 
 Not used by the product itself.
 """
@@ -69,6 +69,20 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.processes = []
+
+
+def wait_for_http(url: str, timeout: float = 60) -> None:
+    """Wait until something answers HTTP at `url` (any status)."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not come up within {timeout:.0f}s")
 
 
 def add_subscribers(session, count: int, list_name: str = "public", first: int = 5_550_000) -> list[str]:

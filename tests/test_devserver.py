@@ -10,20 +10,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from crisiscast.faultkit import wait_for_http
 from crisiscast.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def wait_for(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not come up")
 
 
 @pytest.fixture
@@ -35,8 +26,8 @@ def product(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "crisiscast.devserver"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait_for(f"http://127.0.0.1:{port}/login")
-        wait_for(f"http://127.0.0.1:{sandbox_port}/")
+        wait_for_http(f"http://127.0.0.1:{port}/login")
+        wait_for_http(f"http://127.0.0.1:{sandbox_port}/")
         yield process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     finally:
         if process.poll() is None:
