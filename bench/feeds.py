@@ -39,6 +39,7 @@ events {{ worker_connections 4096; }}
 http {{
   access_log off;
   sendfile on; tcp_nopush on; keepalive_requests 100000;
+  open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s;
   types {{ application/rss+xml rss; application/atom+xml atom; application/feed+json json;
            text/html html; application/xml xml; }}
   server {{
@@ -49,7 +50,7 @@ http {{
     add_header Cache-Control "public, max-age=10";
     add_header Vary Accept-Encoding;
     location = /status {{ try_files /index.html =404; }}
-    location ~ ^/u/([0-9a-f]{{12}})$ {{ try_files /u/$1.html =404; }}
+    location ~ "^/u/([0-9a-f]{{12}})$" {{ try_files /u/$1.html =404; }}
     location / {{ try_files $uri =404; }}
   }}
   server {{
@@ -70,6 +71,7 @@ def main() -> None:
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"{tool} is not installed: apt-get install -y nginx wrk")
     work = Path(tempfile.mkdtemp(prefix="crisiscast-feeds-"))
+    work.chmod(0o755)  # nginx workers run as an unprivileged user
     redis = PrivateRedis()
     settings = config.load("production", environ={}, instance=work, SECRET_KEY="bench",
                            DATABASE_URL=f"sqlite:///{work}/bench.db", REDIS_URL=redis.url, QUEUE_NAME="feeds",
@@ -149,7 +151,8 @@ def wrk(args, url: str, etag: str | None = None) -> dict:
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": re.search(r"50%\s+(\S+)", out).group(1), "p99": re.search(r"99%\s+(\S+)", out).group(1),
+            "p50": re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1),
+            "p99": re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1),
             "errors": (sum(int(x) for x in errors.groups()) if errors else 0)
             + (int(non_2xx.group(1)) if non_2xx else 0)}
 
