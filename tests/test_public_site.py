@@ -103,7 +103,9 @@ def test_status_page_needs_no_script_font_or_cdn(db, settings, publish):
 
 
 def test_timeline_is_newest_first_and_retracted_ones_leave_it(db, settings, publish):
-    first, second, third = publish("First"), publish("Second"), publish("Third")
+    publish("First")
+    second = publish("Second")
+    publish("Third")
     services.retract(db, second.id, "Wrong", "author", rerender=lambda: None)
     page = public_site.status_page(db, settings).decode()
     assert page.index("Third") < page.index("First") and "Second" not in page

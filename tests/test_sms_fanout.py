@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from crisiscast import jobs, services
-from crisiscast.delivery import RetryPolicy, deliver
+from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
-from crisiscast.models import AuditEvent, Delivery, SmsRecipient, Subscriber
+from crisiscast.models import AuditEvent, Delivery, SmsRecipient
 from crisiscast.sms_fanout import plan
 from crisiscast.throttle import Throttle
 
