@@ -17,7 +17,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from . import public_site, sms_fanout
+from . import sms_fanout
 from .breaker import Breaker
 from .delivery import deliver
 from .models import Delivery, Update
@@ -155,17 +155,6 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
     if paused:
         log.info("delivery %s batch %s-%s: SMS paused for %.0fs; the reconciler resumes it", delivery_id,
                  first_id, last_id, paused)
-
-
-def enqueue_render(queue: Queue) -> None:
-    """Queue a render of the public site."""
-    queue.enqueue(render_public_job, job_timeout=JOB_TIMEOUT, retry=INFRA_RETRY, description="render public site")
-
-
-def render_public_job() -> int:
-    """RQ job: render the public site; how many files changed."""
-    runtime = current_runtime()
-    return public_site.publish(runtime.sessions, runtime.settings)
 
 
 def sms_throttle(settings, queue: Queue) -> Throttle:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from .. import receipts, services, sms_fanout, subscribers
+from .. import public_site, receipts, services, sms_fanout, subscribers
 from ..domain import CHANNEL_LABELS, CHANNELS, ER_ACCESS, OPERATING_STATUS, DeliveryState, Draft, ValidationError
 from ..models import Delivery, Incident, SmsRecipient, Update, utcnow
 from . import queueing
@@ -91,7 +91,10 @@ def deliveries(update_id: int):
 @login_required("author")
 def retract(update_id: int):
     try:
-        services.retract(db(), update_id, request.form.get("reason", ""), g.user.username, queueing.rerender_public)
+        # Rendered here and now, not queued: a retracted update must leave the public pages even if the
+        # queue is down.
+        services.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
+                         lambda: public_site.publish(runtime().sessions, settings()))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:

@@ -22,11 +22,6 @@ def enqueue_delivery(delivery_id: int, channel: str = "") -> None:
     jobs.enqueue_delivery(queue(), delivery_id, channel)
 
 
-def rerender_public() -> None:
-    """Render the public site again in a worker (after a retraction)."""
-    jobs.enqueue_render(queue())
-
-
 def health() -> str:
     """'ok', or why the queue cannot be reached."""
     try:
