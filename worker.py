@@ -21,7 +21,7 @@ def main(argv=None) -> None:
     with runtime.sessions() as session:
         audit.record_configuration(session, actor=audit.WORKER, summary=runtime.describe_channels())
     jobs.install(runtime)
-    public_site.publish(runtime.sessions, settings)  # so the status page exists before the first update
+    public_site.publish(runtime.sessions, settings)  # a new version's templates reach the public files
     jobs.run_worker(settings, burst=args.burst, name=args.name)
 
 

@@ -41,6 +41,7 @@ class Outcome:
 
     retry_in: float | None = None
     batches: tuple[tuple[int, int], ...] = ()
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], deliv
     paused = breaker.wait_seconds(claimed.channel)
     if paused > 0:
         _release(sessions, claimed, channel, None, paused)
-        return Outcome(retry_in=paused)
+        return Outcome(retry_in=paused, attempts=claimed.attempts - 1)
     try:
         receipt = channel.send(message_of(claimed))
     except RetryableError as exc:
@@ -84,7 +85,7 @@ def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], deliv
         if claimed.attempts < policy.max_attempts:
             delay = policy.delay(claimed.attempts, exc.retry_after)
             _release(sessions, claimed, channel, exc, delay)
-            return Outcome(retry_in=delay)
+            return Outcome(retry_in=delay, attempts=claimed.attempts)
         _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code,
                 message=f"{exc.message} (gave up after {claimed.attempts} attempts)")
     except InDoubtError as exc:

@@ -91,30 +91,28 @@ def is_live(queue: Queue, job_id: str) -> bool:
 
 
 def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: float = 0.0,
-                     attempts: int = 0) -> None:
-    """Queue the job that sends delivery `delivery_id` (after `attempts` tries so far), now or after `delay` s."""
-    if is_live(queue, delivery_job_id(queue, delivery_id, attempts)):
-        return
+                     attempts: int = 0) -> bool:
+    """Queue the job that sends delivery `delivery_id` (after `attempts` tries so far), now or after `delay` s,
+    unless that job is already waiting; True if queued."""
+    job_id = delivery_job_id(queue, delivery_id, attempts)
+    if is_live(queue, job_id):
+        return False
     options = dict(job_timeout=SMS_JOB_TIMEOUT if channel == "sms" else JOB_TIMEOUT, retry=INFRA_RETRY,
-                   job_id=delivery_job_id(queue, delivery_id, attempts),
-                   description=f"deliver {channel or 'delivery'} #{delivery_id}")
+                   job_id=job_id, description=f"deliver {channel or 'delivery'} #{delivery_id}")
     if delay >= 1:
         queue.enqueue_in(timedelta(seconds=delay), deliver_job, delivery_id, channel, **options)
     else:
         queue.enqueue(deliver_job, delivery_id, channel, **options)
+    return True
 
 
-def enqueue_batch(queue: Queue, delivery_id: int, first_id: int, last_id: int, delay: float = 0.0) -> bool:
-    """Queue one SMS batch job, unless the same batch is already waiting or running; True if queued."""
+def enqueue_batch(queue: Queue, delivery_id: int, first_id: int, last_id: int) -> bool:
+    """Queue one SMS batch job, unless the same batch is already waiting; True if queued."""
     job_id = batch_job_id(queue, delivery_id, first_id, last_id)
     if is_live(queue, job_id):
         return False
-    options = dict(job_timeout=SMS_JOB_TIMEOUT, retry=INFRA_RETRY, job_id=job_id,
-                   description=f"sms batch #{delivery_id} {first_id}-{last_id}")
-    if delay >= 1:
-        queue.enqueue_in(timedelta(seconds=delay), sms_batch_job, delivery_id, first_id, last_id, **options)
-    else:
-        queue.enqueue(sms_batch_job, delivery_id, first_id, last_id, **options)
+    queue.enqueue(sms_batch_job, delivery_id, first_id, last_id, job_timeout=SMS_JOB_TIMEOUT, retry=INFRA_RETRY,
+                  job_id=job_id, description=f"sms batch #{delivery_id} {first_id}-{last_id}")
     return True
 
 
@@ -126,9 +124,7 @@ def deliver_job(delivery_id: int, channel: str = "") -> None:
     outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy,
                       int(settings["SMS_BATCH_SIZE"]), breaker(settings, queue), float(settings["CLAIM_LEASE_SECONDS"]))
     if outcome.retry_in is not None:
-        with runtime.sessions() as session:
-            attempts = session.get(Delivery, delivery_id).attempts
-        enqueue_delivery(queue, delivery_id, channel, outcome.retry_in, attempts)
+        enqueue_delivery(queue, delivery_id, channel, outcome.retry_in, outcome.attempts)
         log.info("delivery %s: next try in %.1fs", delivery_id, outcome.retry_in)
     for first_id, last_id in outcome.batches:
         enqueue_batch(queue, delivery_id, first_id, last_id)
@@ -179,11 +175,8 @@ class RQQueuePort(QueuePort):
     def __init__(self, queue: Queue):
         self.queue = queue
 
-    def delivery_live(self, delivery_id: int, attempts: int) -> bool:
-        return is_live(self.queue, delivery_job_id(self.queue, delivery_id, attempts))
-
-    def enqueue_delivery(self, delivery_id: int, channel: str, attempts: int) -> None:
-        enqueue_delivery(self.queue, delivery_id, channel, attempts=attempts)
+    def enqueue_delivery(self, delivery_id: int, channel: str, attempts: int) -> bool:
+        return enqueue_delivery(self.queue, delivery_id, channel, attempts=attempts)
 
     def enqueue_batch(self, delivery_id: int, first_id: int, last_id: int) -> bool:
         return enqueue_batch(self.queue, delivery_id, first_id, last_id)
@@ -213,8 +206,7 @@ def _reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Even
         except Exception:  # noqa: BLE001 - Redis or the database away: try again next round, loudly
             log.exception("reconciler pass failed; trying again in %.0fs", every)
             continue
-        if report is not None and (report.expired or report.found or report.resend or report.requeued
-                                   or report.batches or report.settled or report.lookup_failed):
+        if report:
             log.info("reconciler: %s", report)
 
 

@@ -35,6 +35,11 @@ class Report:
     settled: int = 0
     notes: list[str] = field(default_factory=list)
 
+    def __bool__(self) -> bool:
+        """True when the pass changed or found anything worth a log line."""
+        return any((self.expired, self.found, self.resend, self.lookup_failed, self.requeued, self.batches,
+                    self.settled))
+
     def __str__(self) -> str:
         return (f"{self.expired} claims expired, {self.found} found at the provider, {self.resend} to resend, "
                 f"{self.lookup_failed} lookups failed, {self.requeued} deliveries and {self.batches} SMS batches "
@@ -44,8 +49,7 @@ class Report:
 class QueuePort:
     """What the reconciler needs from the queue (crisiscast.jobs provides the RQ one)."""
 
-    def delivery_live(self, delivery_id: int, attempts: int) -> bool: ...
-    def enqueue_delivery(self, delivery_id: int, channel: str, attempts: int) -> None: ...
+    def enqueue_delivery(self, delivery_id: int, channel: str, attempts: int) -> bool: ...
     def enqueue_batch(self, delivery_id: int, first_id: int, last_id: int) -> bool: ...
 
 
@@ -165,9 +169,7 @@ def _queue_pending(sessions, queue: QueuePort, settled_before: datetime, now: da
             Delivery.state == DeliveryState.PENDING, Delivery.updated_at < settled_before,
             (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now))).all()
     for delivery_id, channel, attempts in due:
-        if not queue.delivery_live(delivery_id, attempts):
-            queue.enqueue_delivery(delivery_id, channel, attempts)
-            report.requeued += 1
+        report.requeued += queue.enqueue_delivery(delivery_id, channel, attempts)
 
 
 def _resume_fanouts(sessions, channel, queue: QueuePort, breaker, report: Report) -> None:

@@ -101,7 +101,7 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
             renewed = time.monotonic()
     _record(sessions, update_id, results, channel)
     _unclaim(sessions, [p[0] for p in pending])
-    if _has_pending(sessions, delivery_id, first_id, last_id):
+    if (handed_back or not exhausted) and _has_pending(sessions, delivery_id, first_id, last_id):
         # Paused, or the throttle was unreachable: the reconciler queues this batch again.
         return max(breaker.wait_seconds("sms"), 1.0)
     settle(sessions, delivery_id, update_id, channel)

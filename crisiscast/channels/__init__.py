@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,8 @@ class NoBreaker:
 
 
 _URL = re.compile(r"https?://\S+")
+# A claim's time and the provider's timestamps come from different clocks; lookups start this much earlier.
+LOOKUP_SLACK = timedelta(minutes=2)
 
 
 def same_text(sent: str, found: str) -> bool:

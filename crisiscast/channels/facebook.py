@@ -1,17 +1,16 @@
 """Posts to a Facebook Page through the Graph API (facebook-sdk), at a pinned Graph version."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import facebook
 import requests
 
 from ..audit import mask_id
-from . import Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import mount, retry_after_seconds, transport_error
+from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from .transport import lookup_error, mount, retry_after_seconds, transport_error
 
 GRAPH_REAL_BASE = "https://graph.facebook.com"
-SLACK = timedelta(minutes=2)
 # Graph codes that mean "try later": unknown/service errors and the app, user and page rate limits.
 RETRYABLE_CODES = {1, 2, 4, 17, 32, 341, 368, 613}
 
@@ -66,12 +65,12 @@ class FacebookChannel(Channel):
         """The Page's recent posts (since a little before `since`) with our text."""
         path = f"{self.settings['FACEBOOK_GRAPH_VERSION']}/{self.settings['FACEBOOK_PAGE_ID']}/feed"
         try:
-            result = self.graph().request(path, {"since": int((since - SLACK).timestamp()), "limit": 100,
+            result = self.graph().request(path, {"since": int((since - LOOKUP_SLACK).timestamp()), "limit": 100,
                                                  "fields": "id,message,created_time"})
         except facebook.GraphAPIError as exc:
             raise RetryableError(str(exc.message), code=exc.code) from exc
         except requests.RequestException as exc:
-            raise RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__) from exc
+            raise lookup_error(exc) from exc
         for post in result.get("data", []):
             if same_text(message.text, post.get("message", "")):
                 return Receipt(provider_id=str(post["id"]))

@@ -9,12 +9,11 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..audit import mask_phone
-from . import Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import mount, retry_after_seconds, transport_error
+from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from .transport import lookup_error, mount, retry_after_seconds, transport_error
 
 TWILIO_REAL_BASE = "https://api.twilio.com"
 RETRYABLE_CODES = {"20429", "20500", "20503", "30001"}
-SLACK = timedelta(minutes=2)  # clocks differ; a claim's time and the provider's stamp are not one clock
 
 
 class SmsChannel(Channel):
@@ -80,9 +79,9 @@ class SmsChannel(Channel):
         except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
             raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
         except requests.RequestException as exc:
-            raise RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__) from exc
+            raise lookup_error(exc) from exc
         for m in found:
-            if same_text(message.text, m.body) and (m.date_created is None or m.date_created >= since - SLACK):
+            if same_text(message.text, m.body) and (m.date_created is None or m.date_created >= since - LOOKUP_SLACK):
                 return Receipt(provider_id=m.sid, status=m.status or "")
         return None
 

@@ -7,9 +7,9 @@ where the SDK sets none (tweepy never does).
 from __future__ import annotations
 
 import threading
-from contextlib import nullcontext
 import time
 import urllib.request
+from contextlib import nullcontext
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -90,6 +90,13 @@ def retry_after_seconds(headers: dict) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def lookup_error(exc: requests.RequestException):
+    """A lookup that got no answer: retryable (a lookup never sends anything)."""
+    from . import RetryableError
+
+    return RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__)
 
 
 def transport_error(exc: requests.RequestException):

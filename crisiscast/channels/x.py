@@ -1,16 +1,15 @@
 """Posts to an X account through the v2 API (tweepy.Client with OAuth 1.0a user context)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import requests
 import tweepy
 
-from . import Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import mount, retry_after_seconds, transport_error
+from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from .transport import lookup_error, mount, retry_after_seconds, transport_error
 
 X_REAL_BASE = "https://api.twitter.com"
-SLACK = timedelta(minutes=2)
 
 
 class XChannel(Channel):
@@ -59,12 +58,12 @@ class XChannel(Channel):
         """The account's recent posts (since a little before `since`) with our text."""
         try:
             me = self.client().get_me(user_auth=True)
-            posts = self.client().get_users_tweets(me.data["id"], start_time=since - SLACK, max_results=100,
+            posts = self.client().get_users_tweets(me.data["id"], start_time=since - LOOKUP_SLACK, max_results=100,
                                                    user_auth=True)
         except tweepy.HTTPException as exc:
             raise RetryableError(_describe(exc), code=exc.response.status_code) from exc
         except requests.RequestException as exc:
-            raise RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__) from exc
+            raise lookup_error(exc) from exc
         for post in posts.data or []:
             if same_text(message.text, post["text"]):
                 return Receipt(provider_id=str(post["id"]))

@@ -4,10 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from datetime import timedelta
 
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from .. import public_site, receipts, services, sms_fanout, subscribers
@@ -50,12 +49,14 @@ def compose():
     except ValidationError as exc:
         return _form(request.form, uid=uid, errors=exc.errors), 422
     digest = _digest(renderings, draft.lists)
-    if request.form.get("action") != "publish" or request.form.get("digest") != digest:
+    publishing = request.form.get("action") == "publish"
+    if not publishing or request.form.get("digest") != digest:
         estimate = services.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
-        if request.form.get("action") != "publish":
-            return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate)
-        flash("The text or the lists changed since the preview. Check the preview below, then publish.", "warning")
-        return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate), 409
+        if publishing:
+            flash("The text or the lists changed since the preview. Check the preview below, then publish.",
+                  "warning")
+        return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
+            409 if publishing else 200
     result = services.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if not result.created:
