@@ -35,6 +35,7 @@ JOB_TIMEOUT = 120
 # live. Running a job twice is safe (every send is claimed once); never running it is not.
 LIVE = {"queued", "scheduled", "deferred"}
 SCHEDULER_SLACK = 30
+_throttles: dict[tuple, Throttle] = {}  # each holds a Redis connection per sending thread
 
 
 def install(runtime) -> None:
@@ -142,25 +143,32 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
     settings = runtime.settings
     queue = _current_queue(runtime)
     channel = runtime.channels["sms"]
-    channel.use_gate(sms_throttle(settings, queue))
+    throttle = sms_throttle(settings, queue)
+    channel.use_gate(throttle)
     # Twice as many queued as threads, so a thread that finishes a send finds the next one waiting.
     window = 2 * int(settings["SMS_WORKER_THREADS"])
-    paused = sms_fanout.send_batch(runtime.sessions, channel, runtime.retry_policy, runtime.sms_executor(), window,
-                                   delivery_id, update_id, uid, text, first_id, last_id, breaker(settings, queue),
-                                   float(settings["CLAIM_LEASE_SECONDS"]))
+    try:
+        paused = sms_fanout.send_batch(runtime.sessions, channel, runtime.retry_policy, runtime.sms_executor(),
+                                       window, delivery_id, update_id, uid, text, first_id, last_id,
+                                       breaker(settings, queue), float(settings["CLAIM_LEASE_SECONDS"]))
+    finally:
+        throttle.flush()
     if paused:
         log.info("delivery %s batch %s-%s: SMS paused for %.0fs; the reconciler resumes it", delivery_id,
                  first_id, last_id, paused)
 
 
 def sms_throttle(settings, queue: Queue) -> Throttle:
-    """The shared limits for this Twilio account and sender number."""
+    """The shared limits for this Twilio account and sender number; one per process, kept across jobs."""
     rate = float(settings["SMS_SENDER_RATE"])
-    # A burst of 50 ms worth of messages: responses come back in clumps, and making each of them wait a few
-    # microseconds for its exact turn costs a round trip to Redis apiece. At 1 msg/s the burst stays 1.
-    return Throttle(queue.connection, account=settings["TWILIO_ACCOUNT_SID"], sender=settings["TWILIO_FROM_NUMBER"],
-                    max_concurrency=int(settings["SMS_MAX_CONCURRENCY"]), rate_per_second=rate,
-                    burst=max(1, int(rate / 20)))
+    key = (queue.connection.connection_pool, settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_FROM_NUMBER"],
+           int(settings["SMS_MAX_CONCURRENCY"]), rate)
+    if key not in _throttles:
+        # A burst of 50 ms worth of messages: responses come back in clumps, and making each of them wait a few
+        # microseconds for its exact turn costs a round trip to Redis apiece. At 1 msg/s the burst stays 1.
+        _throttles[key] = Throttle(queue.connection, account=key[1], sender=key[2], max_concurrency=key[3],
+                                   rate_per_second=rate, burst=max(1, int(rate / 20)))
+    return _throttles[key]
 
 
 def breaker(settings, queue: Queue) -> Breaker:

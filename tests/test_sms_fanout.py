@@ -163,7 +163,39 @@ def test_throttle_holds_the_concurrency_cap_across_threads(runtime, queue):
         t.start()
     for t in threads:
         t.join()
-    assert peak[0] == 3 and throttle.in_use() == 0
+    assert peak[0] == 3
+    throttle.flush()
+    assert throttle.in_use() == 0
+
+
+def test_a_finished_slot_goes_back_with_the_next_acquire(runtime, queue):
+    throttle = Throttle(queue.connection, account="ACtest4", sender="+4", max_concurrency=1, rate_per_second=10_000,
+                        linger_seconds=30)
+    with throttle.slot():
+        pass
+    started = time.monotonic()
+    with throttle.slot():  # the cap is 1: this gets in only because it gives the first slot back itself
+        assert throttle.in_use() == 1
+    assert time.monotonic() - started < 10  # not after the 30 s linger
+    throttle.flush()
+    assert throttle.in_use() == 0
+
+
+def test_a_finished_slot_no_acquire_takes_along_goes_back_soon(runtime, queue):
+    throttle = Throttle(queue.connection, account="ACtest6", sender="+6", max_concurrency=1, rate_per_second=10_000)
+    with throttle.slot():
+        pass
+    deadline = time.monotonic() + 2
+    while throttle.in_use() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert throttle.in_use() == 0  # no acquire followed: the sweeper gave it back
+
+
+def test_the_throttle_loads_its_script_into_a_new_redis_server(runtime, queue):
+    throttle = Throttle(queue.connection, account="ACtest5", sender="+5", max_concurrency=2, rate_per_second=10_000)
+    queue.connection.script_flush()
+    with throttle.slot():
+        assert throttle.in_use() == 1
 
 
 def test_throttle_holds_the_sender_rate(runtime, queue):

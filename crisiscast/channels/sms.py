@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import HTTPError
 
 from ..audit import mask_phone
 from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import lookup_error, mount, retry_after_seconds, transport_error
+from .transport import lookup_error, retry_after_seconds, transport_error
+from .twilio_http import TwilioHttp
 
 TWILIO_REAL_BASE = "https://api.twilio.com"
 RETRYABLE_CODES = {"20429", "20500", "20503", "30001"}
@@ -28,22 +28,21 @@ class SmsChannel(Channel):
         super().__init__(settings)
         self._pool_maxsize = int(settings.get("SMS_WORKER_THREADS") or 10)
         self._client = None
-        self._adapter = None
+        self._http = None
 
     def client(self) -> Client:
-        """The Twilio client, sending through our transport adapter."""
+        """The Twilio client, sending through our urllib3 HttpClient (base URL, timeout, throttle)."""
         if self._client is None:
-            http = TwilioHttpClient(timeout=float(self.settings["PROVIDER_TIMEOUT"]), pool_connections=True)
-            self._adapter = mount(http.session, TWILIO_REAL_BASE, self.endpoint(),
-                                  float(self.settings["PROVIDER_TIMEOUT"]), self._pool_maxsize)
+            self._http = TwilioHttp(TWILIO_REAL_BASE, self.endpoint(), float(self.settings["PROVIDER_TIMEOUT"]),
+                                    self._pool_maxsize)
             self._client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
-                                  http_client=http)
+                                  http_client=self._http)
         return self._client
 
     def use_gate(self, gate) -> None:
         """Send every request under `gate` (the shared throttle): concurrency cap and sender rate."""
         self.client()
-        self._adapter.gate = gate
+        self._http.gate = gate
 
     def status_callback_url(self) -> str:
         """Where Twilio reports each message's delivery status: ours, under PUBLIC_BASE_URL, unless set."""
@@ -64,10 +63,10 @@ class SmsChannel(Channel):
             code = str(exc.code) if exc.code else str(exc.status)
             text = exc.msg if isinstance(exc.msg, str) else str(exc.msg)
             if exc.status == 429 or exc.status >= 500 or code in RETRYABLE_CODES:
-                wait = retry_after_seconds(self._adapter.last_rate_limit_headers())
+                wait = retry_after_seconds(self._http.last_rate_limit_headers())
                 raise RetryableError(text, code=code, retry_after=wait) from exc
             raise PermanentError(text, code=code) from exc
-        except requests.RequestException as exc:
+        except HTTPError as exc:
             raise transport_error(exc) from exc
         return Receipt(provider_id=created.sid, status=created.status or "")
 
@@ -78,7 +77,7 @@ class SmsChannel(Channel):
                                                 date_sent_after=since - timedelta(days=1), limit=50)
         except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
             raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
-        except requests.RequestException as exc:
+        except HTTPError as exc:
             raise lookup_error(exc) from exc
         for m in found:
             if same_text(message.text, m.body) and (m.date_created is None or m.date_created >= since - LOOKUP_SLACK):

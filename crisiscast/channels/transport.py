@@ -1,28 +1,25 @@
-"""One requests transport adapter for every provider SDK: a configurable base URL and a timeout.
+"""One requests transport adapter for the SDKs built on requests (tweepy, facebook-sdk), and the error kinds.
 
 Mounted on the SDK's own `requests.Session`, it rewrites the provider's URL to the configured base
 (the sandbox, a proxy, a regional edge) after the SDK has signed the request, and supplies a timeout
-where the SDK sets none (tweepy never does).
+where the SDK sets none (tweepy never does). Twilio goes through crisiscast.channels.twilio_http, which
+does the same on urllib3; both sort their failures with transport_error().
 """
 from __future__ import annotations
 
 import threading
 import time
 import urllib.request
-from contextlib import nullcontext
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 RATE_LIMIT_HEADERS = ("retry-after", "x-rate-limit-reset", "x-rate-limit-remaining")
 
 
 class ProviderAdapter(HTTPAdapter):
     """Send requests for `real_base` to `base`, with a default timeout; remember rate-limit headers per thread.
-
-    An optional `gate` (a crisiscast.throttle.Throttle) is held for exactly the time a request is on the
-    wire, so the shared concurrency cap counts what the provider counts, not the SDK's own work around it.
     """
 
     def __init__(self, real_base: str, base: str, timeout: float, pool_maxsize: int = 10):
@@ -30,15 +27,13 @@ class ProviderAdapter(HTTPAdapter):
         self.real_base = real_base.rstrip("/")
         self.base = (base or real_base).rstrip("/")
         self.timeout = timeout
-        self.gate = None
         self._local = threading.local()
 
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
         if self.base != self.real_base and request.url.startswith(self.real_base):
             request.url = self.base + request.url[len(self.real_base):]
-        with self.gate.slot() if self.gate is not None else nullcontext():
-            response = super().send(request, stream=stream, timeout=timeout or self.timeout,
-                                    verify=verify, cert=cert, proxies=proxies)
+        response = super().send(request, stream=stream, timeout=timeout or self.timeout,
+                                verify=verify, cert=cert, proxies=proxies)
         self._local.status = response.status_code
         self._local.headers = {k: response.headers[k] for k in RATE_LIMIT_HEADERS if k in response.headers}
         return response
@@ -66,9 +61,13 @@ def mount(session: requests.Session, real_base: str, base: str, timeout: float,
     return adapter
 
 
-def is_in_doubt(exc: requests.RequestException) -> bool:
-    """True when the request may have reached the provider: any failure after the connection was made."""
-    if isinstance(exc, requests.ConnectTimeout):
+def is_in_doubt(exc: Exception) -> bool:
+    """True when the request may have reached the provider: any failure after the connection was made.
+
+    Takes requests' errors and, for clients on urllib3 directly, urllib3's (a refused or timed-out
+    connection is a ConnectTimeoutError there).
+    """
+    if isinstance(exc, (requests.ConnectTimeout, ConnectTimeoutError)):
         return False
     if isinstance(exc, requests.ConnectionError):
         reason = exc.args[0] if exc.args else None
@@ -92,14 +91,14 @@ def retry_after_seconds(headers: dict) -> float | None:
     return None
 
 
-def lookup_error(exc: requests.RequestException):
+def lookup_error(exc: Exception):
     """A lookup that got no answer: retryable (a lookup never sends anything)."""
     from . import RetryableError
 
     return RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__)
 
 
-def transport_error(exc: requests.RequestException):
+def transport_error(exc: Exception):
     """Our error kind for a failure below HTTP: in doubt once the request may have left, else retryable."""
     from . import InDoubtError, RetryableError
 
