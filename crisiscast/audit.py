@@ -38,7 +38,7 @@ def record_many(session: Session, events: list[dict], secrets: Iterable[str] = (
              "provider_id": e.get("provider_id"),
              "error_code": None if e.get("error_code") is None else str(e["error_code"]),
              "message": scrub(e.get("message") or "", secrets)} for e in events]
-    session.execute(insert(AuditEvent), rows)
+    session.execute(insert(AuditEvent.__table__), rows)  # Core: no ORM bookkeeping per row
 
 
 def record_configuration(session: Session, actor: str, summary: str) -> bool:

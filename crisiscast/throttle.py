@@ -9,6 +9,7 @@ two, on a connection of the calling thread's own (the pooled client's bookkeepin
 """
 from __future__ import annotations
 
+import itertools
 import secrets
 import threading
 import time
@@ -58,11 +59,13 @@ class Throttle:
         self._finished: list[str] = []  # slots whose request is over, given back by the next call to Redis
         self._finished_lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
+        self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
+        self._count = itertools.count()
 
     @contextmanager
     def slot(self):
         """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed."""
-        token = secrets.token_hex(8)
+        token = f"{self._prefix}{next(self._count)}"
         while True:
             try:
                 verdict, wait_us = self._acquire(token)
@@ -107,12 +110,14 @@ class Throttle:
             return self._call("EVALSHA", self._script.sha, *args)
 
     def _sweep(self) -> None:
-        """Give back slots no acquire took along within linger_seconds; end once none are left."""
+        """Give back slots no acquire took along within linger_seconds; end after a second with none."""
+        idle_rounds = 0
         while True:
             time.sleep(self.linger_seconds)
             with self._finished_lock:
-                if not self._finished:
-                    self._sweeper = None
+                idle_rounds = 0 if self._finished else idle_rounds + 1
+                if idle_rounds * self.linger_seconds >= 1.0:
+                    self._sweeper = None  # the next finished request starts another
                     return
             self.flush()
 

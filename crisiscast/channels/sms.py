@@ -29,6 +29,7 @@ class SmsChannel(Channel):
         self._pool_maxsize = int(settings.get("SMS_WORKER_THREADS") or 10)
         self._client = None
         self._http = None
+        self._messages = None
 
     def client(self) -> Client:
         """The Twilio client, sending through our urllib3 HttpClient (base URL, timeout, throttle)."""
@@ -37,7 +38,14 @@ class SmsChannel(Channel):
                                     self._pool_maxsize)
             self._client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
                                   http_client=self._http)
+            # Stateless, and reached through lazily imported properties that cost a lookup per send.
+            self._messages = self._client.messages
         return self._client
+
+    def messages(self):
+        """The account's Messages resource."""
+        self.client()
+        return self._messages
 
     def use_gate(self, gate) -> None:
         """Send every request under `gate` (the shared throttle): concurrency cap and sender rate."""
@@ -58,7 +66,7 @@ class SmsChannel(Channel):
         if callback:
             kwargs["status_callback"] = callback
         try:
-            created = self.client().messages.create(**kwargs)
+            created = self.messages().create(**kwargs)
         except TwilioRestException as exc:
             code = str(exc.code) if exc.code else str(exc.status)
             text = exc.msg if isinstance(exc.msg, str) else str(exc.msg)
@@ -73,7 +81,7 @@ class SmsChannel(Channel):
     def find(self, message: Message, since: datetime) -> Receipt | None:
         """Twilio's message list filtered by To and date, as the reconciler asks before any resend."""
         try:
-            found = self.client().messages.list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"],
+            found = self.messages().list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"],
                                                 date_sent_after=since - timedelta(days=1), limit=50)
         except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
             raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
