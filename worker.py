@@ -20,6 +20,7 @@ def main(argv=None) -> None:
     runtime = Runtime(settings)
     with runtime.sessions() as session:
         audit.record_configuration(session, actor=audit.WORKER, summary=runtime.describe_channels())
+    runtime.prepare_channels()
     jobs.install(runtime)
     public_site.publish(runtime.sessions, settings)  # a new version's templates reach the public files
     jobs.run_worker(settings, burst=args.burst, name=args.name)

@@ -10,7 +10,9 @@ import re
 import threading
 from datetime import datetime, timedelta, timezone
 
+import redis
 from redis import Redis
+from redis.driver_info import DriverInfo
 from redis.exceptions import LockError
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
@@ -56,7 +58,9 @@ def current_runtime():
 
 
 def redis_connection(settings) -> Redis:
-    return Redis.from_url(settings["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10)
+    # The version given, not looked up: redis-py reads package metadata for every new connection otherwise.
+    return Redis.from_url(settings["REDIS_URL"], socket_connect_timeout=2, socket_timeout=10,
+                          driver_info=DriverInfo(lib_version=redis.__version__))
 
 
 def make_queue(settings, connection: Redis | None = None) -> Queue:

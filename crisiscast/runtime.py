@@ -26,6 +26,12 @@ class Runtime:
                                                     thread_name_prefix="sms")
         return self._sms_executor
 
+    def prepare_channels(self) -> None:
+        """Build every configured channel's SDK client now rather than on its first send."""
+        for channel in self.channels.values():
+            if not channel.missing_settings():
+                channel.prepare()
+
     def secrets(self) -> tuple[str, ...]:
         """Every credential the channels hold, for scrubbing text before it is stored or shown."""
         return tuple(s for channel in self.channels.values() for s in channel.secrets() if s)

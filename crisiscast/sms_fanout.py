@@ -200,7 +200,10 @@ def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: i
                       message="unsubscribed before this message was sent"),
              "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"}
             for phone in cancelled])
-        next_ids = select(R.id).where(*in_batch).order_by(R.id).limit(limit).scalar_subquery()
+        # SKIP LOCKED: two jobs claiming the same range take different rows rather than the loser getting
+        # none (and stopping early) once the winner's update commits. SQLite has one writer and ignores it.
+        next_ids = (select(R.id).where(*in_batch).order_by(R.id).limit(limit).with_for_update(skip_locked=True)
+                    .scalar_subquery())
         claimed = session.execute(
             update(RECIPIENTS).where(R.id.in_(next_ids), R.state == RecipientState.PENDING, active)
             .values(state=RecipientState.SENDING, attempts=R.attempts + 1, updated_at=utcnow(),

@@ -75,6 +75,10 @@ class Channel(ABC):
         """Values that must never reach the audit log or a log line."""
         return ()
 
+    def prepare(self) -> None:
+        """Build the SDK client ahead of the first send (a worker does at start: an alert's first message
+        should not wait for the SDK's imports)."""
+
     @abstractmethod
     def send(self, message: Message) -> Receipt:
         """Send one message; return the provider's receipt or raise a ChannelError."""

@@ -47,6 +47,9 @@ class SmsChannel(Channel):
         self.client()
         return self._messages
 
+    def prepare(self) -> None:
+        self.client()
+
     def use_gate(self, gate) -> None:
         """Send every request under `gate` (the shared throttle): concurrency cap and sender rate."""
         self.client()
