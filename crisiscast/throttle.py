@@ -39,6 +39,8 @@ return {0, 0}
 """
 # How long a finished request's slot may stay taken when no other request comes along to give it back.
 LINGER_SECONDS = 0.05
+# How often a request waiting for the full cap asks again when none of this process's requests finishes.
+CAP_POLL_SECONDS = 0.05
 
 
 class Throttle:
@@ -58,6 +60,7 @@ class Throttle:
         self._local = threading.local()
         self._finished: list[str] = []  # slots whose request is over, given back by the next call to Redis
         self._finished_lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._finished_lock)
         self._sweeper: threading.Thread | None = None
         self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
         self._count = itertools.count()
@@ -75,13 +78,21 @@ class Throttle:
                                   code="throttle_unavailable") from exc
             if verdict == 0:
                 break
-            pause = wait_us / 1_000_000 if verdict == 1 else 0.002
-            time.sleep(pause)
+            if verdict == 1:
+                time.sleep(wait_us / 1_000_000)
+                continue
+            # The cap is full. Polling would flood Redis with many threads waiting; instead wait for one of
+            # this process's requests to finish (its slot goes back with our next try), or CAP_POLL_SECONDS
+            # for another process to free one.
+            with self._slot_freed:
+                if not self._finished:
+                    self._slot_freed.wait(CAP_POLL_SECONDS)
         try:
             yield
         finally:
-            with self._finished_lock:
+            with self._slot_freed:
                 self._finished.append(token)
+                self._slot_freed.notify()
                 if self._sweeper is None:
                     self._sweeper = threading.Thread(target=self._sweep, name="throttle-sweeper", daemon=True)
                     self._sweeper.start()
