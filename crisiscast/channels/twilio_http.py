@@ -33,33 +33,48 @@ class TwilioHttp(HttpClient):
         self.base = (base or real_base).rstrip("/")
         self.gate = None
         self._local = threading.local()
+        self._auth: dict[tuple, dict] = {}
         options = dict(num_pools=4, maxsize=pool_maxsize, block=False, retries=False,
                        timeout=urllib3.Timeout(connect=timeout, read=timeout), ca_certs=certifi.where())
         proxy = _proxy_for(self.base)
-        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._manager = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        # Without a proxy every request goes to one host: use its pool directly, not a lookup per request.
+        self._direct = None if proxy else self._manager.connection_from_url(self.base)
+        self._base_path = urlsplit(self.base).path
 
     def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
                 allow_redirects=False) -> Response:
         """Send one request; urllib3's errors propagate (the channel sorts them into in doubt or not)."""
-        if url.startswith(self.real_base):
-            url = self.base + url[len(self.real_base):]
+        path = url[len(self.real_base):] if url.startswith(self.real_base) else None
         if params:
-            url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+            query = ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+            url, path = url + query, (None if path is None else path + query)
         headers = dict(headers or {})
         if auth:
-            headers.update(urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}"))
+            headers.update(self._basic_auth(auth))
         body = None
         if data is not None and headers.get("Content-Type") in JSON_TYPES:
             body = json.dumps(data).encode()
         elif data:
             body = urlencode(data, doseq=True).encode()
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        wait = timeout or self.timeout
+        wait = urllib3.Timeout(connect=timeout, read=timeout) if timeout else None
         with self.gate.slot() if self.gate is not None else nullcontext():
-            answer = self._pool.request(method.upper(), url, body=body, headers=headers, redirect=allow_redirects,
-                                        timeout=urllib3.Timeout(connect=wait, read=wait))
+            if path is not None and self._direct is not None:
+                answer = self._direct.urlopen(method.upper(), self._base_path + path, body=body, headers=headers,
+                                              redirect=allow_redirects, retries=False,
+                                              **({"timeout": wait} if wait else {}))
+            else:
+                target = self.base + path if path is not None else url
+                answer = self._manager.request(method.upper(), target, body=body, headers=headers,
+                                               redirect=allow_redirects, **({"timeout": wait} if wait else {}))
         self._local.headers = {k: answer.headers[k] for k in RATE_LIMIT_HEADERS if k in answer.headers}
         return Response(answer.status, answer.data.decode("utf-8", "replace"), answer.headers)
+
+    def _basic_auth(self, auth: tuple) -> dict:
+        if auth not in self._auth:
+            self._auth[auth] = urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}")
+        return self._auth[auth]
 
     def last_rate_limit_headers(self) -> dict:
         """The rate-limit headers of the last response this thread received."""

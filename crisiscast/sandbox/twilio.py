@@ -65,6 +65,18 @@ def _authenticate(state, request) -> web.Response | None:
     return None
 
 
+_now_cache = [0, ""]
+
+
+def _rfc2822_now() -> str:
+    """Now in Twilio's date format (RFC 2822). It changes once a second, so it is formatted once a second."""
+    now = datetime.now(timezone.utc)
+    second = int(now.timestamp())
+    if _now_cache[0] != second:
+        _now_cache[:] = [second, format_datetime(now.replace(microsecond=0))]
+    return _now_cache[1]
+
+
 async def create(state, request) -> web.Response:
     refused = _authenticate(state, request)
     if refused:
@@ -83,7 +95,7 @@ async def create(state, request) -> web.Response:
         return error(400, 21602, "Message body is required.")
     if len(body) > BODY_MAX:
         return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
-    now = format_datetime(datetime.now(timezone.utc))
+    now = _rfc2822_now()
     sid = state.new_id("SM")
     message = {
         "account_sid": state.credentials.twilio_account_sid, "api_version": "2010-04-01", "body": body,
