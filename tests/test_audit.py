@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from crisiscast import audit
+from crisiscast.models import utcnow
 
 
 def test_masks():
@@ -19,6 +20,22 @@ def test_secrets_are_scrubbed_from_messages(db):
                          message="token sandbox-page-token rejected", secrets=["sandbox-page-token", ""])
     db.commit()
     assert event.message == "token •••• rejected"
+
+
+@pytest.mark.parametrize("count", [3, audit.COPY_FROM + 5])
+def test_entries_in_bulk_keep_every_field_and_scrub_secrets(db, count):
+    """Few entries go by INSERT, many (on PostgreSQL) by COPY: either way each arrives whole."""
+    at = utcnow()
+    audit.record_many(db, [{"at": at, "actor": "worker", "action": "send", "outcome": "failed", "update_id": 7,
+                            "channel": "sms", "target": f"+1512555••{i:02d}", "provider_id": None, "error_code": 21211,
+                            "message": f"bad number {i}, token sandbox-auth-token"} for i in range(count)],
+                      secrets=["sandbox-auth-token"])
+    db.commit()
+    entries = sorted(audit.query(db), key=lambda e: e.target)
+    assert [e.target for e in entries] == [f"+1512555••{i:02d}" for i in range(count)]
+    assert {(e.at, e.actor, e.action, e.outcome, e.update_id, e.channel, e.provider_id, e.error_code)
+            for e in entries} == {(at, "worker", "send", "failed", 7, "sms", None, "21211")}
+    assert entries[1].message == "bad number 1, token ••••"
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_events SET outcome = 'ok'", "DELETE FROM audit_events"])
