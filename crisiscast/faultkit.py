@@ -78,9 +78,9 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=2)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still booting its workers
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not come up within {timeout:.0f}s")
 
