@@ -3,9 +3,13 @@
 - A cap on concurrent requests to the provider per account (Twilio answers 429, error 20429, past it).
   Slots are leases, so a worker killed while holding some gives them back when the lease runs out.
 - A rate limit per sender number (messages per second), as a GCRA token bucket on Redis's own clock.
-One script takes both in one round trip; a slot is only taken when the rate allows the message. The same
-round trip gives back the slots of requests that finished since, so a message costs one call to Redis, not
-two, on a connection of the calling thread's own (the pooled client's bookkeeping costs more than the call).
+
+One script does all of it in one round trip. A process keeps what it was granted close at hand, so that
+most messages need no round trip at all: a slot whose request finished is kept (still counted in Redis)
+for the process's next request, and given back once idle for `linger_seconds`; when the sender's burst
+allows several messages, one call reserves up to CREDIT_BATCH of them, each to be used within the burst
+window or dropped. Every wait on Redis is a thread giving up the interpreter and waiting to get it back,
+which at fan-out rates costs more than the call itself.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import itertools
 import secrets
 import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 
 from redis import Redis
@@ -20,27 +25,54 @@ from redis.exceptions import ConnectionError, NoScriptError, RedisError, Timeout
 
 from .channels import Unavailable
 
-ACQUIRE = """
-if #ARGV > 5 then redis.call('ZREM', KEYS[2], unpack(ARGV, 6)) end
+# KEYS: 1 the sender's theoretical arrival time (µs), 2 the account's slots (token -> ms of its last renewal).
+# ARGV: 1 interval µs, 2 tau µs, 3 cap, 4 lease ms, 5 messages wanted, 6 a token for a new slot ('' for
+# none), 7 how many tokens follow to give back, then those, then tokens whose lease to renew.
+# Returns {messages granted, 1 if the slot was granted, wait}: wait is µs until the rate allows one, or
+# -1 when the cap is full. A refusal takes nothing: neither the rate nor a slot.
+ADMIT = """
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tau = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
-if tat < now_us then tat = now_us end
-if tat - now_us > tau then return {1, tat - now_us - tau} end
 local now_ms = math.floor(now_us / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - tonumber(ARGV[4]))
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {2, 0} end
-redis.call('ZADD', KEYS[2], now_ms, ARGV[5])
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
-redis.call('SET', KEYS[1], tat + interval, 'PX', math.floor((tat + interval - now_us) / 1000) + 1000)
-return {0, 0}
+local lease = tonumber(ARGV[4])
+local back = tonumber(ARGV[7])
+if back > 0 then redis.call('ZREM', KEYS[2], unpack(ARGV, 8, 7 + back)) end
+if #ARGV >= 8 + back then
+  for i = 8 + back, #ARGV do redis.call('ZADD', KEYS[2], 'XX', now_ms, ARGV[i]) end
+  redis.call('PEXPIRE', KEYS[2], lease)
+end
+local wanted = tonumber(ARGV[5])
+local granted = 0
+if wanted > 0 then
+  local interval, tau = tonumber(ARGV[1]), tonumber(ARGV[2])
+  local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
+  if tat < now_us then tat = now_us end
+  if tat - now_us > tau then return {0, 0, tat - now_us - tau} end
+  granted = math.min(wanted, math.floor((tau - (tat - now_us)) / interval) + 1)
+end
+local slot = 0
+if ARGV[6] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - lease)
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 0, -1} end
+  redis.call('ZADD', KEYS[2], now_ms, ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], lease)
+  slot = 1
+end
+if granted > 0 then
+  local interval = tonumber(ARGV[1])
+  local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
+  if tat < now_us then tat = now_us end
+  tat = tat + granted * interval
+  redis.call('SET', KEYS[1], tat, 'PX', math.floor((tat - now_us) / 1000) + 1000)
+end
+return {granted, slot, 0}
 """
-# How long a finished request's slot may stay taken when no other request comes along to give it back.
+# How long a finished request's slot stays with this process when no request of its own takes it.
 LINGER_SECONDS = 0.05
 # How often a request waiting for the full cap asks again when none of this process's requests finishes.
 CAP_POLL_SECONDS = 0.05
+# At most this many messages reserved in one call, and never more than the sender's burst.
+CREDIT_BATCH = 16
 
 
 class Throttle:
@@ -56,11 +88,18 @@ class Throttle:
         self.tau_us = self.interval_us * max(0, burst - 1)
         self.lease_ms = int(lease_seconds * 1000)
         self.linger_seconds = linger_seconds
-        self._script = redis.register_script(ACQUIRE)
+        self._batch = min(CREDIT_BATCH, max(1, int(burst)))
+        # A reserved message not sent within the burst window is dropped: kept longer, it could join a
+        # later burst and exceed the rate.
+        self._credit_seconds = min(linger_seconds, self.tau_us / 1_000_000)
+        self._script = redis.register_script(ADMIT)
         self._local = threading.local()
-        self._finished: list[str] = []  # slots whose request is over, given back by the next call to Redis
-        self._finished_lock = threading.Lock()
-        self._slot_freed = threading.Condition(self._finished_lock)
+        self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._lock)
+        self._credits: deque[float] = deque()  # when each reserved, unsent message must be sent by
+        self._spare: list[tuple[str, float]] = []  # finished requests' slots, and since when they are idle
+        self._held: dict[str, float] = {}  # every slot this process holds -> when its lease was renewed
+        self._generation = 0  # bumped when Redis may have lost our slots: those are then not reused
         self._sweeper: threading.Thread | None = None
         self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
         self._count = itertools.count()
@@ -68,76 +107,134 @@ class Throttle:
     @contextmanager
     def slot(self):
         """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed."""
-        token = f"{self._prefix}{next(self._count)}"
-        while True:
-            try:
-                verdict, wait_us = self._acquire(token)
-            except RedisError as exc:
-                # Without the shared limits nothing may go out; nothing has gone out yet.
-                raise Unavailable(f"the shared SMS throttle is unreachable ({type(exc).__name__})",
-                                  code="throttle_unavailable") from exc
-            if verdict == 0:
-                break
-            if verdict == 1:
-                time.sleep(wait_us / 1_000_000)
-                continue
-            # The cap is full. Polling would flood Redis with many threads waiting; instead wait for one of
-            # this process's requests to finish (its slot goes back with our next try), or CAP_POLL_SECONDS
-            # for another process to free one.
-            with self._slot_freed:
-                if not self._finished:
-                    self._slot_freed.wait(CAP_POLL_SECONDS)
+        token, generation = self._admit()
         try:
             yield
         finally:
             with self._slot_freed:
-                self._finished.append(token)
-                self._slot_freed.notify()
-                if self._sweeper is None:
-                    self._sweeper = threading.Thread(target=self._sweep, name="throttle-sweeper", daemon=True)
-                    self._sweeper.start()
+                if generation == self._generation:
+                    self._spare.append((token, time.monotonic()))
+                    self._slot_freed.notify()
+                else:
+                    self._held.pop(token, None)
+                self._start_sweeper()
 
     def flush(self) -> None:
-        """Give back every finished request's slot now: call it when no more requests follow at once."""
-        finished = self._take_finished()
-        if finished:
+        """Give back every idle slot now: call it when no more requests follow at once."""
+        with self._lock:
+            idle = [token for token, _ in self._spare]
+            self._spare.clear()
+            for token in idle:
+                self._held.pop(token, None)
+        if idle:
             try:
-                self._call("ZREM", self.slots_key, *finished)
+                self._run(0, "", idle, [])
             except RedisError:
                 pass  # the lease frees them
 
     def in_use(self) -> int:
-        """Slots held right now, including finished ones not yet given back."""
+        """Slots held right now across all processes, including idle ones not yet given back."""
         return self.redis.zcard(self.slots_key)
 
-    def _acquire(self, token: str) -> list:
-        finished = self._take_finished()  # if this call fails they stay taken until their lease runs out
-        args = ("2", self.rate_key, self.slots_key, self.interval_us, self.tau_us, self.max_concurrency,
-                self.lease_ms, token, *finished)
-        try:
-            return self._call("EVALSHA", self._script.sha, *args)
-        except NoScriptError:  # a new Redis server: load the script and ask again
-            self._call("SCRIPT", "LOAD", ACQUIRE)
-            return self._call("EVALSHA", self._script.sha, *args)
+    def _admit(self) -> tuple[str, int]:
+        while True:
+            with self._lock:
+                credit = self._take_credit()
+                token = self._spare.pop()[0] if self._spare else None
+                generation = self._generation
+            if credit and token is not None:
+                return token, generation
+            new_token = None if token is not None else f"{self._prefix}{next(self._count)}"
+            try:
+                granted, slot, wait_us = self._run(0 if credit else self._batch, new_token or "", [], [])
+            except RedisError as exc:
+                self._forget(token)
+                # Without the shared limits nothing may go out; nothing has gone out yet.
+                raise Unavailable(f"the shared SMS throttle is unreachable ({type(exc).__name__})",
+                                  code="throttle_unavailable") from exc
+            now = time.monotonic()
+            with self._slot_freed:
+                if generation != self._generation:  # Redis lost our slots meanwhile: the spare one too
+                    self._held.pop(token, None)
+                    token, generation = None, self._generation
+                if slot:
+                    token = new_token
+                    self._held[token] = now
+                if granted:
+                    self._credits.extend([now + self._credit_seconds] * (granted - 1))
+                    credit = now + self._credit_seconds
+                if credit and token is not None:
+                    return token, generation
+                if token is not None:  # the rate said wait: the slot waits among the spares meanwhile
+                    self._spare.append((token, now))
+                if credit:
+                    self._credits.appendleft(credit)
+                if wait_us < 0 and not self._spare:
+                    # The cap is full: wait for one of this process's requests to finish, or CAP_POLL_SECONDS
+                    # for another process to free a slot, rather than every thread polling Redis.
+                    self._slot_freed.wait(CAP_POLL_SECONDS)
+            if wait_us > 0:
+                time.sleep(wait_us / 1_000_000)
+
+    def _take_credit(self) -> float | None:
+        """A reserved message still within its window (when it must be sent by), if there is one."""
+        now = time.monotonic()
+        while self._credits:
+            deadline = self._credits.popleft()
+            if deadline >= now:
+                return deadline
+        return None
+
+    def _forget(self, token: str | None) -> None:
+        """Redis failed us: it may have lost our slots, so none is reused; their leases free them."""
+        with self._lock:
+            self._generation += 1
+            for spare, _ in self._spare:
+                self._held.pop(spare, None)
+            self._spare.clear()
+            self._credits.clear()
+            if token is not None:
+                self._held.pop(token, None)
+
+    def _start_sweeper(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep, name="throttle-sweeper", daemon=True)
+            self._sweeper.start()
 
     def _sweep(self) -> None:
-        """Give back slots no acquire took along within linger_seconds; end after a second with none."""
-        idle_rounds = 0
+        """Give back slots idle for linger_seconds and renew the leases of those held; end when none are."""
         while True:
             time.sleep(self.linger_seconds)
-            with self._finished_lock:
-                idle_rounds = 0 if self._finished else idle_rounds + 1
-                if idle_rounds * self.linger_seconds >= 1.0:
+            now = time.monotonic()
+            with self._lock:
+                idle = [token for token, since in self._spare if now - since >= self.linger_seconds]
+                self._spare = [(token, since) for token, since in self._spare if now - since < self.linger_seconds]
+                for token in idle:
+                    self._held.pop(token, None)
+                due = [token for token, renewed in self._held.items() if now - renewed > self.lease_ms / 3000]
+                for token in due:
+                    self._held[token] = now
+                if not self._held and not idle:
                     self._sweeper = None  # the next finished request starts another
                     return
-            self.flush()
+            if idle or due:
+                try:
+                    self._run(0, "", idle, due)
+                except RedisError:
+                    self._forget(None)
 
-    def _take_finished(self) -> list[str]:
-        with self._finished_lock:
-            finished, self._finished = self._finished, []
-        return finished
+    def _run(self, wanted: int, new_token: str, give_back: list[str], renew: list[str]) -> list:
+        args = ("2", self.rate_key, self.slots_key, self.interval_us, self.tau_us, self.max_concurrency,
+                self.lease_ms, wanted, new_token, len(give_back), *give_back, *renew)
+        try:
+            return self._call("EVALSHA", self._script.sha, *args)
+        except NoScriptError:  # a new Redis server, which knows none of our slots: reuse none of them
+            self._forget(None)
+            self._call("SCRIPT", "LOAD", ADMIT)
+            return self._call("EVALSHA", self._script.sha, *args)
 
     def _call(self, *args):
+        """One command on this thread's own connection (the pooled client's bookkeeping costs more)."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._local.connection = self.redis.connection_pool.make_connection()

@@ -168,13 +168,13 @@ def test_throttle_holds_the_concurrency_cap_across_threads(runtime, queue):
     assert throttle.in_use() == 0
 
 
-def test_a_finished_slot_goes_back_with_the_next_acquire(runtime, queue):
+def test_a_finished_slot_is_reused_by_the_next_request(runtime, queue):
     throttle = Throttle(queue.connection, account="ACtest4", sender="+4", max_concurrency=1, rate_per_second=10_000,
                         linger_seconds=30)
     with throttle.slot():
         pass
     started = time.monotonic()
-    with throttle.slot():  # the cap is 1: this gets in only because it gives the first slot back itself
+    with throttle.slot():  # the cap is 1: this gets in only because it reuses the first slot
         assert throttle.in_use() == 1
     assert time.monotonic() - started < 10  # not after the 30 s linger
     throttle.flush()
@@ -205,6 +205,17 @@ def test_throttle_holds_the_sender_rate(runtime, queue):
         with throttle.slot():
             pass
     assert time.monotonic() - started >= 0.49  # 25 intervals of 20 ms after the first
+
+
+def test_reserving_several_messages_at_once_still_holds_the_rate(runtime, queue):
+    throttle = Throttle(queue.connection, account="ACtest7", sender="+7", max_concurrency=100, rate_per_second=200,
+                        burst=10)
+    started = time.monotonic()
+    for _ in range(100):
+        with throttle.slot():
+            pass
+    # 90 intervals of 5 ms after the burst, less the 45 ms a reserved message may wait before it is sent.
+    assert time.monotonic() - started >= 0.4
 
 
 def test_throttle_slots_of_a_dead_worker_come_back_after_the_lease(runtime, queue):
