@@ -5,9 +5,10 @@ import csv
 import io
 from typing import Iterable
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import bulk
 from .models import AuditEvent, utcnow
 
 WORKER = "worker"
@@ -38,26 +39,7 @@ def record_many(session: Session, events: list[dict], secrets: Iterable[str] = (
              "provider_id": e.get("provider_id"),
              "error_code": None if e.get("error_code") is None else str(e["error_code"]),
              "message": scrub(e.get("message") or "", secrets)} for e in events]
-    if len(rows) >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
-        _copy(session, rows)
-    else:
-        session.execute(insert(AuditEvent.__table__), rows)  # Core: no ORM bookkeeping per row
-
-
-# From this many entries PostgreSQL gets them by COPY: a fifth of executemany's CPU per row, same transaction.
-COPY_FROM = 20
-_COLUMNS = ("at", "actor", "action", "outcome", "update_id", "channel", "target", "provider_id", "error_code",
-            "message")
-
-
-def _copy(session: Session, rows: list[dict]) -> None:
-    for row in rows:
-        if row["at"].tzinfo is None:
-            raise ValueError("naive datetime: use crisiscast.models.utcnow()")
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {AuditEvent.__tablename__} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in _COLUMNS])
+    bulk.insert_rows(session, AuditEvent.__table__, rows)
 
 
 def record_configuration(session: Session, actor: str, summary: str) -> bool:

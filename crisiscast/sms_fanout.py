@@ -15,9 +15,9 @@ from queue import Empty, SimpleQueue
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import exists, func, insert, literal, select, update
 
-from . import audit
+from . import audit, bulk
 from .channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError, Unavailable
 from .domain import DeliveryState, RecipientState
 from .models import Delivery, SmsRecipient, Subscriber, utcnow
@@ -245,9 +245,8 @@ def _record(sessions, update_id: int, results: list[Result], channel: Channel) -
         return
     now = utcnow()
     with sessions() as session, session.begin():
-        # The SET clause comes from the parameters' keys; one executemany for the whole chunk.
-        session.execute(update(RECIPIENTS).where(R.id == bindparam("recipient_id")), [
-            {"recipient_id": r.recipient_id, "state": r.state, "provider_id": r.provider_id, "error_code": r.code,
+        bulk.update_rows(session, RECIPIENTS, [
+            {"id": r.recipient_id, "state": r.state, "provider_id": r.provider_id, "error_code": r.code,
              "error_message": r.message, "attempts": r.attempts, "updated_at": now, "lease_until": None}
             for r in results])
         audit.record_many(session, [

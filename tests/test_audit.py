@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from crisiscast import audit
+from crisiscast import audit, bulk
 from crisiscast.models import utcnow
 
 
@@ -22,7 +22,7 @@ def test_secrets_are_scrubbed_from_messages(db):
     assert event.message == "token •••• rejected"
 
 
-@pytest.mark.parametrize("count", [3, audit.COPY_FROM + 5])
+@pytest.mark.parametrize("count", [3, bulk.COPY_FROM + 5])
 def test_entries_in_bulk_keep_every_field_and_scrub_secrets(db, count):
     """Few entries go by INSERT, many (on PostgreSQL) by COPY: either way each arrives whole."""
     at = utcnow()
