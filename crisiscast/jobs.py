@@ -144,6 +144,7 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
         delivery = session.get(Delivery, delivery_id)
         uid = session.get(Update, delivery.update_id).uid
         update_id, text = delivery.update_id, delivery.rendering["text"]
+        later = [(first, last) for first, last in delivery.batches or () if first > last_id]
     settings = runtime.settings
     queue = _current_queue(runtime)
     channel = runtime.channels["sms"]
@@ -154,7 +155,7 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
     try:
         paused = sms_fanout.send_batch(runtime.sessions, channel, runtime.retry_policy, runtime.sms_executor(),
                                        window, delivery_id, update_id, uid, text, first_id, last_id,
-                                       breaker(settings, queue), float(settings["CLAIM_LEASE_SECONDS"]))
+                                       breaker(settings, queue), float(settings["CLAIM_LEASE_SECONDS"]), later)
     finally:
         throttle.flush()
     if paused:

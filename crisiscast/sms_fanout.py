@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from queue import Empty, SimpleQueue
 from dataclasses import dataclass, field
@@ -65,18 +66,19 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
 
 def send_batch(sessions, channel: Channel, policy, executor: Executor, window: int, delivery_id: int,
                update_id: int, uid: str, text: str, first_id: int, last_id: int, breaker=None,
-               lease: float = 120.0) -> float | None:
+               lease: float = 120.0, later: Sequence[tuple[int, int]] = ()) -> float | None:
     """Send every pending recipient with first_id <= id <= last_id, at most `window` at a time.
 
-    Once its own recipients are all claimed, the batch goes on claiming the delivery's later ones rather than
-    letting its requests drain to none before the next batch's job starts: the sends stay at the cap across
-    batch boundaries, and the later batches' jobs find less to do, or nothing. Claims make it safe for two
-    jobs to work the same recipients' range. The channel enforces the shared throttle itself, around each
-    request it makes. Returns None when done, or, when the channel was paused, how long it stays paused
-    (the rest waits as pending).
+    A batch that found work in its own range goes on, once that range is all claimed, to the `later`
+    batches of the delivery, rather than letting its requests drain to none before the next batch's job
+    starts: the sends stay at the cap across batch boundaries, and the later batches' jobs find less to do,
+    or nothing (and then stop at once). Claims make it safe for two jobs to work the same range. The
+    channel enforces the shared throttle itself, around each request it makes. Returns None when done, or,
+    when the channel was paused, how long it stays paused (the rest waits as pending).
     """
     breaker = breaker or NoBreaker()
-    ranges = deque([(first_id, last_id), (last_id + 1, None)])
+    ranges = deque([(first_id, last_id)])
+    found_work = False
     pending: deque = deque()
     in_flight: dict = {}
     finished: SimpleQueue = SimpleQueue()  # futures as they complete: no waiter on every one per wake-up
@@ -90,7 +92,10 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
                 and not handed_back:
             while not pending and ranges:
                 pending.extend(_claim(sessions, delivery_id, update_id, *ranges[0], chunk, lease))
-                if not pending:
+                if pending and not found_work:
+                    found_work = True
+                    ranges.extend(later)
+                elif not pending:
                     ranges.popleft()
             if not pending:
                 exhausted = True
@@ -113,7 +118,7 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
             renewed = time.monotonic()
     _record(sessions, update_id, results, channel)
     _unclaim(sessions, [p[0] for p in pending])
-    if (handed_back or not exhausted) and _has_pending(sessions, delivery_id, first_id):
+    if (handed_back or not exhausted) and _has_pending(sessions, delivery_id):
         # Paused, or the throttle was unreachable: the reconciler queues the batches left pending again.
         return max(breaker.wait_seconds("sms"), 1.0)
     settle(sessions, delivery_id, update_id, channel)
@@ -181,12 +186,10 @@ def _event(target: str, outcome: str, provider_id=None, code=None, message="") -
             "message": message or "", "at": utcnow()}
 
 
-def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: int | None, limit: int,
+def _claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: int, limit: int,
            lease: float) -> list[tuple]:
-    """Cancel recipients who opted out since publish, then claim up to `limit` pending ones for sending.
-
-    The range is first_id..last_id, or everything from first_id on when last_id is None.
-    """
+    """Cancel recipients of first_id..last_id who opted out since publish, then claim up to `limit` pending
+    ones for sending."""
     in_batch = (*_in_range(delivery_id, first_id, last_id), R.state == RecipientState.PENDING)
     active = exists().where(SUBSCRIBERS.c.id == R.subscriber_id, SUBSCRIBERS.c.active)
     with sessions() as session, session.begin():
@@ -228,15 +231,14 @@ def _unclaim(sessions, recipient_ids: list[int]) -> None:
                             .values(state=RecipientState.PENDING, attempts=R.attempts - 1, lease_until=None))
 
 
-def _has_pending(sessions, delivery_id: int, first_id: int) -> bool:
+def _has_pending(sessions, delivery_id: int) -> bool:
     with sessions() as session:
-        return bool(session.scalar(select(exists().where(
-            *_in_range(delivery_id, first_id, None), R.state == RecipientState.PENDING))))
+        return bool(session.scalar(select(exists().where(R.delivery_id == delivery_id,
+                                                         R.state == RecipientState.PENDING))))
 
 
-def _in_range(delivery_id: int, first_id: int, last_id: int | None) -> tuple:
-    bounds = (R.delivery_id == delivery_id, R.id >= first_id)
-    return bounds if last_id is None else (*bounds, R.id <= last_id)
+def _in_range(delivery_id: int, first_id: int, last_id: int) -> tuple:
+    return R.delivery_id == delivery_id, R.id >= first_id, R.id <= last_id
 
 
 def _record(sessions, update_id: int, results: list[Result], channel: Channel) -> None:

@@ -53,6 +53,23 @@ def test_only_active_subscribers_on_the_chosen_lists_get_it_once(runtime, publis
     assert (delivery.state, delivery.provider_id) == ("sent", "4 messages")
 
 
+def test_a_batch_with_work_goes_on_to_the_later_batches_and_they_then_stop_at_once(runtime, publish_sms, subscribe,
+                                                                                   sandbox_client, db):
+    batch_size = int(runtime.settings["SMS_BATCH_SIZE"])
+    subscribe(*[f"+1512555{i:04d}" for i in range(2 * batch_size + 10)])
+    delivery_id = publish_sms()
+    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, batch_size)
+    first, *later = outcome.batches
+    assert len(later) == 2
+    jobs.sms_batch_job(delivery_id, *first)
+    assert sum(accepted_numbers(sandbox_client).values()) == 2 * batch_size + 10
+    assert db.get(Delivery, delivery_id).state == "sent"
+    for batch in later:  # their recipients were all sent by the first: nothing more goes out
+        jobs.sms_batch_job(delivery_id, *batch)
+    assert set(accepted_numbers(sandbox_client).values()) == {1}
+    assert sum(accepted_numbers(sandbox_client).values()) == 2 * batch_size + 10
+
+
 def test_a_few_hundred_through_real_workers_with_429s_all_delivered_once(runtime, publish_sms, subscribe, queue,
                                                                          drain, sandbox_client, db):
     numbers = [f"+1512555{i:04d}" for i in range(300)]
