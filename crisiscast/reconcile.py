@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import bisect
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,6 +21,8 @@ from .channels import ChannelError, Message
 from .delivery import Claimed, message_of
 from .domain import DeliveryState, RecipientState
 from .models import Delivery, SmsRecipient, Update, utcnow
+
+LOOKUP_THREADS = 8  # SMS lookups at a time in one pass
 
 
 @dataclass
@@ -134,29 +137,38 @@ def _resolve_recipients(sessions, channel, report: Report) -> None:
                    Delivery.rendering, Update.uid).join(Delivery, Delivery.id == SmsRecipient.delivery_id)
             .join(Update, Update.id == Delivery.update_id)
             .where(SmsRecipient.state == RecipientState.IN_DOUBT).limit(1000)).all()
-    for recipient_id, phone, claimed_at, update_id, rendering, uid in rows:
+
+    def look_up(row):
+        recipient_id, phone, claimed_at, update_id, rendering, uid = row
         try:
-            receipt = channel.find(Message(text=rendering["text"], to=phone, uid=uid), claimed_at or utcnow())
+            return channel.find(Message(text=rendering["text"], to=phone, uid=uid), claimed_at or utcnow()), None
         except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
-            report.lookup_failed += 1
-            report.notes.append(f"sms {audit.mask_phone(phone)}: lookup failed: {_reason(exc)}")
-            continue
-        values = (dict(state=RecipientState.SENT, provider_id=receipt.provider_id, error_code=None,
-                       error_message=None) if receipt else
-                  dict(state=RecipientState.PENDING, error_code="resend",
-                       error_message="Not found at Twilio: sending again."))
-        with sessions() as session, session.begin():
-            changed = session.execute(update(SmsRecipient).where(SmsRecipient.id == recipient_id,
-                                                                 SmsRecipient.state == RecipientState.IN_DOUBT)
-                                      .values(updated_at=utcnow(), **values)).rowcount
+            return None, exc
+
+    # After a crash there can be hundreds in doubt, each a round trip to Twilio (slow ones when it is
+    # struggling): several at a time, so that resending what was not sent does not wait minutes.
+    with ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="lookup") as lookups:
+        for (recipient_id, phone, _, update_id, _, _), (receipt, error) in zip(rows, lookups.map(look_up, rows)):
+            if error is not None:
+                report.lookup_failed += 1
+                report.notes.append(f"sms {audit.mask_phone(phone)}: lookup failed: {_reason(error)}")
+                continue
+            values = (dict(state=RecipientState.SENT, provider_id=receipt.provider_id, error_code=None,
+                           error_message=None) if receipt else
+                      dict(state=RecipientState.PENDING, error_code="resend",
+                           error_message="Not found at Twilio: sending again."))
+            with sessions() as session, session.begin():
+                changed = session.execute(update(SmsRecipient).where(SmsRecipient.id == recipient_id,
+                                                                     SmsRecipient.state == RecipientState.IN_DOUBT)
+                                          .values(updated_at=utcnow(), **values)).rowcount
+                if changed:
+                    audit.record(session, actor=audit.SYSTEM, action="reconcile", outcome=values["state"],
+                                 update_id=update_id, channel="sms", target=audit.mask_phone(phone),
+                                 provider_id=receipt.provider_id if receipt else None,
+                                 message="found at Twilio after no answer" if receipt else "not at Twilio: will send")
             if changed:
-                audit.record(session, actor=audit.SYSTEM, action="reconcile", outcome=values["state"],
-                             update_id=update_id, channel="sms", target=audit.mask_phone(phone),
-                             provider_id=receipt.provider_id if receipt else None,
-                             message="found at Twilio after no answer" if receipt else "not at Twilio: will send")
-        if changed:
-            report.found += bool(receipt)
-            report.resend += not receipt
+                report.found += bool(receipt)
+                report.resend += not receipt
 
 
 def _reason(exc: Exception) -> str:
