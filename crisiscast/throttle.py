@@ -26,19 +26,20 @@ from redis.exceptions import ConnectionError, NoScriptError, RedisError, Timeout
 from .channels import Unavailable
 
 # KEYS: 1 the sender's theoretical arrival time (µs), 2 the account's slots (token -> ms of its last renewal).
-# ARGV: 1 interval µs, 2 tau µs, 3 cap, 4 lease ms, 5 messages wanted, 6 a token for a new slot ('' for
-# none), 7 how many tokens follow to give back, then those, then tokens whose lease to renew.
-# Returns {messages granted, 1 if the slot was granted, wait}: wait is µs until the rate allows one, or
-# -1 when the cap is full. A refusal takes nothing: neither the rate nor a slot.
+# ARGV: 1 interval µs, 2 tau µs, 3 cap, 4 lease ms, 5 messages wanted, 6 a slot's token ('' for none),
+# 7 '1' when that is a slot this process holds already (it is renewed, or taken anew if this server does
+# not know it: Redis was replaced), 8 how many tokens follow to give back, then those, then tokens whose
+# lease to renew. Returns {messages granted, 1 if the slot is ours, wait}: wait is µs until the rate
+# allows one, or -1 when the cap is full. A refusal takes nothing: neither the rate nor a slot.
 ADMIT = """
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_ms = math.floor(now_us / 1000)
 local lease = tonumber(ARGV[4])
-local back = tonumber(ARGV[7])
-if back > 0 then redis.call('ZREM', KEYS[2], unpack(ARGV, 8, 7 + back)) end
-if #ARGV >= 8 + back then
-  for i = 8 + back, #ARGV do redis.call('ZADD', KEYS[2], 'XX', now_ms, ARGV[i]) end
+local back = tonumber(ARGV[8])
+if back > 0 then redis.call('ZREM', KEYS[2], unpack(ARGV, 9, 8 + back)) end
+if #ARGV >= 9 + back then
+  for i = 9 + back, #ARGV do redis.call('ZADD', KEYS[2], 'XX', now_ms, ARGV[i]) end
   redis.call('PEXPIRE', KEYS[2], lease)
 end
 local wanted = tonumber(ARGV[5])
@@ -52,8 +53,10 @@ if wanted > 0 then
 end
 local slot = 0
 if ARGV[6] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - lease)
-  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 0, -1} end
+  if not (ARGV[7] == '1' and redis.call('ZSCORE', KEYS[2], ARGV[6])) then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms - lease)
+    if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {0, 0, -1} end
+  end
   redis.call('ZADD', KEYS[2], now_ms, ARGV[6])
   redis.call('PEXPIRE', KEYS[2], lease)
   slot = 1
@@ -128,7 +131,7 @@ class Throttle:
                 self._held.pop(token, None)
         if idle:
             try:
-                self._run(0, "", idle, [])
+                self._run(0, "", False, idle, [])
             except RedisError:
                 pass  # the lease frees them
 
@@ -144,9 +147,10 @@ class Throttle:
                 generation = self._generation
             if credit and token is not None:
                 return token, generation
-            new_token = None if token is not None else f"{self._prefix}{next(self._count)}"
+            # A kept slot goes along whenever we ask anyway: Redis renews it, or, replaced since, takes it anew.
+            ask = token if token is not None else f"{self._prefix}{next(self._count)}"
             try:
-                granted, slot, wait_us = self._run(0 if credit else self._batch, new_token or "", [], [])
+                granted, slot, wait_us = self._run(0 if credit else self._batch, ask, token is not None, [], [])
             except RedisError as exc:
                 self._forget(token)
                 # Without the shared limits nothing may go out; nothing has gone out yet.
@@ -154,12 +158,13 @@ class Throttle:
                                   code="throttle_unavailable") from exc
             now = time.monotonic()
             with self._slot_freed:
-                if generation != self._generation:  # Redis lost our slots meanwhile: the spare one too
-                    self._held.pop(token, None)
-                    token, generation = None, self._generation
+                generation = self._generation
                 if slot:
-                    token = new_token
+                    token = ask
                     self._held[token] = now
+                elif wait_us < 0 and token is not None:  # ours no longer: Redis was replaced, and it is full
+                    self._held.pop(token, None)
+                    token = None
                 if granted:
                     self._credits.extend([now + self._credit_seconds] * (granted - 1))
                     credit = now + self._credit_seconds
@@ -219,13 +224,13 @@ class Throttle:
                     return
             if idle or due:
                 try:
-                    self._run(0, "", idle, due)
+                    self._run(0, "", False, idle, due)
                 except RedisError:
                     self._forget(None)
 
-    def _run(self, wanted: int, new_token: str, give_back: list[str], renew: list[str]) -> list:
+    def _run(self, wanted: int, token: str, held: bool, give_back: list[str], renew: list[str]) -> list:
         args = ("2", self.rate_key, self.slots_key, self.interval_us, self.tau_us, self.max_concurrency,
-                self.lease_ms, wanted, new_token, len(give_back), *give_back, *renew)
+                self.lease_ms, wanted, token, "1" if held else "0", len(give_back), *give_back, *renew)
         try:
             return self._call("EVALSHA", self._script.sha, *args)
         except NoScriptError:  # a new Redis server, which knows none of our slots: reuse none of them

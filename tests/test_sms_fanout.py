@@ -235,6 +235,31 @@ def test_reserving_several_messages_at_once_still_holds_the_rate(runtime, queue)
     assert time.monotonic() - started >= 0.4
 
 
+def test_slots_kept_from_before_redis_was_replaced_are_not_reused(runtime, queue):
+    """A new Redis knows nothing of this process's idle slots: using them would exceed the cap unseen."""
+    ours = Throttle(queue.connection, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000,
+                    linger_seconds=30)
+    theirs = Throttle(queue.connection, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000)
+    with ours.slot():
+        pass  # now an idle slot of ours, kept for our next request
+    queue.connection.flushdb()
+    queue.connection.script_flush()  # as a freshly started server
+    entered = threading.Event()
+
+    def send_next():
+        with ours.slot():
+            entered.set()
+
+    with theirs.slot():  # the new server's only slot
+        waiting = threading.Thread(target=send_next)
+        waiting.start()
+        time.sleep(0.3)
+        assert not entered.is_set()
+    theirs.flush()
+    waiting.join(5)
+    assert entered.is_set() and ours.in_use() == 1
+
+
 def test_throttle_slots_of_a_dead_worker_come_back_after_the_lease(runtime, queue):
     throttle = Throttle(queue.connection, account="ACtest3", sender="+3", max_concurrency=1, rate_per_second=1000,
                         lease_seconds=0.2)
