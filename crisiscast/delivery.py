@@ -1,7 +1,8 @@
 """The worker's use case: send one delivery through its channel, at most once, recording every attempt.
 
 A delivery is claimed with a conditional UPDATE from `pending` to `sending` before anything is sent,
-so two workers that pick up the same job send it once. SMS hands over to crisiscast.sms_fanout.
+so two workers that pick up the same job send it once. SMS hands over to crisiscast.sms_recipients (the
+plan) and crisiscast.sms_fanout (the sending).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import audit, sms_fanout
+from . import audit, sms_recipients
 from .channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError
 from .domain import DeliveryState, backoff_seconds
 from .models import Delivery, Update, utcnow
@@ -70,9 +71,9 @@ def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], deliv
                 message=f"{channel.label} is not configured on the worker: set {', '.join(missing)}.")
         return Outcome()
     if claimed.channel == "sms":
-        batches = sms_fanout.plan(sessions, claimed.id, claimed.audience, sms_batch_size)
+        batches = sms_recipients.plan(sessions, claimed.id, claimed.audience, sms_batch_size)
         if not batches:
-            sms_fanout.settle(sessions, claimed.id, claimed.update_id, channel)
+            sms_recipients.settle(sessions, claimed.id, claimed.update_id, channel)
         return Outcome(batches=tuple(batches))
     paused = breaker.wait_seconds(claimed.channel)
     if paused > 0:

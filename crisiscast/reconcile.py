@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from . import audit, sms_fanout
+from . import audit, sms_recipients
 from .channels import ChannelError, Message
 from .delivery import Claimed, message_of
 from .domain import DeliveryState, RecipientState
@@ -191,12 +191,12 @@ def _resume_fanouts(sessions, channel, queue: QueuePort, breaker, report: Report
             Delivery.batches.is_not(None))).all()
     for delivery_id, update_id, batches in fanouts:
         with sessions() as session:
-            tally = sms_fanout.counts(session, delivery_id)
+            tally = sms_recipients.counts(session, delivery_id)
             open_rows = session.execute(select(SmsRecipient.id, SmsRecipient.state).where(
                 SmsRecipient.delivery_id == delivery_id,
                 SmsRecipient.state.in_([RecipientState.PENDING, RecipientState.SENDING]))).all()
         if not any(tally.get(s) for s in (RecipientState.PENDING, RecipientState.SENDING, RecipientState.IN_DOUBT)):
-            report.settled += sms_fanout.settle(sessions, delivery_id, update_id, channel)
+            report.settled += sms_recipients.settle(sessions, delivery_id, update_id, channel)
             continue
         if breaker is not None and breaker.wait_seconds("sms"):
             continue

@@ -10,7 +10,7 @@ from crisiscast import jobs, services
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
 from crisiscast.models import AuditEvent, Delivery, SmsRecipient
-from crisiscast.sms_fanout import plan
+from crisiscast.sms_recipients import plan
 from crisiscast.throttle import Throttle
 
 

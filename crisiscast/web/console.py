@@ -9,7 +9,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from .. import public_site, receipts, services, sms_fanout, subscribers
+from .. import public_site, receipts, services, sms_recipients, subscribers
 from ..domain import CHANNEL_LABELS, CHANNELS, ER_ACCESS, OPERATING_STATUS, DeliveryState, Draft, ValidationError
 from ..models import Delivery, Incident, SmsRecipient, Update, utcnow
 from . import queueing
@@ -121,7 +121,7 @@ def _delivery_context(found: Update) -> dict:
     sms = next((d for d in found.deliveries if d.channel == "sms"), None)
     counts, receipts_by_status, failures = {}, {}, []
     if sms:
-        counts = sms_fanout.counts(session, sms.id)
+        counts = sms_recipients.counts(session, sms.id)
         receipts_by_status = receipts.status_counts(session, sms.id)
         failed = (SmsRecipient.state == "failed") | SmsRecipient.status.in_(receipts.FAILED)
         failures = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == sms.id, failed)
