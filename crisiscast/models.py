@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -148,20 +148,24 @@ class SmsRecipient(Base):
     """One SMS of one delivery to one subscriber: sent at most once."""
 
     __tablename__ = "sms_recipients"
-    __table_args__ = (UniqueConstraint("delivery_id", "subscriber_id"),)
+    # Few indexes: a fan-out inserts and updates every row. delivery_id lookups use the unique constraint.
+    __table_args__ = (UniqueConstraint("delivery_id", "subscriber_id"),
+                      Index("ix_sms_recipients_provider_id", "provider_id",
+                            postgresql_where=text("provider_id IS NOT NULL"),
+                            sqlite_where=text("provider_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     phone: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(16), index=True)
-    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str | None] = mapped_column(String(16), index=True)
+    status: Mapped[str | None] = mapped_column(String(16))
     status_error_code: Mapped[str | None] = mapped_column(String(16))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
