@@ -1,6 +1,7 @@
 """SMS through Twilio's Messages API, one message to one recipient per send."""
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -26,25 +27,30 @@ class SmsChannel(Channel):
 
     def __init__(self, settings):
         super().__init__(settings)
-        self._pool_maxsize = int(settings.get("SMS_WORKER_THREADS") or 10)
+        # The fan-out's threads and the reconciler's lookups share the connections.
+        self._pool_maxsize = int(settings.get("SMS_WORKER_THREADS") or 10) + 8
+        self._building = threading.Lock()
         self._client = None
         self._http = None
         self._messages = None
 
     def client(self) -> Client:
         """The Twilio client, sending through our urllib3 HttpClient (base URL, timeout, throttle)."""
-        if self._client is None:
-            self._http = TwilioHttp(TWILIO_REAL_BASE, self.endpoint(), float(self.settings["PROVIDER_TIMEOUT"]),
-                                    self._pool_maxsize)
-            self._client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
-                                  http_client=self._http)
-            # Stateless, and reached through lazily imported properties that cost a lookup per send.
-            self._messages = self._client.messages
+        with self._building:  # the reconciler looks up from several threads at once
+            if self._client is None:
+                self._http = TwilioHttp(TWILIO_REAL_BASE, self.endpoint(), float(self.settings["PROVIDER_TIMEOUT"]),
+                                        self._pool_maxsize)
+                client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
+                                http_client=self._http)
+                # Stateless, and reached through lazily imported properties that cost a lookup per send.
+                self._messages = client.messages
+                self._client = client
         return self._client
 
     def messages(self):
         """The account's Messages resource."""
-        self.client()
+        if self._messages is None:
+            self.client()
         return self._messages
 
     def prepare(self) -> None:
