@@ -19,8 +19,7 @@ RATE_LIMIT_HEADERS = ("retry-after", "x-rate-limit-reset", "x-rate-limit-remaini
 
 
 class ProviderAdapter(HTTPAdapter):
-    """Send requests for `real_base` to `base`, with a default timeout; remember rate-limit headers per thread.
-    """
+    """Send requests for `real_base` to `base`, with a default timeout; remember rate-limit headers per thread."""
 
     def __init__(self, real_base: str, base: str, timeout: float, pool_maxsize: int = 10):
         super().__init__(pool_connections=2, pool_maxsize=pool_maxsize)
