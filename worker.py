@@ -16,7 +16,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # one line per SMS is noise at 10,000
-    settings = config.load()
+    try:
+        settings = config.load()
+    except config.SettingsError as exc:
+        raise SystemExit(str(exc)) from None
     runtime = Runtime(settings)
     with runtime.sessions() as session:
         audit.record_configuration(session, actor=audit.WORKER, summary=runtime.describe_channels())

@@ -113,4 +113,7 @@ def _stop(processes) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except config.SettingsError as exc:
+        sys.exit(str(exc))

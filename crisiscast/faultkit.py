@@ -24,8 +24,8 @@ class WorkerPool:
     """`python worker.py` processes with the given settings, which can be killed and replaced."""
 
     def __init__(self, settings: dict, **overrides):
-        self.env = {**os.environ, **{k: str(v) for k, v in settings.items() if k.isupper()},
-                    **{k: str(v) for k, v in overrides.items()}, "CRISISCAST_ENV": settings.get("ENV_NAME", "testing")}
+        self.env = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None},
+                    **{k: str(v) for k, v in overrides.items()}}
         self.processes: list[subprocess.Popen] = []
         self.log = Path(self.env.get("FAULTKIT_LOG", os.devnull))
 

@@ -32,7 +32,7 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     """Build the app from `settings` (default: config.load()); `runtime` may be shared with in-process workers."""
     settings = settings if settings is not None else config.load()
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
-    app.config.update(settings)
+    app.config.update(settings, TESTING=settings.CRISISCAST_ENV == "testing")
     app.extensions["crisiscast"] = runtime or Runtime(settings)
     csrf.init_app(app)
     app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
