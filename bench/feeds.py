@@ -76,7 +76,7 @@ def main() -> None:
     settings = config.load("production", environ={}, instance=work, SECRET_KEY="bench",
                            DATABASE_URL=f"sqlite:///{work}/bench.db", REDIS_URL=redis.url, QUEUE_NAME="feeds",
                            PUBLIC_DIR=str(work / "public"))
-    env = {**os.environ, **{k: str(v) for k, v in settings.items() if k.isupper()}, "CRISISCAST_ENV": "production"}
+    env = {**os.environ, **settings.as_environment()}
     processes = []
     try:
         migrate(settings["DATABASE_URL"])

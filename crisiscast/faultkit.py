@@ -24,7 +24,7 @@ class WorkerPool:
     """`python worker.py` processes with the given settings, which can be killed and replaced."""
 
     def __init__(self, settings: dict, **overrides):
-        self.env = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None},
+        self.env = {**os.environ, **settings.as_environment(),
                     **{k: str(v) for k, v in overrides.items()}}
         self.processes: list[subprocess.Popen] = []
         self.log = Path(self.env.get("FAULTKIT_LOG", os.devnull))

@@ -124,6 +124,10 @@ class Settings(BaseModel):
         """Every setting by name."""
         return {name: getattr(self, name) for name in type(self).model_fields}
 
+    def as_environment(self) -> dict[str, str]:
+        """The settings as environment variables, for a child process (a worker) to load the same."""
+        return {k: "" if v is None else str(v) for k, v in self.as_dict().items()}
+
     def public(self) -> dict:
         """The settings with every secret masked, fit to show or log."""
         return {k: ("••••" if k in SECRET_SETTINGS and v else v) for k, v in self.as_dict().items()}

@@ -18,7 +18,7 @@ def test_worker_process_sends_a_queued_delivery_and_audits_its_configuration(set
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("x",))
     services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=settings,
                      channels=runtime.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
-    env = {**os.environ, **{k: str(v) for k, v in settings.items() if k.isupper()}, "CRISISCAST_ENV": "testing"}
+    env = {**os.environ, **settings.as_environment()}
     done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
