@@ -95,7 +95,7 @@ def test_a_configured_websub_hub_is_told_which_feeds_changed(settings, runtime, 
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("feed",))
     services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=with_hub,
                      channels=runtime.channels, enqueue=lambda *a: None)
-    public_site.publish(runtime.sessions, with_hub)
+    public_site.rebuild(runtime.sessions, with_hub)
     pinged = sorted(r["url"] for r in sandbox_client.accepted("websub"))
     assert pinged == [f"http://127.0.0.1:5000{p}" for p in ("/cap/index.atom", "/feed.atom", "/feed.json", "/feed.rss")]
     atom = (Path(settings["PUBLIC_DIR"]) / "feed.atom").read_text()
