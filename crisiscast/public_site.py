@@ -36,7 +36,7 @@ def build(session, settings) -> dict[str, bytes]:
     """Every public file, by its path under PUBLIC_DIR: what `flask public rebuild` writes."""
     files = top_level(session, settings)
     for incident in feeds.incidents(session):
-        files.update(_incident_feeds(session, settings, incident))
+        files.update(incident_feeds(session, settings, incident))
     for versions in _all_stories(session):
         files.update(_story_files(settings, versions))
     return files
@@ -47,7 +47,7 @@ def touched(session, settings, update: Update) -> dict[str, bytes]:
     versions = feeds.versions(session, update)
     files = top_level(session, settings)
     for incident in {v.incident_id: v.incident for v in versions}.values():
-        files.update(_incident_feeds(session, settings, incident))
+        files.update(incident_feeds(session, settings, incident))
     files.update(_story_files(settings, versions))
     return files
 
@@ -69,7 +69,8 @@ def _feed_files(settings, items: list[feeds.Story], title: str, path: str) -> di
             f"{name}.json": feeds.json_feed(settings, items, title, path)}
 
 
-def _incident_feeds(session, settings, incident: Incident) -> dict[str, bytes]:
+def incident_feeds(session, settings, incident: Incident) -> dict[str, bytes]:
+    """One incident's RSS, Atom and JSON feeds."""
     items = feeds.stories(session, incident.id)
     return _feed_files(settings, items, f"{settings['ORG_NAME']}: {incident.title}",
                        f"/incidents/{incident.slug}/feed")
@@ -93,6 +94,11 @@ def _page(settings, update: Update, versions: list[Update]) -> bytes:
     later = [v for v in versions if v.published_at > update.published_at]
     return _env.get_template("public/update.html").render(settings=settings, update=update,
                                                           corrected_by=later[-1] if later else None).encode()
+
+
+def story_files(session, settings, update: Update) -> dict[str, bytes]:
+    """The pages and CAP alerts of `update`'s story."""
+    return _story_files(settings, feeds.versions(session, update))
 
 
 def _story_files(settings, versions: list[Update]) -> dict[str, bytes]:
