@@ -6,6 +6,7 @@ readers as an update of the same entry. A retracted story leaves every current v
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -62,15 +63,25 @@ def story_key():
 
 def current_keys(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE,
                  feed: bool = True) -> list[str]:
-    """The keys of the `limit` stories changed last that have no retracted version (of those in the feed)."""
-    key = story_key()
-    stmt = (select(key).group_by(key).having(func.count(Update.retracted_at) == 0)
-            .order_by(func.max(Update.published_at).desc(), func.max(Update.id).desc()).limit(limit))
-    if feed:
-        stmt = stmt.join(FeedEntry, FeedEntry.update_id == Update.id)
-    if incident_id is not None:
-        stmt = stmt.where(Update.incident_id == incident_id)
-    return list(session.scalars(stmt))
+    """The keys of the `limit` stories changed last with no retracted version (of those in the feed), newest
+    first. Read a page of versions at a time from the newest, so a long history is never scanned."""
+    def scoped(stmt):
+        stmt = stmt.join(FeedEntry, FeedEntry.update_id == Update.id) if feed else stmt
+        return stmt if incident_id is None else stmt.where(Update.incident_id == incident_id)
+
+    keys: list[str] = []
+    seen: set[str] = set()
+    page = 2 * limit
+    for offset in itertools.count(0, page):
+        rows = session.scalars(scoped(select(story_key())).order_by(Update.published_at.desc(), Update.id.desc())
+                               .offset(offset).limit(page)).all()
+        fresh = [key for key in dict.fromkeys(rows) if key not in seen]
+        seen.update(fresh)
+        withdrawn = set(session.scalars(scoped(select(story_key())).where(
+            in_stories(fresh), Update.retracted_at.is_not(None)))) if fresh else set()
+        keys += [key for key in fresh if key not in withdrawn]
+        if len(keys) >= limit or len(rows) < page:
+            return keys[:limit]
 
 
 def in_stories(keys: list[str]):

@@ -188,6 +188,8 @@ def test_the_feed_limit_counts_current_stories_newest_first(db, publish):
     services.retract(db, newest.id, "Wrong", "author", rerender=lambda: None)
     assert [s.latest.uid for s in feeds.stories(db, limit=2)] == [fixed.uid, oldest.uid]
     assert [s.latest.uid for s in feeds.stories(db, limit=1)] == [fixed.uid]
+    services.retract(db, fixed.id, "Wrong", "author", rerender=lambda: None)
+    assert [s.latest.uid for s in feeds.stories(db, limit=1)] == [oldest.uid]  # read past a page of retracted
 
 
 def test_worker_start_renders_the_whole_site_only_on_an_empty_public_dir(db, settings, runtime, publish):
