@@ -25,7 +25,9 @@ def main(argv=None) -> None:
         audit.record_configuration(session, actor=audit.WORKER, summary=runtime.describe_channels())
     runtime.prepare_channels()
     jobs.install(runtime)
-    public_site.publish(runtime.sessions, settings)  # a new version's templates reach the public files
+    # The site appears on an empty PUBLIC_DIR; otherwise only the top level is rendered, so a new version's
+    # templates reach the status page and feeds (`flask public rebuild` renders every page again).
+    public_site.refresh(runtime.sessions, settings)
     jobs.run_worker(settings, burst=args.burst, name=args.name)
 
 

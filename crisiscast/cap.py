@@ -49,8 +49,9 @@ def severity(update) -> str:
     return "Severe" if levels & SEVERE else "Moderate" if levels & MODERATE else "Minor"
 
 
-def alert(settings, update, earlier: list, link: str, cancel: bool = False) -> bytes:
-    """The CAP alert for `update` (Cancel when `cancel`), referencing the `earlier` versions of its story."""
+def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
+    """The CAP alert for `update`, referencing the `earlier` versions of its story; a Cancel when `cancel`
+    (the retracted version, which may be an earlier one: its time and reason are the Cancel's)."""
     root = etree.Element(f"{{{NS}}}alert", nsmap={None: NS})
 
     def add(parent, name, text):
@@ -58,14 +59,14 @@ def alert(settings, update, earlier: list, link: str, cancel: bool = False) -> b
         element.text = text
         return element
 
-    add(root, "identifier", identifier(settings, update.uid, cancel))
+    add(root, "identifier", identifier(settings, update.uid, bool(cancel)))
     add(root, "sender", sender(settings))
-    add(root, "sent", timestamp(update.retracted_at if cancel else update.published_at))
+    add(root, "sent", timestamp(cancel.retracted_at if cancel else update.published_at))
     add(root, "status", settings["CAP_STATUS"])
     add(root, "msgType", "Cancel" if cancel else "Update" if earlier else "Alert")
     add(root, "scope", "Public")
     if cancel:
-        add(root, "note", f"Retracted: {update.retraction_reason or 'withdrawn by the hospital'}")
+        add(root, "note", f"Retracted: {cancel.retraction_reason or 'withdrawn by the hospital'}")
     references = [reference(settings, u) for u in earlier] + ([reference(settings, update)] if cancel else [])
     if references:
         add(root, "references", " ".join(references))

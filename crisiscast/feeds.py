@@ -6,12 +6,13 @@ readers as an update of the same entry. A retracted story leaves every current v
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from dataclasses import dataclass
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from .domain import ER_ACCESS, OPERATING_STATUS
@@ -42,20 +43,56 @@ class Story:
 
 def stories(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE) -> list[Story]:
     """Current stories, newest change first: only versions that reached the feed, none retracted."""
-    stmt = select(Update, FeedEntry).join(FeedEntry, FeedEntry.update_id == Update.id).order_by(Update.published_at)
+    keys = current_keys(session, incident_id, limit)
+    stmt = (select(Update, FeedEntry).join(FeedEntry, FeedEntry.update_id == Update.id)
+            .where(in_stories(keys)).order_by(Update.published_at, Update.id))
     if incident_id is not None:
         stmt = stmt.where(Update.incident_id == incident_id)
     by_story: dict[str, list[tuple[Update, FeedEntry]]] = {}
-    retracted: set[str] = set()
-    for update, entry in session.execute(stmt).all():
-        story = update.story_uid or update.uid
-        by_story.setdefault(story, []).append((update, entry))
-        if update.retracted_at is not None:
-            retracted.add(story)
-    result = [Story(v[0][0], v[-1][0], tuple(u for u, _ in v), v[0][1]) for s, v in by_story.items()
-              if s not in retracted]
+    for update, entry in session.execute(stmt).all() if keys else ():
+        by_story.setdefault(update.story_uid or update.uid, []).append((update, entry))
+    result = [Story(v[0][0], v[-1][0], tuple(u for u, _ in v), v[0][1]) for v in by_story.values()]
     result.sort(key=lambda s: (s.latest.published_at, s.latest.id), reverse=True)
-    return result[:limit]
+    return result
+
+
+def story_key():
+    """A story's key in SQL: its first version's uid (older rows left story_uid empty on the first version)."""
+    return func.coalesce(Update.story_uid, Update.uid)
+
+
+def current_keys(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE,
+                 feed: bool = True) -> list[str]:
+    """The keys of the `limit` stories changed last with no retracted version (of those in the feed), newest
+    first. Read a page of versions at a time from the newest, so a long history is never scanned."""
+    def scoped(stmt):
+        stmt = stmt.join(FeedEntry, FeedEntry.update_id == Update.id) if feed else stmt
+        return stmt if incident_id is None else stmt.where(Update.incident_id == incident_id)
+
+    keys: list[str] = []
+    seen: set[str] = set()
+    page = 2 * limit
+    for offset in itertools.count(0, page):
+        rows = session.scalars(scoped(select(story_key())).order_by(Update.published_at.desc(), Update.id.desc())
+                               .offset(offset).limit(page)).all()
+        fresh = [key for key in dict.fromkeys(rows) if key not in seen]
+        seen.update(fresh)
+        withdrawn = set(session.scalars(scoped(select(story_key())).where(
+            in_stories(fresh), Update.retracted_at.is_not(None)))) if fresh else set()
+        keys += [key for key in fresh if key not in withdrawn]
+        if len(keys) >= limit or len(rows) < page:
+            return keys[:limit]
+
+
+def in_stories(keys: list[str]):
+    """A condition matching every version of the stories `keys`, written so the indexes serve it."""
+    return or_(Update.story_uid.in_(keys), and_(Update.story_uid.is_(None), Update.uid.in_(keys)))
+
+
+def versions(session: Session, update: Update) -> list[Update]:
+    """Every version of `update`'s story, the first first, whether or not it reached the feed."""
+    return list(session.scalars(select(Update).where(in_stories([update.story_uid or update.uid]))
+                                .order_by(Update.published_at, Update.id)))
 
 
 def summary(update: Update) -> str:

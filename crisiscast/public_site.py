@@ -1,7 +1,9 @@
 """The public site, rendered ahead of time: status page, permalinks, feeds, CAP, EDXL-HAVE.
 
-Rendered whenever an update reaches the feed, is corrected or retracted, and written atomically (each
-file replaced by rename, with a gzip twin) into PUBLIC_DIR, which any web server can serve as it is.
+When an update reaches the feed, is corrected or retracted, only the files it touches are rendered again
+(its story's pages and alerts, its incidents' feeds, the top level), so a publish costs the same after ten
+updates or ten thousand. Files are written atomically (each replaced by rename, with a gzip twin) into
+PUBLIC_DIR, which any web server can serve as it is.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from sqlalchemy import select
 
 from . import cap, feeds, have
 from .domain import ER_ACCESS, OPERATING_STATUS
-from .models import Update, utcnow
+from .models import Incident, Update, utcnow
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -31,27 +33,47 @@ def permalink(settings, uid: str) -> str:
 
 
 def build(session, settings) -> dict[str, bytes]:
-    """Every public file, by its path under PUBLIC_DIR."""
-    org = settings["ORG_NAME"]
-    current = feeds.stories(session)
-    files = {
-        "feed.rss": feeds.rss(settings, current, f"{org}: status updates"),
-        "feed.atom": feeds.atom(settings, current, f"{org}: status updates"),
-        "feed.json": feeds.json_feed(settings, current, f"{org}: status updates"),
-    }
+    """Every public file, by its path under PUBLIC_DIR: what `flask public rebuild` writes."""
+    files = top_level(session, settings)
     for incident in feeds.incidents(session):
-        items = feeds.stories(session, incident.id)
-        title, path = f"{org}: {incident.title}", f"/incidents/{incident.slug}/feed"
-        files[f"incidents/{incident.slug}/feed.rss"] = feeds.rss(settings, items, title, path)
-        files[f"incidents/{incident.slug}/feed.atom"] = feeds.atom(settings, items, title, path)
-        files[f"incidents/{incident.slug}/feed.json"] = feeds.json_feed(settings, items, title, path)
-    files.update(_cap_files(session, settings))
-    latest = current[0].latest if current else None
-    files["have.xml"] = have.hospital_status(settings, latest)
-    files["index.html"] = status_page(session, settings, current)
-    for update in session.scalars(select(Update)):
-        files[f"u/{update.uid}.html"] = update_page(session, settings, update)
+        files.update(incident_feeds(session, settings, incident))
+    for versions in _all_stories(session):
+        files.update(_story_files(settings, versions))
     return files
+
+
+def touched(session, settings, update: Update) -> dict[str, bytes]:
+    """The files that publishing, correcting or retracting `update` changes, exactly as `build` renders them."""
+    versions = feeds.versions(session, update)
+    files = top_level(session, settings)
+    for incident in {v.incident_id: v.incident for v in versions}.values():
+        files.update(incident_feeds(session, settings, incident))
+    files.update(_story_files(settings, versions))
+    return files
+
+
+def top_level(session, settings) -> dict[str, bytes]:
+    """The status page, the main feeds, the CAP index and HAVE: what every change touches."""
+    current = feeds.stories(session)
+    files = _feed_files(settings, current, f"{settings['ORG_NAME']}: status updates", "/feed")
+    files["cap/index.atom"] = _cap_index(settings, _current_alerts(session))
+    files["have.xml"] = have.hospital_status(settings, current[0].latest if current else None)
+    files["index.html"] = status_page(session, settings, current)
+    return files
+
+
+def _feed_files(settings, items: list[feeds.Story], title: str, path: str) -> dict[str, bytes]:
+    name = path.lstrip("/")
+    return {f"{name}.rss": feeds.rss(settings, items, title, path),
+            f"{name}.atom": feeds.atom(settings, items, title, path),
+            f"{name}.json": feeds.json_feed(settings, items, title, path)}
+
+
+def incident_feeds(session, settings, incident: Incident) -> dict[str, bytes]:
+    """One incident's RSS, Atom and JSON feeds."""
+    items = feeds.stories(session, incident.id)
+    return _feed_files(settings, items, f"{settings['ORG_NAME']}: {incident.title}",
+                       f"/incidents/{incident.slug}/feed")
 
 
 def status_page(session, settings, current=None) -> bytes:
@@ -65,40 +87,59 @@ def status_page(session, settings, current=None) -> bytes:
 
 def update_page(session, settings, update: Update) -> bytes:
     """One update's permalink page: what it said, whether it was corrected or retracted since."""
-    later = session.scalars(select(Update).where(Update.story_uid == (update.story_uid or update.uid),
-                                                 Update.published_at > update.published_at)
-                            .order_by(Update.published_at)).all()
+    return _page(settings, update, feeds.versions(session, update))
+
+
+def _page(settings, update: Update, versions: list[Update]) -> bytes:
+    later = [v for v in versions if v.published_at > update.published_at]
     return _env.get_template("public/update.html").render(settings=settings, update=update,
                                                           corrected_by=later[-1] if later else None).encode()
 
 
-def _cap_files(session, settings) -> dict[str, bytes]:
-    files, index = {}, []
-    versions: dict[str, list[Update]] = {}
-    for update in session.scalars(select(Update).order_by(Update.published_at)):
-        story = versions.setdefault(update.story_uid or update.uid, [])
-        files[f"cap/{update.uid}.xml"] = cap.alert(settings, update, list(story), permalink(settings, update.uid))
-        story.append(update)
-    for story in versions.values():
-        retracted = next((u for u in story if u.retracted_at is not None), None)
-        if retracted is not None:
-            files[f"cap/{story[-1].uid}-cancel.xml"] = cap.alert(settings, story[-1], story[:-1],
-                                                                 permalink(settings, story[-1].uid), cancel=True)
-        else:
-            index.append(story[-1])
-    files["cap/index.atom"] = _cap_index(settings, index)
+def story_files(session, settings, update: Update) -> dict[str, bytes]:
+    """The pages and CAP alerts of `update`'s story."""
+    return _story_files(settings, feeds.versions(session, update))
+
+
+def _story_files(settings, versions: list[Update]) -> dict[str, bytes]:
+    """One story's permalink pages and CAP alerts (oldest version first), and its Cancel once retracted."""
+    files = {}
+    for n, update in enumerate(versions):
+        files[f"u/{update.uid}.html"] = _page(settings, update, versions)
+        files[f"cap/{update.uid}.xml"] = cap.alert(settings, update, versions[:n], permalink(settings, update.uid))
+    retracted = next((v for v in versions if v.retracted_at is not None), None)
+    if retracted is not None:
+        latest = versions[-1]
+        files[f"cap/{latest.uid}-cancel.xml"] = cap.alert(settings, latest, versions[:-1],
+                                                          permalink(settings, latest.uid), cancel=retracted)
     return files
 
 
+def _all_stories(session) -> list[list[Update]]:
+    stories: dict[str, list[Update]] = {}
+    for update in session.scalars(select(Update).order_by(Update.published_at, Update.id)):
+        stories.setdefault(update.story_uid or update.uid, []).append(update)
+    return list(stories.values())
+
+
+def _current_alerts(session) -> list[Update]:
+    """The latest version of each of the most recent stories none of whose versions was retracted."""
+    latest: dict[str, Update] = {}
+    for update in session.scalars(select(Update).where(feeds.in_stories(feeds.current_keys(session, feed=False)))
+                                  .order_by(Update.published_at, Update.id)):
+        latest[update.story_uid or update.uid] = update
+    return sorted(latest.values(), key=lambda u: (u.published_at, u.id))
+
+
 def _cap_index(settings, current: list[Update]) -> bytes:
-    """An Atom index of current alerts, newest first, each linking to its CAP file."""
+    """An Atom index of current alerts (given oldest first), newest first, each linking to its CAP file."""
     base = settings["PUBLIC_BASE_URL"].rstrip("/")
     fg = FeedGenerator()
     fg.id(f"{base}/cap/index.atom")
     fg.title(f"{settings['ORG_NAME']}: current CAP alerts")
     fg.link(href=f"{base}/cap/index.atom", rel="self", type="application/atom+xml")
     fg.updated(max((u.published_at for u in current), default=None) or utcnow())
-    for update in sorted(current, key=lambda u: u.published_at):
+    for update in current:
         fe = fg.add_entry(order="prepend")
         fe.id(f"{base}/cap/{update.uid}.xml")
         fe.title(update.headline)
@@ -130,10 +171,30 @@ def _replace(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
-def publish(sessions, settings) -> int:
-    """Render and write the whole public site, then tell the WebSub hub which feeds changed."""
+def publish(sessions, settings, update_id: int) -> int:
+    """Render and write the files one update touches, then tell the WebSub hub; return how many changed."""
+    with sessions() as session:
+        files = touched(session, settings, session.get(Update, update_id))
+    return _write(files, settings)
+
+
+def rebuild(sessions, settings) -> int:
+    """Render and write the whole public site (every page and alert of all history)."""
     with sessions() as session:
         files = build(session, settings)
+    return _write(files, settings)
+
+
+def refresh(sessions, settings) -> int:
+    """At a worker's start: the whole site on an empty PUBLIC_DIR (a fresh install or disk), else the top level."""
+    if not (Path(settings["PUBLIC_DIR"]) / "index.html").exists():
+        return rebuild(sessions, settings)
+    with sessions() as session:
+        files = top_level(session, settings)
+    return _write(files, settings)
+
+
+def _write(files: dict[str, bytes], settings) -> int:
     changed = write(files, settings["PUBLIC_DIR"])
     if changed and settings.get("WEBSUB_HUB_URL"):
         ping_hub(settings)

@@ -1,13 +1,17 @@
 """The pre-rendered public site: status page, CAP 1.2 (valid against the OASIS schema), EDXL-HAVE, escaping."""
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import feedparser
 import pytest
 from lxml import etree
+from sqlalchemy import event, select
 
-from crisiscast import public_site, services
+from crisiscast import bulk, feeds, public_site, services
 from crisiscast.delivery import deliver
 from crisiscast.domain import ER_ACCESS, OPERATING_STATUS, Draft
+from crisiscast.models import FeedEntry, Incident, Update, utcnow
 
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
@@ -120,3 +124,97 @@ def test_write_is_atomic_and_keeps_a_gzip_twin(tmp_path):
     assert public_site.write({"feed.rss": b"<rss/>"}, tmp_path) == 0
     assert gzip.decompress((tmp_path / "feed.rss.gz").read_bytes()) == b"<rss/>"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_incremental_renders_equal_a_full_rebuild_file_by_file(db, settings, runtime, publish, tmp_path):
+    """Publish, correct and retract through the services and the feed channel; then rebuild from scratch."""
+    first = publish("ER on diversion", er="diversion", status="lockdown")
+    fix = publish("ER on diversion until 18:00", er="diversion", corrects=first.uid)
+    other = publish("Blood donors needed")
+    again = publish("Blood donors: O-negative", corrects=other.uid)
+    kept = publish("Visiting hours resume")
+    services.retract(db, again.id, "Sent in error", "author",
+                     rerender=lambda: public_site.publish(runtime.sessions, settings, again.id))
+    # Retracting a version that was already corrected withdraws its whole story; the Cancel is the latest's.
+    services.retract(db, first.id, "Wrong hospital", "author",
+                     rerender=lambda: public_site.publish(runtime.sessions, settings, first.id))
+    full = {**settings, "PUBLIC_DIR": str(tmp_path / "full")}
+    public_site.rebuild(runtime.sessions, full)
+    incremental, rebuilt = tree(Path(settings["PUBLIC_DIR"])), tree(tmp_path / "full")
+    assert sorted(incremental) == sorted(rebuilt)
+    assert [name for name in rebuilt if incremental[name] != rebuilt[name]] == []
+    assert {f"cap/{fix.uid}-cancel.xml", f"cap/{again.uid}-cancel.xml", f"u/{kept.uid}.html.gz"} <= set(rebuilt)
+    assert b"Wrong hospital" in rebuilt[f"cap/{fix.uid}-cancel.xml"]
+    assert [e.title for e in feedparser.parse(rebuilt["feed.atom"]).entries] == ["Visiting hours resume"]
+
+
+def test_a_publish_renders_only_its_story_its_incident_and_the_top_level(db, settings, runtime, publish):
+    publish("Drill one")
+    second = publish("Drill two")
+    files = public_site.touched(db, settings, second)
+    story = {f"u/{second.uid}.html", f"cap/{second.uid}.xml"}
+    top = {"index.html", "have.xml", "cap/index.atom"} | {f"feed.{k}" for k in ("rss", "atom", "json")}
+    incident = {f"incidents/{second.incident.slug}/feed.{k}" for k in ("rss", "atom", "json")}
+    assert set(files) == story | top | incident
+
+
+def test_feeds_load_current_stories_only(db, settings, runtime, publish, users):
+    """However long the history, a render loads the stories its feeds show (FEED_SIZE) and the touched one."""
+    history = 2 * feeds.FEED_SIZE + 10
+    insert_history(db, users["author"], history)
+    latest = publish("After a long history")
+    loaded = set()
+
+    def count(update, _context):
+        loaded.add(update.id)
+
+    event.listen(Update, "load", count)
+    try:
+        with runtime.sessions() as session:
+            public_site.touched(session, settings, session.get(Update, latest.id))
+    finally:
+        event.remove(Update, "load", count)
+    assert feeds.FEED_SIZE <= len(loaded) <= 2 * feeds.FEED_SIZE + 1 < history
+
+
+def test_the_feed_limit_counts_current_stories_newest_first(db, publish):
+    oldest, middle = publish("Oldest"), publish("Middle")
+    fixed = publish("Middle, corrected", corrects=middle.uid)
+    newest = publish("Newest")
+    services.retract(db, newest.id, "Wrong", "author", rerender=lambda: None)
+    assert [s.latest.uid for s in feeds.stories(db, limit=2)] == [fixed.uid, oldest.uid]
+    assert [s.latest.uid for s in feeds.stories(db, limit=1)] == [fixed.uid]
+    services.retract(db, fixed.id, "Wrong", "author", rerender=lambda: None)
+    assert [s.latest.uid for s in feeds.stories(db, limit=1)] == [oldest.uid]  # read past a page of retracted
+
+
+def test_worker_start_renders_the_whole_site_only_on_an_empty_public_dir(db, settings, runtime, publish):
+    update = publish("ER open")
+    root = Path(settings["PUBLIC_DIR"])
+    shutil.rmtree(root)
+    public_site.refresh(runtime.sessions, settings)
+    assert (root / "index.html").exists() and (root / f"u/{update.uid}.html").exists()
+    (root / f"u/{update.uid}.html").unlink()
+    (root / "feed.rss").write_bytes(b"stale")
+    public_site.refresh(runtime.sessions, settings)
+    assert b"ER open" in (root / "feed.rss").read_bytes() and not (root / f"u/{update.uid}.html").exists()
+
+
+def insert_history(db, author, count: int) -> None:
+    """`count` older updates already in the feed, each its own story, inserted in bulk."""
+    incident = Incident(title="History", slug="history")
+    db.add(incident)
+    db.flush()
+    start = utcnow() - timedelta(days=1)
+    rows = [{"uid": f"{n:012x}", "incident_id": incident.id, "er_access": "open", "operating_status": "normal",
+             "headline": f"Update {n}", "body": "", "author_id": author.id, "published_at": start + timedelta(seconds=n),
+             "next_update": "", "story_uid": f"{n:012x}", "retraction_reason": ""} for n in range(count)]
+    bulk.insert_rows(db, Update.__table__, rows)
+    bulk.insert_rows(db, FeedEntry.__table__, [
+        {"update_id": id_, "guid": f"http://127.0.0.1:5000/u/{uid}", "title": uid, "content": "", "link": "",
+         "published_at": at} for id_, uid, at in db.execute(select(Update.id, Update.uid, Update.published_at))])
+    db.commit()

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_worker_process_sends_a_queued_delivery_and_audits_its_configuration(settings, runtime, db, users, queue,
                                                                               sandbox_client):
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("x",))
-    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=settings,
+    uid = services.new_uid()
+    services.publish(db, draft, uid=uid, author=users["author"], settings=settings,
                      channels=runtime.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
     env = {**os.environ, **settings.as_environment()}
     done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True,
@@ -27,3 +28,6 @@ def test_worker_process_sends_a_queued_delivery_and_audits_its_configuration(set
     config_event = db.scalar(select(AuditEvent).where(AuditEvent.action == "configuration"))
     assert "x: @sandbox_hospital via http://127.0.0.1:" in config_event.message
     assert settings["TWILIO_AUTH_TOKEN"] not in config_event.message
+    # PUBLIC_DIR was empty: the worker's start rendered the whole site, this update's alert included.
+    assert (Path(settings["PUBLIC_DIR"]) / "index.html").exists()
+    assert (Path(settings["PUBLIC_DIR"]) / "cap" / f"{uid}.xml").exists()

@@ -1,4 +1,4 @@
-"""The public site: sending an update to it stores its feed entry and renders the site's files again."""
+"""The public site: sending an update to it stores its feed entry and renders the files the update touches."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -30,8 +30,8 @@ class FeedChannel(Channel):
                 entry = FeedEntry(update_id=update.id, guid=message.link, title=message.title,
                                   content=message.text, link=message.link, published_at=update.published_at)
                 session.add(entry)
-            guid = entry.guid
-        public_site.publish(self.sessions, self.settings)
+            guid, update_id = entry.guid, update.id
+        public_site.publish(self.sessions, self.settings, update_id)
         return Receipt(provider_id=guid)
 
     def find(self, message: Message, since: datetime) -> Receipt | None:

@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `reconcile`."""
+"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `reconcile`, `public rebuild`."""
 from __future__ import annotations
 
 import secrets
@@ -7,18 +7,20 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .. import accounts, audit, jobs
+from .. import accounts, audit, jobs, public_site
 from ..db import migrate
 from ..domain import ValidationError
-from .helpers import db
+from .helpers import db, runtime
 
 db_cli = AppGroup("db", help="The database schema.")
 users_cli = AppGroup("users", help="Staff accounts.")
+public_cli = AppGroup("public", help="The pre-rendered public site.")
 
 
 def init_app(app) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(public_cli)
     app.cli.add_command(reconcile_command)
 
 
@@ -63,3 +65,10 @@ def reconcile_command():
     click.echo("another reconciler is running right now" if report is None else str(report))
     for note in report.notes if report else ():
         click.echo(f"  {note}")
+
+
+@public_cli.command("rebuild")
+def public_rebuild():
+    """Render every public file again (after a template change, or to restore PUBLIC_DIR)."""
+    changed = public_site.rebuild(runtime().sessions, runtime().settings)
+    click.echo(f"public site rebuilt: {changed} files changed in {runtime().settings['PUBLIC_DIR']}")

@@ -93,9 +93,9 @@ def deliveries(update_id: int):
 def retract(update_id: int):
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
-        # queue is down.
+        # queue is down. Only the files it touches, so the request stays short however long the history.
         services.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
-                         lambda: public_site.publish(runtime().sessions, settings()))
+                         lambda: public_site.publish(runtime().sessions, settings(), update_id))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:

@@ -1,4 +1,5 @@
-"""Public pages that need no sign-in, rendered on the spot when their pre-rendered file is not there yet.
+"""Public pages that need no sign-in, rendered on the spot when their pre-rendered file is not there yet
+(an update that went out without the feed, or before the site was rendered).
 
 Normally crisiscast.web.public_files answers these paths from PUBLIC_DIR before Flask sees them.
 """
@@ -8,7 +9,7 @@ from flask import Blueprint, Response, abort
 from sqlalchemy import select
 
 from .. import feeds, public_site
-from ..models import Update
+from ..models import Incident, Update
 from .helpers import db, settings
 
 bp = Blueprint("public", __name__)
@@ -37,3 +38,21 @@ def update(uid: str):
     if found is None:
         abort(404)
     return Response(public_site.update_page(db(), settings(), found), mimetype="text/html")
+
+
+@bp.get("/incidents/<slug>/feed.<kind>")
+def incident_feed(slug: str, kind: str):
+    incident = db().scalar(select(Incident).where(Incident.slug == slug))
+    if incident is None or kind not in KINDS:
+        abort(404)
+    body = public_site.incident_feeds(db(), settings(), incident)[f"incidents/{slug}/feed.{kind}"]
+    return Response(body, mimetype=KINDS[kind][0], headers={"Cache-Control": "public, max-age=10"})
+
+
+@bp.get("/cap/<name>.xml")
+def cap_alert(name: str):
+    found = db().scalar(select(Update).where(Update.uid == name.removesuffix("-cancel")))
+    body = public_site.story_files(db(), settings(), found).get(f"cap/{name}.xml") if found else None
+    if body is None:
+        abort(404)
+    return Response(body, mimetype="application/xml")

@@ -95,8 +95,24 @@ def test_a_configured_websub_hub_is_told_which_feeds_changed(settings, runtime, 
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("feed",))
     services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=with_hub,
                      channels=runtime.channels, enqueue=lambda *a: None)
-    public_site.publish(runtime.sessions, with_hub)
+    public_site.rebuild(runtime.sessions, with_hub)
     pinged = sorted(r["url"] for r in sandbox_client.accepted("websub"))
     assert pinged == [f"http://127.0.0.1:5000{p}" for p in ("/cap/index.atom", "/feed.atom", "/feed.json", "/feed.rss")]
     atom = (Path(settings["PUBLIC_DIR"]) / "feed.atom").read_text()
     assert f'<link href="{sandbox.url}/websub" rel="hub"/>' in atom
+
+
+def test_an_update_sent_without_the_feed_has_its_alert_and_incident_feed_rendered_on_the_spot(
+        client, db, runtime, users):
+    draft = Draft(incident="Water main break", er_access="open", operating_status="limited",
+                  headline="Water off in the west wing", channels=("x",))
+    update = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=runtime.settings,
+                              channels=runtime.channels, enqueue=lambda *a: None).update
+    alert = client.get(f"/cap/{update.uid}.xml")
+    assert alert.status_code == 200 and b"Water off in the west wing" in alert.data and "ETag" not in alert.headers
+    assert client.get(f"/cap/{update.uid}-cancel.xml").status_code == 404
+    assert client.get("/cap/0123456789ab.xml").status_code == 404
+    incident_feed = client.get(f"/incidents/{update.incident.slug}/feed.atom")
+    assert incident_feed.status_code == 200 and feedparser.parse(incident_feed.data).entries == []
+    assert client.get(f"/incidents/{update.incident.slug}/feed.xml").status_code == 404
+    assert client.get("/incidents/no-such-incident/feed.rss").status_code == 404
