@@ -48,15 +48,18 @@ class TestingConfig(Config):
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}
 
 
-def load(name: str | None = None, environ=None, instance: Path | None = None, **overrides) -> Settings:
-    """The validated settings of config class `name` (CRISISCAST_ENV, default development), the instance
-    file and the environment, in that order; raises SettingsError naming every bad or unknown setting."""
+def load(name: str | None = None, environ=None, instance: Path | None = None, defaults: dict | None = None,
+         **overrides) -> Settings:
+    """The validated settings of config class `name` (CRISISCAST_ENV, default development), a launcher's
+    `defaults`, the instance file and the environment, in that order; raises SettingsError naming every bad
+    or unknown setting."""
     environ = os.environ if environ is None else environ
     instance = instance or INSTANCE
     name = name or environ.get("CRISISCAST_ENV") or "development"
     if name not in CONFIGS:
         raise SettingsError(f"CRISISCAST_ENV = {name!r}: must be one of {', '.join(CONFIGS)}")
     values = {k: getattr(CONFIGS[name], k) for k in dir(CONFIGS[name]) if k.isupper()}
+    values.update(defaults or {})
     values.update(_instance_file(instance))
     values.update({k: environ[k] for k in Settings.model_fields if k in environ})
     values.update(overrides, CRISISCAST_ENV=name)

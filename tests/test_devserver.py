@@ -1,11 +1,15 @@
 """The README's run command: the whole product in separate processes, publishing end to end, and Ctrl-C."""
+import html
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from xml.etree import ElementTree
 
 import psutil
 import pytest
@@ -18,12 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 
-@pytest.fixture
-def product(tmp_path):
-    port, sandbox_port = free_port(), free_port()
+def dev_environment(instance: Path, **changes) -> dict:
+    """The environment of a dev run on free ports with its instance folder at `instance`."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(PORT=str(port), SANDBOX_PORT=str(sandbox_port), CRISISCAST_INSTANCE=str(tmp_path),
+    env.update(PORT=str(free_port()), SANDBOX_PORT=str(free_port()), CRISISCAST_INSTANCE=str(instance),
                CRISISCAST_ADMIN_PASSWORD="first admin password", PYTHONUNBUFFERED="1")
+    return {**env, **changes}
+
+
+@contextmanager
+def running_product(instance: Path):
+    """A dev run (`python -m crisiscast.devserver`) once its console and sandbox answer; Ctrl-C at the end."""
+    env = dev_environment(instance)
+    port, sandbox_port = env["PORT"], env["SANDBOX_PORT"]
     process = subprocess.Popen([sys.executable, "-m", "crisiscast.devserver"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -38,6 +49,12 @@ def product(tmp_path):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def product(tmp_path):
+    with running_product(tmp_path) as running:
+        yield running
 
 
 def form_token(session, url):
@@ -88,3 +105,54 @@ def test_a_dev_run_killed_outright_leaves_nothing_running(product):
     process.wait()
     _, alive = psutil.wait_procs(children, timeout=20)
     assert alive == []
+
+
+def started_by(instance: Path) -> list[psutil.Process]:
+    """Processes that a dev run with this instance folder started and left behind (they inherit its environment)."""
+    found = []
+    for candidate in psutil.process_iter():
+        try:
+            if candidate.environ().get("CRISISCAST_INSTANCE") == str(instance):
+                found.append(candidate)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.mark.parametrize("setting", ["PORT", "SANDBOX_PORT"])
+def test_a_taken_port_stops_the_dev_run_before_it_starts_anything(tmp_path, setting):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "crisiscast.devserver"], cwd=ROOT, capture_output=True,
+                              text=True, env=dev_environment(tmp_path, **{setting: str(taken)}), timeout=120)
+    assert done.returncode != 0
+    assert f"Port {taken} ({setting}) on 127.0.0.1 is taken" in done.stderr, done.stderr
+    assert f"choose another port, for example: {setting}=" in done.stderr
+    assert "running" not in done.stdout + done.stderr
+    assert started_by(tmp_path) == [] and not (tmp_path / "crisiscast.db").exists()
+
+
+def test_the_instance_file_wins_over_the_dev_runs_own_defaults(tmp_path):
+    (tmp_path / "crisiscast.cfg").write_text('ORG_NAME = "Instance Test Hospital"\n'
+                                             'PUBLIC_BASE_URL = "https://status.example.test"\n')
+    with running_product(tmp_path) as (process, web, _):
+        feed = requests.get(f"{web}/feed.rss", timeout=10).text
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert "<title>Instance Test Hospital: status updates</title>" in feed, feed
+    assert "<link>https://status.example.test" in feed, feed
+    assert "links in feeds, CAP and texts point at PUBLIC_BASE_URL = https://status.example.test" in output, output
+
+
+def test_the_sandbox_inbox_shows_a_reply_as_the_phone_would(product):
+    _, _, sandbox = product
+    answer = requests.post(f"{sandbox}/_sandbox/inbound", json={"from": "+15125550123", "body": "JOIN"},
+                           timeout=30).json()
+    assert answer["status"] == 200, answer
+    shown = ElementTree.fromstring(answer["reply"]).find("Message").text  # TwiML, as the console answered
+    assert "Crisiscast Hospital" in shown
+    inbox = requests.get(f"{sandbox}/", timeout=10).text
+    assert f"→ reply (200): {html.escape(shown)}</li>" in inbox, inbox
+    assert "&lt;Response&gt;" not in inbox and "&lt;Message&gt;" not in inbox

@@ -6,6 +6,7 @@ import html
 import json
 import time
 from functools import partial
+from xml.etree import ElementTree
 
 from aiohttp import web
 
@@ -159,11 +160,23 @@ def _inbound_form(state: State) -> str:
             "<button>Send</button></form>")
 
 
+def _as_phone_shows(record: dict) -> str:
+    """A TwiML reply as the text a phone would show (one line per <Message>); any other answer as it came."""
+    try:
+        root = ElementTree.fromstring(record["reply"])
+    except ElementTree.ParseError:
+        return str(record["reply"])
+    if root.tag != "Response":
+        return str(record["reply"])
+    texts = ["".join(message.itertext()).strip() for message in root.iter("Message")]
+    return "\n".join(texts) or "(no reply)"
+
+
 def _summary(record: dict) -> str:
     if record["kind"] == "ping":
         return f"publish {record['url']}"
     if record["kind"] == "inbound":
-        return f"from {record['sender']}: {record['body']}\n→ reply ({record['reply_status']}): {record['reply']}"
+        return f"from {record['sender']}: {record['body']}\n→ reply ({record['reply_status']}): {_as_phone_shows(record)}"
     if record["provider"] == "twilio":
         status = record["resource"].get("status")
         return f"{record['id']} to {record['to']} [{status}]: {record['body']}"
