@@ -146,13 +146,17 @@ def test_a_taken_port_stops_the_dev_run_before_it_starts_anything(tmp_path, sett
 
 def test_the_instance_file_wins_over_the_dev_runs_own_defaults(tmp_path):
     (tmp_path / "crisiscast.cfg").write_text('ORG_NAME = "Instance Test Hospital"\n'
-                                             'PUBLIC_BASE_URL = "https://status.example.test"\n')
+                                             'PUBLIC_BASE_URL = "https://status.example.test"\n'
+                                             'TWILIO_AUTH_TOKEN = "a real token"\n')
     with running_product(tmp_path) as (process, web, _):
         feed = requests.get(f"{web}/feed.rss", timeout=10).text
         shown = banner(process)
     assert "<title>Instance Test Hospital: status updates</title>" in feed, feed
     assert "<link>https://status.example.test" in feed, feed
     assert "links in feeds, CAP and texts point at PUBLIC_BASE_URL = https://status.example.test" in shown, shown
+    # With the sandbox on, it stands in for the real provider and says so (the token itself is never shown).
+    assert "the sandbox stands in for your TWILIO_AUTH_TOKEN; CRISISCAST_SANDBOX=off uses them" in shown, shown
+    assert "a real token" not in shown
 
 
 def test_the_sandbox_inbox_shows_a_reply_as_the_phone_would(product):
