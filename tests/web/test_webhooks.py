@@ -1,19 +1,22 @@
 """Twilio webhooks: signed inbound keywords answered in TwiML, forged ones refused, status callbacks recorded."""
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from rq import SimpleWorker
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 import config
-from crisiscast import jobs, services
+from crisiscast import jobs, services, sms_recipients
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
-from crisiscast.models import AuditEvent, Delivery, SmsRecipient, Subscriber
+from crisiscast.models import AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, utcnow
+from crisiscast.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.runtime import Runtime
+from crisiscast.sms_recipients import Result
 from crisiscast.web import create_app
 
 from ..conftest import AuthActions
@@ -69,23 +72,126 @@ def test_a_signature_for_other_parameters_is_refused(client, settings, db):
     assert response.status_code == 403
 
 
-def test_status_callback_moves_forward_never_back(client, settings, db, subscribe, runtime, users):
+STATUS = "/webhooks/twilio/status"
+
+
+@pytest.fixture
+def one_recipient(db, subscribe, runtime, users, settings):
+    """An SMS delivery to +15125551267, planned and not sent: its recipient row."""
     subscribe("+15125551267")
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
                   lists=("public",))
     result = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=settings,
                               channels=runtime.channels, enqueue=lambda *a: None)
     outcome = deliver(runtime.sessions, runtime.channels, result.update.deliveries[0].id, runtime.retry_policy, 50)
-    jobs.sms_batch_job(result.update.deliveries[0].id, *outcome.batches[0])
+    return outcome.batches[0]
+
+
+def receipts_audited(db):
+    db.expire_all()
+    return [(e.outcome, e.provider_id) for e in db.scalars(select(AuditEvent).where(
+        AuditEvent.action == "delivery_status").order_by(AuditEvent.id))]
+
+
+def callback(client, settings, sid, status, row=None, token=None, **extra):
+    path = STATUS + (f"?r={row}" if row else "")
+    headers = {"I-Twilio-Idempotency-Token": token} if token else {}
+    params = {"MessageSid": sid, "MessageStatus": status, **extra}
+    url = settings["PUBLIC_BASE_URL"] + path
+    headers["X-Twilio-Signature"] = RequestValidator(settings["TWILIO_AUTH_TOKEN"]).compute_signature(url, params)
+    return client.post(path, data=params, headers=headers)
+
+
+def test_status_callback_moves_forward_never_back(client, settings, db, one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
     sid = db.scalar(select(SmsRecipient.provider_id))
-    for status in ("sent", "delivered", "sent"):
-        assert signed_post(client, settings, "/webhooks/twilio/status",
-                           {"MessageSid": sid, "MessageStatus": status}).status_code == 204
+    for status in ("delivered", "sent"):  # Twilio's "sent" arrives late
+        assert callback(client, settings, sid, status).status_code == 204
     db.expire_all()
     assert db.scalar(select(SmsRecipient.status)) == "delivered"
-    outcomes = [e.outcome for e in db.scalars(select(AuditEvent).where(AuditEvent.action == "delivery_status")
-                                               .order_by(AuditEvent.id))]
-    assert outcomes == ["sent", "delivered", "sent"]
+    assert receipts_audited(db) == [("delivered", sid), ("sent", sid)]
+    stale = db.scalar(select(AuditEvent).where(AuditEvent.action == "delivery_status", AuditEvent.outcome == "sent"))
+    assert stale.message == "arrived after delivered; kept delivered"
+
+
+def test_a_replayed_callback_changes_nothing(client, settings, db, one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
+    row, sid = db.execute(select(SmsRecipient.id, SmsRecipient.provider_id)).one()
+    for _ in range(3):
+        assert callback(client, settings, sid, "sent", row=row, token="tok-sent").status_code == 204
+        assert callback(client, settings, sid, "undelivered", row=row, ErrorCode="30003").status_code == 204
+    assert receipts_audited(db) == [("sent", sid), ("undelivered", sid)]
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.status, recipient.status_error_code, recipient.state) == ("undelivered", "30003", "sent")
+
+
+@pytest.mark.parametrize("status", ["bogus", "", "DELIVERED-ish"])
+def test_a_status_twilio_does_not_document_is_refused(client, settings, db, one_recipient, status):
+    response = callback(client, settings, "SM" + "1" * 32, status)
+    assert response.status_code == 400 and "MessageStatus" in response.get_data(as_text=True)
+    assert receipts_audited(db) == [] and db.scalar(select(func.count(SmsReceipt.id))) == 0
+
+
+def test_a_callback_before_the_worker_stored_the_sid_credits_its_row(client, settings, db, runtime, one_recipient):
+    [(row, phone, attempt)] = claim_all(runtime, db, one_recipient)  # the request is on the wire
+    sid = "SM" + "2" * 32
+    assert callback(client, settings, sid, "sent", row=row, To=phone).status_code == 204
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.state, recipient.provider_id, recipient.status) == ("sent", sid, "sent")
+    # The worker's own answer (the same message, or no answer at all) does not undo what the receipt stored.
+    for result in (Result(row, phone, "in_doubt", attempt, code="timeout"), Result(row, phone, "sent", attempt, sid)):
+        sms_recipients.record(runtime.sessions, db.scalar(select(Delivery.update_id)), [result],
+                              runtime.channels["sms"])
+        db.expire_all()
+        assert (db.get(SmsRecipient, row).state, db.get(SmsRecipient, row).provider_id) == ("sent", sid)
+    assert receipts_audited(db) == [("sent", sid)]
+
+
+def test_a_callback_resolves_its_row_in_doubt(client, settings, db, runtime, queue, one_recipient):
+    [(row, phone, _)] = claim_all(runtime, db, one_recipient)
+    db.execute(update(SmsRecipient).values(lease_until=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    assert reconcile(runtime.sessions, runtime.channels, jobs.RQQueuePort(queue), grace=0).expired == 1
+    sid = "SM" + "3" * 32
+    assert callback(client, settings, sid, "delivered", row=row, To=phone).status_code == 204
+    db.expire_all()
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.state, recipient.provider_id, recipient.status, recipient.error_code) == (
+        "sent", sid, "delivered", None)
+    report = reconcile(runtime.sessions, runtime.channels, jobs.RQQueuePort(queue), grace=0,
+                       now=utcnow() + CALLBACK_WAIT * 2)
+    assert (report.found, report.resend, report.settled) == (0, 0, 1)
+
+
+def test_a_second_message_for_a_row_is_audited_and_changes_nothing(client, settings, db, one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
+    row, sid = db.execute(select(SmsRecipient.id, SmsRecipient.provider_id)).one()
+    other = "SM" + "4" * 32
+    assert callback(client, settings, other, "delivered", row=row).status_code == 204
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.provider_id, recipient.status) == (sid, None)
+    second = db.scalar(select(AuditEvent).where(AuditEvent.action == "delivery_status"))
+    assert (second.outcome, second.provider_id) == ("second", other) and sid in second.message
+
+
+def test_a_callback_for_a_sid_not_stored_yet_waits_then_applies(client, settings, db, runtime, queue, one_recipient):
+    [(row, phone, attempt)] = claim_all(runtime, db, one_recipient)
+    sid = "SM" + "5" * 32
+    assert callback(client, settings, sid, "delivered").status_code == 204  # no row named: an older send's URL
+    assert receipts_audited(db) == []
+    assert db.scalar(select(SmsReceipt.waiting)) is True
+    sms_recipients.record(runtime.sessions, db.scalar(select(Delivery.update_id)),
+                          [Result(row, phone, "sent", attempt, sid)], runtime.channels["sms"])
+    assert reconcile(runtime.sessions, runtime.channels, jobs.RQQueuePort(queue), grace=0).receipts == 1
+    db.expire_all()
+    assert db.get(SmsRecipient, row).status == "delivered"
+    assert receipts_audited(db) == [("delivered", sid)]
+    assert db.scalar(select(SmsReceipt.waiting)) is False
+
+
+def claim_all(runtime, db, batch):
+    delivery_id, update_id = db.execute(select(Delivery.id, Delivery.update_id)).one()
+    return sms_recipients.claim(runtime.sessions, delivery_id, update_id, *batch, 100, 120)
 
 
 @pytest.fixture
