@@ -1,6 +1,7 @@
 """Twilio webhooks: signed inbound keywords answered in TwiML, forged ones refused, status callbacks recorded."""
 import threading
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -10,10 +11,11 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 import config
-from crisiscast import jobs, services, sms_recipients
+from crisiscast import faultkit, jobs, services, sms_recipients
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
-from crisiscast.models import AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, utcnow
+from crisiscast.models import (AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList,
+                               utcnow)
 from crisiscast.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.runtime import Runtime
 from crisiscast.sms_recipients import Result
@@ -236,6 +238,34 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     assert "carrier reported undelivered (error 30003)" in page
     db.expire_all()  # the loop above may have matched before it ever refreshed the session
     assert db.get(Delivery, result.update.deliveries[0].id).state == "sent"
+
+
+def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sandbox_client, users, db, queue):
+    """Callbacks posted the moment Twilio accepts a message race the worker's write of its SID: none is lost."""
+    sandbox_client.configure(status_callbacks=True, status_delay_ms=0)
+    numbers = faultkit.add_subscribers(db, 300) + ["+15005550030", "+15005550031"]
+    db.add_all([Subscriber(phone=n, lists=[db.get(SubscriberList, 1)]) for n in numbers[-2:]])
+    db.commit()
+    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
+                  lists=("public",))
+    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=live_app.settings,
+                     channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    final = {"delivered": 300, "undelivered": 1, "failed": 1}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and statuses(db) != final:
+        time.sleep(0.1)
+    assert statuses(db) == final, sandbox_client.stats()["counters"]
+    assert db.scalar(select(func.count(SmsRecipient.id)).where(SmsRecipient.state != "sent")) == 0
+    audited = Counter(o for o, _ in receipts_audited(db))
+    assert audited == {"sent": 302, "delivered": 300, "undelivered": 1, "failed": 1}  # each callback once
+    assert db.scalar(select(func.count(SmsReceipt.id)).where(SmsReceipt.waiting)) == 0
+    assert db.scalar(select(func.count(SmsReceipt.id))) == 604
+
+
+def statuses(db):
+    db.expire_all()
+    return dict(Counter(db.scalars(select(SmsRecipient.status))))
 
 
 def server_client(runtime):
