@@ -65,8 +65,9 @@ def _keep(session: Session, callback: Callback) -> bool:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     row = dict(key=callback.key(), message_sid=callback.sid, recipient_id=callback.row_id, status=callback.status,
                error_code=callback.error_code, received_at=utcnow(), waiting=False)
-    return session.execute(insert(SmsReceipt).values(**row).on_conflict_do_nothing(index_elements=["key"])
-                           ).rowcount == 1
+    table = SmsReceipt.__table__
+    kept = insert(table).values(**row).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+    return session.execute(kept).first() is not None
 
 
 def apply(session: Session, callback: Callback) -> str:
