@@ -23,16 +23,20 @@ def insert_rows(session: Session, table: Table, rows: list[dict]) -> None:
         session.execute(insert(table), rows)
 
 
-def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id") -> None:
-    """Set the other columns of each of `rows` (dicts with the same keys) on the row whose `key` matches."""
+def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id", kept: str = "") -> None:
+    """Set the other columns of each of `rows` (dicts with the same keys) on the row whose `key` matches,
+    except on rows whose `kept` column already holds another value (someone else wrote it first)."""
     if not rows:
         return
     columns = list(rows[0])
     if not _copies(session, rows):
-        renamed = [{**row, f"b_{key}": row[key]} for row in rows]
+        renamed = [{**row, f"b_{key}": row[key], **({f"b_{kept}": row[kept]} if kept else {})} for row in rows]
         for row in renamed:
             del row[key]
-        session.execute(update(table).where(table.c[key] == bindparam(f"b_{key}")), renamed)
+        where = [table.c[key] == bindparam(f"b_{key}")]
+        if kept:
+            where.append(table.c[kept].is_(None) | (table.c[kept] == bindparam(f"b_{kept}")))
+        session.execute(update(table).where(*where), renamed)
         return
     connection = session.connection()
     stage = f"{table.name}_stage_{'_'.join(columns)}"[:63]
@@ -41,8 +45,9 @@ def update_rows(session: Session, table: Table, rows: list[dict], key: str = "id
                                f"SELECT {', '.join(columns)} FROM {table.name} WITH NO DATA")
     _copy(session, table, stage, columns, rows)
     assignments = ", ".join(f"{c} = s.{c}" for c in columns if c != key)
+    unless = f" AND (t.{kept} IS NULL OR t.{kept} = s.{kept})" if kept else ""
     connection.exec_driver_sql(f"UPDATE {table.name} AS t SET {assignments} FROM {stage} AS s "
-                               f"WHERE t.{key} = s.{key}")
+                               f"WHERE t.{key} = s.{key}{unless}")
 
 
 def _copies(session: Session, rows: list[dict]) -> bool:

@@ -150,7 +150,8 @@ class SmsRecipient(Base):
     __tablename__ = "sms_recipients"
     # Few indexes: a fan-out inserts and updates every row. delivery_id lookups use the unique constraint.
     __table_args__ = (UniqueConstraint("delivery_id", "subscriber_id"),
-                      Index("ix_sms_recipients_provider_id", "provider_id",
+                      # Unique: one provider message is never credited to two recipients.
+                      Index("ix_sms_recipients_provider_id", "provider_id", unique=True,
                             postgresql_where=text("provider_id IS NOT NULL"),
                             sqlite_where=text("provider_id IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,6 +169,22 @@ class SmsRecipient(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     status_error_code: Mapped[str | None] = mapped_column(String(16))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsReceipt(Base):
+    """One status callback from Twilio, kept once (its key) and, while its message is not known yet, waiting."""
+
+    __tablename__ = "sms_receipts"
+    __table_args__ = (Index("ix_sms_receipts_waiting", "message_sid", postgresql_where=text("waiting"),
+                            sqlite_where=text("waiting")),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    message_sid: Mapped[str] = mapped_column(String(64))
+    recipient_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class FeedEntry(Base):

@@ -6,6 +6,7 @@
    the provider's id); not found, it goes back to pending. If the lookup itself fails, it stays in doubt.
 3. Pending deliveries whose job is not queued are queued; SMS batches with pending recipients whose job is
    not queued are queued; an SMS delivery with nothing left to send is settled.
+4. Delivery receipts kept because their message's SID was not stored yet are applied once it is.
 """
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from . import audit, sms_recipients
+from . import audit, receipts, sms_recipients
 from .channels import ChannelError, Message
 from .delivery import Claimed, message_of
 from .domain import DeliveryState, RecipientState
 from .models import Delivery, SmsRecipient, Update, utcnow
 
 LOOKUP_THREADS = 8  # SMS lookups at a time in one pass
+# How long after a claim ends its status callback may still come (Twilio calls within seconds of creating
+# the message); a row in doubt waits that long for the callback before a lookup decides it.
+CALLBACK_WAIT = timedelta(seconds=10)
 
 
 @dataclass
@@ -36,17 +41,18 @@ class Report:
     requeued: int = 0
     batches: int = 0
     settled: int = 0
+    receipts: int = 0
     notes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         """True when the pass changed or found anything worth a log line."""
         return any((self.expired, self.found, self.resend, self.lookup_failed, self.requeued, self.batches,
-                    self.settled))
+                    self.settled, self.receipts))
 
     def __str__(self) -> str:
         return (f"{self.expired} claims expired, {self.found} found at the provider, {self.resend} to resend, "
                 f"{self.lookup_failed} lookups failed, {self.requeued} deliveries and {self.batches} SMS batches "
-                f"queued, {self.settled} settled")
+                f"queued, {self.settled} settled, {self.receipts} early receipts applied")
 
 
 class QueuePort:
@@ -64,7 +70,8 @@ def reconcile(sessions, channels, queue: QueuePort, breaker=None, grace: float =
     _expire_claims(sessions, now, report)
     _resolve_deliveries(sessions, channels, report)
     if breaker is None or not breaker.wait_seconds("sms"):
-        _resolve_recipients(sessions, channels["sms"], report)
+        _resolve_recipients(sessions, channels["sms"], report, now)
+    report.receipts = receipts.apply_waiting(sessions)
     _queue_pending(sessions, queue, now - timedelta(seconds=grace), now, report)
     _resume_fanouts(sessions, channels["sms"], queue, breaker, report)
     return report
@@ -83,8 +90,9 @@ def _expire_claims(sessions, now: datetime, report: Report) -> None:
                     error_message="The worker sending this stopped; asking the provider before any resend.")
             .returning(Delivery.id, Delivery.update_id, Delivery.channel, Delivery.target)).all()
         stale = session.execute(
+            # lease_until stays: the claim's end bounds the window in which its message can have been created.
             update(SmsRecipient).where(SmsRecipient.state == RecipientState.SENDING, SmsRecipient.lease_until < now)
-            .values(state=RecipientState.IN_DOUBT, error_code="in_doubt", lease_until=None,
+            .values(state=RecipientState.IN_DOUBT, error_code="in_doubt",
                     error_message="The worker sending this stopped; asking Twilio before any resend.")
             .returning(SmsRecipient.delivery_id, SmsRecipient.phone)).all()
         update_ids = dict(session.execute(select(Delivery.id, Delivery.update_id).where(
@@ -130,45 +138,90 @@ def _resolve_deliveries(sessions, channels, report: Report) -> None:
             report.resend += not receipt
 
 
-def _resolve_recipients(sessions, channel, report: Report) -> None:
-    with sessions() as session:
-        rows = session.execute(
-            select(SmsRecipient.id, SmsRecipient.phone, SmsRecipient.claimed_at, Delivery.update_id,
-                   Delivery.rendering, Update.uid).join(Delivery, Delivery.id == SmsRecipient.delivery_id)
-            .join(Update, Update.id == Delivery.update_id)
-            .where(SmsRecipient.state == RecipientState.IN_DOUBT).limit(1000)).all()
+@dataclass(frozen=True)
+class _InDoubt:
+    """An SMS recipient row in doubt, and the window in which its send can have created a message."""
 
-    def look_up(row):
-        recipient_id, phone, claimed_at, update_id, rendering, uid = row
-        try:
-            return channel.find(Message(text=rendering["text"], to=phone, uid=uid), claimed_at or utcnow()), None
-        except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
-            return None, exc
+    id: int
+    phone: str
+    update_id: int
+    message: Message
+    start: datetime
+    end: datetime
 
-    # After a crash there can be hundreds in doubt, each a round trip to Twilio (slow ones when it is
-    # struggling): several at a time, so that resending what was not sent does not wait minutes.
+
+def _resolve_recipients(sessions, channel, report: Report, now: datetime) -> None:
+    """Credit each row in doubt with a message only its own send can have created, or send it again.
+
+    A message counts for a row only if it went from our number to the row's number with the row's text,
+    was created within the row's claim (its start, less a few seconds of clock slack, to its end), and is
+    on no other row. Rows are taken oldest claim first and a message taken in this pass is not given twice.
+    While status callbacks can still come (they credit a row by construction) or another send to the same
+    number is on the wire, the row waits for the next pass.
+    """
+    rows = _rows_in_doubt(sessions, now - CALLBACK_WAIT if channel.status_callback_url() else now)
     with ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="lookup") as lookups:
-        for (recipient_id, phone, _, update_id, _, _), (receipt, error) in zip(rows, lookups.map(look_up, rows)):
-            if error is not None:
-                report.lookup_failed += 1
-                report.notes.append(f"sms {audit.mask_phone(phone)}: lookup failed: {_reason(error)}")
-                continue
-            values = (dict(state=RecipientState.SENT, provider_id=receipt.provider_id, error_code=None,
-                           error_message=None) if receipt else
-                      dict(state=RecipientState.PENDING, error_code="resend",
-                           error_message="Not found at Twilio: sending again."))
-            with sessions() as session, session.begin():
-                changed = session.execute(update(SmsRecipient).where(SmsRecipient.id == recipient_id,
-                                                                     SmsRecipient.state == RecipientState.IN_DOUBT)
-                                          .values(updated_at=utcnow(), **values)).rowcount
-                if changed:
-                    audit.record(session, actor=audit.SYSTEM, action="reconcile", outcome=values["state"],
-                                 update_id=update_id, channel="sms", target=audit.mask_phone(phone),
-                                 provider_id=receipt.provider_id if receipt else None,
-                                 message="found at Twilio after no answer" if receipt else "not at Twilio: will send")
+        looked_up = list(lookups.map(lambda row: _look_up(channel, row), rows))
+    found = {r.provider_id for matches, _ in looked_up for r in matches or ()}
+    with sessions() as session:
+        taken = set(session.scalars(select(SmsRecipient.provider_id).where(SmsRecipient.provider_id.in_(found)))
+                    ) if found else set()
+    for row, (matches, error) in zip(rows, looked_up):
+        if error is not None:
+            report.lookup_failed += 1
+            report.notes.append(f"sms {audit.mask_phone(row.phone)}: lookup failed: {_reason(error)}")
+            continue
+        receipt = next((r for r in matches if r.provider_id not in taken), None)
+        if receipt is not None:
+            taken.add(receipt.provider_id)
+        if _settle_in_doubt(sessions, row, receipt):
+            report.found += bool(receipt)
+            report.resend += not receipt
+
+
+def _rows_in_doubt(sessions, ended_before: datetime) -> list[_InDoubt]:
+    """Rows in doubt whose claim ended before `ended_before`, oldest claim first, none whose number has a
+    send on the wire (its message could fall in their window)."""
+    claim_end = func.coalesce(SmsRecipient.lease_until, SmsRecipient.updated_at)
+    with sessions() as session:
+        busy = set(session.scalars(select(SmsRecipient.phone).where(SmsRecipient.state == RecipientState.SENDING)))
+        rows = session.execute(
+            select(SmsRecipient.id, SmsRecipient.phone, Delivery.update_id, Delivery.rendering, Update.uid,
+                   SmsRecipient.claimed_at, claim_end).join(Delivery, Delivery.id == SmsRecipient.delivery_id)
+            .join(Update, Update.id == Delivery.update_id)
+            .where(SmsRecipient.state == RecipientState.IN_DOUBT, claim_end < ended_before)
+            .order_by(SmsRecipient.claimed_at, SmsRecipient.id).limit(1000)).all()
+    return [_InDoubt(i, phone, update_id, Message(text=rendering["text"], to=phone, uid=uid, ref=str(i)),
+                     start or end, end)
+            for i, phone, update_id, rendering, uid, start, end in rows if phone not in busy]
+
+
+def _look_up(channel, row: _InDoubt):
+    try:
+        return channel.candidates(row.message, row.start, row.end), None
+    except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
+        return None, exc
+
+
+def _settle_in_doubt(sessions, row: _InDoubt, receipt) -> bool:
+    """Mark the row sent with `receipt`'s message, or pending again without one; False if it moved meanwhile."""
+    values = (dict(state=RecipientState.SENT, provider_id=receipt.provider_id, error_code=None,
+                   error_message=None, lease_until=None) if receipt else
+              dict(state=RecipientState.PENDING, error_code="resend", lease_until=None,
+                   error_message="Not found at Twilio: sending again."))
+    try:
+        with sessions() as session, session.begin():
+            changed = session.execute(update(SmsRecipient).where(
+                SmsRecipient.id == row.id, SmsRecipient.state == RecipientState.IN_DOUBT,
+                SmsRecipient.provider_id.is_(None)).values(updated_at=utcnow(), **values)).rowcount
             if changed:
-                report.found += bool(receipt)
-                report.resend += not receipt
+                audit.record(session, actor=audit.SYSTEM, action="reconcile", outcome=values["state"],
+                             update_id=row.update_id, channel="sms", target=audit.mask_phone(row.phone),
+                             provider_id=receipt.provider_id if receipt else None,
+                             message="found at Twilio after no answer" if receipt else "not at Twilio: will send")
+    except IntegrityError:  # its message was credited to its own row meanwhile: the next pass decides again
+        return False
+    return bool(changed)
 
 
 def _reason(exc: Exception) -> str:

@@ -107,7 +107,7 @@ def send_one(channel: Channel, policy, uid: str, text: str, recipient_id: int, p
             return Result(recipient_id, phone, RecipientState.PENDING, attempt - 1, None, "paused",
                           "SMS is paused while Twilio keeps failing.", events)
         try:
-            receipt = channel.send(Message(text=text, to=phone, uid=uid))
+            receipt = channel.send(Message(text=text, to=phone, uid=uid, ref=str(recipient_id)))
         except Unavailable as exc:
             return Result(recipient_id, phone, RecipientState.PENDING, attempt - 1, None, exc.code, exc.message,
                           events)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import exists, func, insert, literal, select, update
 
-from . import audit, bulk
+from . import audit, bulk, receipts
 from .channels import Channel
 from .domain import DeliveryState, RecipientState
 from .models import Delivery, SmsRecipient, Subscriber, utcnow
@@ -116,10 +116,13 @@ def record(sessions, update_id: int, results: list[Result], channel: Channel) ->
         return
     now = utcnow()
     with sessions() as session, session.begin():
+        # Twilio answered these requests with these SIDs: a row the lookup credited with one gives it up.
+        receipts.release(session, {r.provider_id: r.recipient_id for r in results if r.provider_id})
+        # A receipt may have credited a row first (its callback beat our response): that stands.
         bulk.update_rows(session, RECIPIENTS, [
             {"id": r.recipient_id, "state": r.state, "provider_id": r.provider_id, "error_code": r.code,
              "error_message": r.message, "attempts": r.attempts, "updated_at": now, "lease_until": None}
-            for r in results])
+            for r in results], kept="provider_id")
         audit.record_many(session, [
             {**entry, "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"}
             for r in results for entry in r.events], secrets=channel.secrets())

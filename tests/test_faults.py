@@ -3,14 +3,15 @@
 Every recipient must have exactly one accepted message, and X and Facebook exactly one post each.
 """
 import time
+from collections import Counter
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import config
 from crisiscast import faultkit, jobs, services
 from crisiscast.domain import Draft
-from crisiscast.models import Delivery
+from crisiscast.models import AuditEvent, Delivery, SmsRecipient
 from crisiscast.redis_server import PrivateRedis
 from crisiscast.runtime import Runtime
 
@@ -111,3 +112,48 @@ def test_a_fifth_of_provider_calls_failing(runtime, users, queue, numbers, pool,
     counters = sandbox_client.stats()["counters"]
     assert all(counters.get(f"twilio.fault_{k}", 0) > 0 for k in kinds)
     assert_exactly_once(runtime, sandbox_client, numbers)
+
+
+def publish_sms(runtime, users, queue) -> int:
+    """An SMS-only update to the public list, with the same text every time (a repeated reminder)."""
+    draft = Draft(incident="Fort Hood shooting response", er_access="open", operating_status="normal",
+                  headline="Reminder: shelter in place", body="Stay indoors.", channels=("sms",), lists=("public",))
+    with runtime.sessions() as session:
+        author = session.merge(users["author"])
+        result = services.publish(session, draft, uid=services.new_uid(), author=author, settings=runtime.settings,
+                                  channels=runtime.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+        return result.update.deliveries[0].id
+
+
+def test_identical_updates_worker_killed_during_the_second_each_recipient_has_each_own(
+        runtime, users, queue, db, pool, sandbox_client):
+    count = 200
+    numbers = faultkit.add_subscribers(db, count)
+    pool.start(1)
+    first = publish_sms(runtime, users, queue)
+    faultkit.wait_settled(runtime.sessions, timeout=120)
+    sandbox_client.configure(latency_ms=300)  # requests are on the wire when the worker dies
+    second = publish_sms(runtime, users, queue)
+    wait_for_accepted(sandbox_client, count + count // 3)
+    assert pool.kill9() == 1
+    with runtime.sessions() as session:
+        in_flight = session.scalar(select(func.count(SmsRecipient.id)).where(SmsRecipient.state == "sending"))
+    assert in_flight > 0  # claims the dead worker held: their sends are in doubt
+    pool.start(1)
+    faultkit.wait_settled(runtime.sessions, timeout=120)
+    accepted = {m["id"]: m for m in sandbox_client.accepted("twilio")}
+    with runtime.sessions() as session:
+        rows = session.execute(select(SmsRecipient.delivery_id, SmsRecipient.phone, SmsRecipient.provider_id,
+                                      SmsRecipient.claimed_at, SmsRecipient.state)).all()
+        recovered = Counter(session.scalars(select(AuditEvent.outcome).where(AuditEvent.action == "reconcile")))
+    for delivery_id in (first, second):
+        own = [r for r in rows if r.delivery_id == delivery_id]
+        assert {r.state for r in own} == {"sent"} and sorted(r.phone for r in own) == sorted(numbers)
+        # Each row has a message the sandbox accepted for its number after that row's claim.
+        assert all(r.provider_id in accepted and accepted[r.provider_id]["to"] == r.phone
+                   and accepted[r.provider_id]["at"] >= r.claimed_at.timestamp() for r in own)
+    # The dead worker's claims (sent and not yet recorded, or on the wire) were looked up and decided.
+    assert recovered["in_doubt"] >= in_flight and recovered["sent"] + recovered["pending"] >= in_flight
+    sids = [r.provider_id for r in rows]
+    assert len(set(sids)) == len(sids) == 2 * count  # no message on two rows
+    assert set(sids) == set(accepted)  # and no message the sandbox accepted is on no row: none sent twice

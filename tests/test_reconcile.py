@@ -7,10 +7,11 @@ from sqlalchemy import select, update
 
 from crisiscast import jobs, services
 from crisiscast.breaker import Breaker
+from crisiscast.channels import Message
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
 from crisiscast.models import AuditEvent, Delivery, SmsRecipient, utcnow
-from crisiscast.reconcile import reconcile
+from crisiscast.reconcile import CALLBACK_WAIT, reconcile
 
 
 @pytest.fixture
@@ -85,7 +86,10 @@ def test_in_doubt_sms_recipients_are_looked_up_at_twilio(runtime, publish, subsc
                .values(state="sending", attempts=1, claimed_at=utcnow(), lease_until=utcnow()))
     db.commit()
     report = reconcile_now(runtime, queue, later=timedelta(seconds=1))
-    assert (report.expired, report.found, report.resend, report.batches) == (2, 1, 1, 1)
+    # The untouched recipient's batch is queued; the two in doubt wait: a status callback may still come.
+    assert (report.expired, report.found, report.resend, report.batches) == (2, 0, 0, 1)
+    report = reconcile_now(runtime, queue, later=CALLBACK_WAIT + timedelta(seconds=2))
+    assert (report.found, report.resend) == (1, 1)
     drain()
     assert Counter(m["to"] for m in sandbox_client.accepted("twilio")) == Counter(
         {"+15125550001": 1, "+15125550002": 1, "+15125550003": 1})
@@ -123,3 +127,36 @@ def _message(db, delivery_id):
     d = db.get(Delivery, delivery_id)
     uid = db.get(Update, d.update_id).uid
     return message_of(Claimed(d.id, d.update_id, uid, d.channel, d.rendering, d.target, d.attempts))
+
+
+def _in_doubt(db, delivery_id, claimed_at, ended_at):
+    """Its worker claimed every recipient of `delivery_id` at `claimed_at` and died; the lease ran out at `ended_at`."""
+    db.execute(update(SmsRecipient).where(SmsRecipient.delivery_id == delivery_id)
+               .values(state="sending", attempts=1, claimed_at=claimed_at, lease_until=ended_at))
+    db.commit()
+
+
+def test_an_earlier_updates_identical_message_is_never_credited(runtime, publish, subscribe, queue, sandbox_client,
+                                                                db, drain):
+    subscribe("+15125550001")
+    first = publish("sms")["sms"]
+    outcome = deliver(runtime.sessions, runtime.channels, first, runtime.retry_policy, 50)
+    jobs.sms_batch_job(first, *outcome.batches[0])  # the first update's message went out and is recorded
+    second, third = publish("sms")["sms"], publish("sms")["sms"]  # the same text twice more
+    assert len({db.get(Delivery, d).rendering["text"].split("http")[0] for d in (first, second, third)}) == 1
+    for delivery_id in (second, third):
+        deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, 50)
+    # Both claim windows cover the first's message (it is on the first's row) and one more message with
+    # their text, which one of their workers sent before both died: one of them gets it, the other is resent.
+    runtime.channels["sms"].send(Message(text=db.get(Delivery, third).rendering["text"], to="+15125550001"))
+    _in_doubt(db, second, utcnow() - timedelta(seconds=30), utcnow())
+    _in_doubt(db, third, utcnow() - timedelta(seconds=20), utcnow())
+    report = reconcile_now(runtime, queue, later=CALLBACK_WAIT + timedelta(seconds=2))
+    assert (report.expired, report.found, report.resend) == (2, 1, 1)
+    drain()
+    accepted = [m["id"] for m in sandbox_client.accepted("twilio")]
+    db.expire_all()
+    sids = [db.scalar(select(SmsRecipient.provider_id).where(SmsRecipient.delivery_id == d))
+            for d in (first, second, third)]
+    assert len(accepted) == 3 and sorted(sids) == sorted(accepted)  # one message each, none borrowed
+    assert sids[0] == accepted[0] and sids[1] == accepted[1]  # the oldest claim in doubt took the free one

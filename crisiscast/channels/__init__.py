@@ -16,6 +16,7 @@ class Message:
     title: str = ""
     to: str = ""
     uid: str = ""
+    ref: str = ""  # names the send (an SMS recipient row) to the provider, so its receipts name it back
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class NoBreaker:
 _URL = re.compile(r"https?://\S+")
 # A claim's time and the provider's timestamps come from different clocks; lookups start this much earlier.
 LOOKUP_SLACK = timedelta(minutes=2)
+# Twilio stamps a message to the second, by its own clock: an SMS lookup window opens this much earlier.
+CLOCK_SLACK = timedelta(seconds=5)
 
 
 def same_text(sent: str, found: str) -> bool:

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 from urllib3.exceptions import HTTPError
 
 from ..audit import mask_phone
-from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from . import CLOCK_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
 from .transport import lookup_error, retry_after_seconds, transport_error
 from .twilio_http import TwilioHttp
 
@@ -61,17 +62,24 @@ class SmsChannel(Channel):
         self.client()
         self._http.gate = gate
 
-    def status_callback_url(self) -> str:
-        """Where Twilio reports each message's delivery status: ours, under PUBLIC_BASE_URL, unless set."""
-        return (self.settings.get("TWILIO_STATUS_CALLBACK_URL")
-                or f"{self.settings['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status")
+    def status_callback_url(self, ref: str = "") -> str:
+        """Where Twilio reports a message's delivery status: ours, under PUBLIC_BASE_URL, unless set.
+
+        With `ref` (the recipient row) in its query: Twilio calls that URL, signed, only for the message that
+        request created, so a receipt names its row even before the worker has stored the message's SID.
+        """
+        url = (self.settings.get("TWILIO_STATUS_CALLBACK_URL")
+               or f"{self.settings['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status")
+        if url and ref:
+            url += ("&" if "?" in url else "?") + urlencode({"r": ref})
+        return url
 
     def secrets(self):
         return (self.settings.get("TWILIO_AUTH_TOKEN", ""),)
 
     def send(self, message: Message) -> Receipt:
         kwargs = {"to": message.to, "from_": self.settings["TWILIO_FROM_NUMBER"], "body": message.text}
-        callback = self.status_callback_url()
+        callback = self.status_callback_url(message.ref)
         if callback:
             kwargs["status_callback"] = callback
         try:
@@ -88,18 +96,28 @@ class SmsChannel(Channel):
         return Receipt(provider_id=created.sid, status=created.status or "")
 
     def find(self, message: Message, since: datetime) -> Receipt | None:
-        """Twilio's message list filtered by To and date, as the reconciler asks before any resend."""
+        """The oldest message to this number with this text created since `since` (see `candidates`)."""
+        found = self.candidates(message, since, datetime.now(timezone.utc))
+        return found[0] if found else None
+
+    def candidates(self, message: Message, start: datetime, end: datetime) -> list[Receipt]:
+        """Messages from our number to `message.to` with its text, created between `start` and `end` (give or
+        take CLOCK_SLACK), oldest first: the only ones a send claimed in that window can have made.
+
+        Not filtered by DateSent at Twilio: a message still queued there has no date_sent yet.
+        """
         try:
-            found = self.messages().list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"],
-                                                date_sent_after=since - timedelta(days=1), limit=50)
+            found = self.messages().list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"], limit=200)
         except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
             raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
         except HTTPError as exc:
             raise lookup_error(exc) from exc
-        for m in found:
-            if same_text(message.text, m.body) and (m.date_created is None or m.date_created >= since - LOOKUP_SLACK):
-                return Receipt(provider_id=m.sid, status=m.status or "")
-        return None
+        # date_created is whole seconds: the window's start is too.
+        first, last = (start - CLOCK_SLACK).replace(microsecond=0), end + CLOCK_SLACK
+        matching = [m for m in found if same_text(message.text, m.body) and m.date_created is not None
+                    and first <= m.date_created <= last]
+        return [Receipt(provider_id=m.sid, status=m.status or "")
+                for m in sorted(matching, key=lambda m: m.date_created)]
 
     def describe(self, message: Message | None = None) -> str:
         return mask_phone(message.to) if message and message.to else "active subscribers"

@@ -15,13 +15,15 @@ _limit = asyncio.Semaphore(50)
 
 
 def signed_post_headers(state, url: str, params: dict) -> dict:
-    """X-Twilio-Signature for `params` posted to `url`, as Twilio computes it."""
+    """X-Twilio-Signature for `params` posted to `url` (query string included), as Twilio computes it, and the
+    I-Twilio-Idempotency-Token Twilio gives each webhook request (kept across its retries)."""
     signature = RequestValidator(state.credentials.twilio_auth_token).compute_signature(url, params)
-    return {"X-Twilio-Signature": signature}
+    return {"X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": state.new_id(length=32)}
 
 
 async def post_form(state, url: str, params: dict) -> tuple[int, str]:
-    """POST a signed form the way Twilio does; (status, body), or (0, error) when nobody answers."""
+    """POST a signed form the way Twilio does, to `url` as given (its query string too); (status, body), or
+    (0, error) when nobody answers."""
     global _session
     if _session is None or _session.closed:
         _session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))

@@ -38,9 +38,17 @@ def inbound_sms():
 
 @bp.post("/status")
 def message_status():
+    """A delivery receipt: kept once, applied to the recipient row its URL names (or its SID's row)."""
     form = request.form
-    receipts.apply_status(db(), form.get("MessageSid", ""), form.get("MessageStatus", ""),
-                          form.get("ErrorCode") or None)
+    status = form.get("MessageStatus", "").lower()
+    if status not in receipts.STATUSES or not form.get("MessageSid"):
+        return Response(f"MessageSid and a MessageStatus Twilio documents are required, not {status!r}.\n",
+                        status=400, mimetype="text/plain")
+    row = request.args.get("r", "")
+    callback = receipts.Callback(form["MessageSid"], status, form.get("ErrorCode") or None,
+                                 int(row) if row.isdigit() else None, form.get("To", ""),
+                                 request.headers.get("I-Twilio-Idempotency-Token", ""))
+    receipts.receive(db(), callback)
     return Response(status=204)
 
 

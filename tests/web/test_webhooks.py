@@ -1,19 +1,24 @@
 """Twilio webhooks: signed inbound keywords answered in TwiML, forged ones refused, status callbacks recorded."""
 import threading
 import time
+from collections import Counter
+from datetime import timedelta
 
 import pytest
 from rq import SimpleWorker
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 import config
-from crisiscast import jobs, services
+from crisiscast import faultkit, jobs, services, sms_recipients
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
-from crisiscast.models import AuditEvent, Delivery, SmsRecipient, Subscriber
+from crisiscast.models import (AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList,
+                               utcnow)
+from crisiscast.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.runtime import Runtime
+from crisiscast.sms_recipients import Result
 from crisiscast.web import create_app
 
 from ..conftest import AuthActions
@@ -69,23 +74,154 @@ def test_a_signature_for_other_parameters_is_refused(client, settings, db):
     assert response.status_code == 403
 
 
-def test_status_callback_moves_forward_never_back(client, settings, db, subscribe, runtime, users):
-    subscribe("+15125551267")
+STATUS = "/webhooks/twilio/status"
+
+
+def plan_drill(db, runtime, users, settings):
+    """An SMS update to the public list, its recipients planned and not sent: their (first, last) row ids."""
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
                   lists=("public",))
     result = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=settings,
                               channels=runtime.channels, enqueue=lambda *a: None)
     outcome = deliver(runtime.sessions, runtime.channels, result.update.deliveries[0].id, runtime.retry_policy, 50)
-    jobs.sms_batch_job(result.update.deliveries[0].id, *outcome.batches[0])
+    return outcome.batches[0]
+
+
+@pytest.fixture
+def one_recipient(db, subscribe, runtime, users, settings):
+    """An SMS delivery to +15125551267, planned and not sent: its recipient row."""
+    subscribe("+15125551267")
+    return plan_drill(db, runtime, users, settings)
+
+
+def receipts_audited(db):
+    db.expire_all()
+    return [(e.outcome, e.provider_id) for e in db.scalars(select(AuditEvent).where(
+        AuditEvent.action == "delivery_status").order_by(AuditEvent.id))]
+
+
+def callback(client, settings, sid, status, row=None, token=None, **extra):
+    path = STATUS + (f"?r={row}" if row else "")
+    headers = {"I-Twilio-Idempotency-Token": token} if token else {}
+    params = {"MessageSid": sid, "MessageStatus": status, **extra}
+    url = settings["PUBLIC_BASE_URL"] + path
+    headers["X-Twilio-Signature"] = RequestValidator(settings["TWILIO_AUTH_TOKEN"]).compute_signature(url, params)
+    return client.post(path, data=params, headers=headers)
+
+
+def test_status_callback_moves_forward_never_back(client, settings, db, one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
     sid = db.scalar(select(SmsRecipient.provider_id))
-    for status in ("sent", "delivered", "sent"):
-        assert signed_post(client, settings, "/webhooks/twilio/status",
-                           {"MessageSid": sid, "MessageStatus": status}).status_code == 204
+    for status in ("delivered", "sent"):  # Twilio's "sent" arrives late
+        assert callback(client, settings, sid, status).status_code == 204
     db.expire_all()
     assert db.scalar(select(SmsRecipient.status)) == "delivered"
-    outcomes = [e.outcome for e in db.scalars(select(AuditEvent).where(AuditEvent.action == "delivery_status")
-                                               .order_by(AuditEvent.id))]
-    assert outcomes == ["sent", "delivered", "sent"]
+    assert receipts_audited(db) == [("delivered", sid), ("sent", sid)]
+    stale = db.scalar(select(AuditEvent).where(AuditEvent.action == "delivery_status", AuditEvent.outcome == "sent"))
+    assert stale.message == "arrived after delivered; kept delivered"
+
+
+def test_a_replayed_callback_changes_nothing(client, settings, db, one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
+    row, sid = db.execute(select(SmsRecipient.id, SmsRecipient.provider_id)).one()
+    for _ in range(3):
+        assert callback(client, settings, sid, "sent", row=row, token="tok-sent").status_code == 204
+        assert callback(client, settings, sid, "undelivered", row=row, ErrorCode="30003").status_code == 204
+    assert receipts_audited(db) == [("sent", sid), ("undelivered", sid)]
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.status, recipient.status_error_code, recipient.state) == ("undelivered", "30003", "sent")
+
+
+@pytest.mark.parametrize("status", ["bogus", "", "DELIVERED-ish"])
+def test_a_status_twilio_does_not_document_is_refused(client, settings, db, one_recipient, status):
+    response = callback(client, settings, "SM" + "1" * 32, status)
+    assert response.status_code == 400 and "MessageStatus" in response.get_data(as_text=True)
+    assert receipts_audited(db) == [] and db.scalar(select(func.count(SmsReceipt.id))) == 0
+
+
+def test_a_callback_before_the_worker_stored_the_sid_credits_its_row(client, settings, db, runtime, one_recipient):
+    [(row, phone, attempt)] = claim_all(runtime, db, one_recipient)  # the request is on the wire
+    sid = "SM" + "2" * 32
+    assert callback(client, settings, sid, "sent", row=row, To=phone).status_code == 204
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.state, recipient.provider_id, recipient.status) == ("sent", sid, "sent")
+    # The worker's own answer (the same message, or no answer at all) does not undo what the receipt stored.
+    for result in (Result(row, phone, "in_doubt", attempt, code="timeout"), Result(row, phone, "sent", attempt, sid)):
+        sms_recipients.record(runtime.sessions, db.scalar(select(Delivery.update_id)), [result],
+                              runtime.channels["sms"])
+        db.expire_all()
+        assert (db.get(SmsRecipient, row).state, db.get(SmsRecipient, row).provider_id) == ("sent", sid)
+    assert receipts_audited(db) == [("sent", sid)]
+
+
+def test_a_callback_resolves_its_row_in_doubt(client, settings, db, runtime, queue, one_recipient):
+    [(row, phone, _)] = claim_all(runtime, db, one_recipient)
+    db.execute(update(SmsRecipient).values(lease_until=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    assert reconcile(runtime.sessions, runtime.channels, jobs.RQQueuePort(queue), grace=0).expired == 1
+    sid = "SM" + "3" * 32
+    assert callback(client, settings, sid, "delivered", row=row, To=phone).status_code == 204
+    db.expire_all()
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.state, recipient.provider_id, recipient.status, recipient.error_code) == (
+        "sent", sid, "delivered", None)
+    report = reconcile(runtime.sessions, runtime.channels, jobs.RQQueuePort(queue), grace=0,
+                       now=utcnow() + CALLBACK_WAIT * 2)
+    assert (report.found, report.resend, report.settled) == (0, 0, 1)
+
+
+def test_a_second_message_for_a_row_is_audited_and_changes_nothing(client, settings, db, one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
+    row, sid = db.execute(select(SmsRecipient.id, SmsRecipient.provider_id)).one()
+    other = "SM" + "4" * 32
+    assert callback(client, settings, other, "delivered", row=row).status_code == 204
+    recipient = db.get(SmsRecipient, row)
+    assert (recipient.provider_id, recipient.status) == (sid, None)
+    second = db.scalar(select(AuditEvent).where(AuditEvent.action == "delivery_status"))
+    assert (second.outcome, second.provider_id) == ("second", other) and sid in second.message
+
+
+@pytest.mark.parametrize("proof", ["callback", "worker's answer"])
+def test_a_message_the_lookup_gave_the_wrong_row_goes_to_its_own(client, settings, db, runtime, users, subscribe,
+                                                                 proof):
+    subscribe("+15125551267")
+    wrong, _ = plan_drill(db, runtime, users, settings)
+    plan_drill(db, runtime, users, settings)  # a second update to the same number
+    sid = "SM" + "6" * 32
+    db.execute(update(SmsRecipient).where(SmsRecipient.id == wrong).values(state="sent", provider_id=sid))
+    db.commit()  # the lookup credited the first update's row with it
+    own, phone = db.execute(select(SmsRecipient.id, SmsRecipient.phone).where(SmsRecipient.id != wrong)).one()
+    if proof == "callback":
+        assert callback(client, settings, sid, "delivered", row=own, To=phone).status_code == 204
+    else:
+        update_id = db.scalar(select(Delivery.update_id).join(SmsRecipient).where(SmsRecipient.id == own))
+        sms_recipients.record(runtime.sessions, update_id, [Result(own, phone, "sent", 1, sid)],
+                              runtime.channels["sms"])
+    db.expire_all()
+    assert (db.get(SmsRecipient, own).state, db.get(SmsRecipient, own).provider_id) == ("sent", sid)
+    assert (db.get(SmsRecipient, wrong).state, db.get(SmsRecipient, wrong).provider_id) == ("in_doubt", None)
+    assert db.scalar(select(AuditEvent.message).where(AuditEvent.action == "reconcile")) == (
+        "its message belongs to another recipient row: asking Twilio again")
+
+
+def test_a_callback_for_a_sid_not_stored_yet_waits_then_applies(client, settings, db, runtime, queue, one_recipient):
+    [(row, phone, attempt)] = claim_all(runtime, db, one_recipient)
+    sid = "SM" + "5" * 32
+    assert callback(client, settings, sid, "delivered").status_code == 204  # no row named: an older send's URL
+    assert receipts_audited(db) == []
+    assert db.scalar(select(SmsReceipt.waiting)) is True
+    sms_recipients.record(runtime.sessions, db.scalar(select(Delivery.update_id)),
+                          [Result(row, phone, "sent", attempt, sid)], runtime.channels["sms"])
+    assert reconcile(runtime.sessions, runtime.channels, jobs.RQQueuePort(queue), grace=0).receipts == 1
+    db.expire_all()
+    assert db.get(SmsRecipient, row).status == "delivered"
+    assert receipts_audited(db) == [("delivered", sid)]
+    assert db.scalar(select(SmsReceipt.waiting)) is False
+
+
+def claim_all(runtime, db, batch):
+    delivery_id, update_id = db.execute(select(Delivery.id, Delivery.update_id)).one()
+    return sms_recipients.claim(runtime.sessions, delivery_id, update_id, *batch, 100, 120)
 
 
 @pytest.fixture
@@ -130,6 +266,35 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     assert "carrier reported undelivered (error 30003)" in page
     db.expire_all()  # the loop above may have matched before it ever refreshed the session
     assert db.get(Delivery, result.update.deliveries[0].id).state == "sent"
+
+
+def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sandbox_client, users, db, queue):
+    """Callbacks posted the moment Twilio accepts a message race the worker's write of its SID: none is lost."""
+    sandbox_client.configure(status_callbacks=True, status_delay_ms=0)
+    numbers = faultkit.add_subscribers(db, 300) + ["+15005550030", "+15005550031"]
+    db.add_all([Subscriber(phone=n, lists=[db.get(SubscriberList, 1)]) for n in numbers[-2:]])
+    db.commit()
+    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
+                  lists=("public",))
+    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=live_app.settings,
+                     channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    final = {"delivered": 300, "undelivered": 1, "failed": 1}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and statuses(db) != final:
+        time.sleep(0.1)
+    assert statuses(db) == final, sandbox_client.stats()["counters"]
+    assert db.scalar(select(func.count(SmsRecipient.id)).where(SmsRecipient.state != "sent")) == 0
+    audited = Counter(o for o, _ in receipts_audited(db))
+    assert audited == {"sent": 302, "delivered": 300, "undelivered": 1, "failed": 1}  # each callback once
+    assert db.scalar(select(func.count(SmsReceipt.id)).where(SmsReceipt.waiting)) == 0
+    keys = db.scalars(select(SmsReceipt.key)).all()
+    assert len(set(keys)) == 604 and not any(k.startswith("sha256:") for k in keys)  # Twilio's tokens, kept
+
+
+def statuses(db):
+    db.expire_all()
+    return dict(Counter(db.scalars(select(SmsRecipient.status))))
 
 
 def server_client(runtime):
