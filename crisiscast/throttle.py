@@ -10,9 +10,16 @@ for the process's next request, and given back once idle for `linger_seconds`; w
 allows several messages, one call reserves up to CREDIT_BATCH of them, each to be used within the burst
 window or dropped. Every wait on Redis is a thread giving up the interpreter and waiting to get it back,
 which at fan-out rates costs more than the call itself.
+
+The throttle talks to Redis on connections of its own, never the caller's client pool (the job queue and
+the reconciler's lock use that one, and must never find it run dry). A call takes an idle connection off a
+plain list and puts it back after (the client pool's bookkeeping costs more CPU than the call at fan-out
+rates), so it holds no more connections than calls were ever made at once, and keeps at most
+`connections` of them idle: threads that come and go (lookups, the sweeper) reuse them rather than add any.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import secrets
 import threading
@@ -21,7 +28,7 @@ from collections import deque
 from contextlib import contextmanager
 
 from redis import Redis
-from redis.exceptions import ConnectionError, NoScriptError, RedisError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError, TimeoutError
 
 from .channels import Unavailable
 
@@ -76,14 +83,17 @@ LINGER_SECONDS = 0.05
 CAP_POLL_SECONDS = 0.05
 # At most this many messages reserved in one call, and never more than the sender's burst.
 CREDIT_BATCH = 16
+# Idle connections kept by default: about one per thread that calls at once.
+CONNECTIONS = 16
 
 
 class Throttle:
     """Admit one provider request at a time under the shared concurrency cap and sender rate."""
 
     def __init__(self, redis: Redis, account: str, sender: str, max_concurrency: int, rate_per_second: float,
-                 burst: int = 1, lease_seconds: float = 60.0, linger_seconds: float = LINGER_SECONDS):
-        self.redis = redis
+                 burst: int = 1, lease_seconds: float = 60.0, linger_seconds: float = LINGER_SECONDS,
+                 connections: int = CONNECTIONS):
+        self._connections = Connections(redis, connections)
         self.slots_key = f"crisiscast:throttle:slots:{account}"
         self.rate_key = f"crisiscast:throttle:rate:{sender}"
         self.max_concurrency = max(1, int(max_concurrency))
@@ -95,8 +105,7 @@ class Throttle:
         # A reserved message not sent within the burst window is dropped: kept longer, it could join a
         # later burst and exceed the rate.
         self._credit_seconds = min(linger_seconds, self.tau_us / 1_000_000)
-        self._script = redis.register_script(ADMIT)
-        self._local = threading.local()
+        self._sha = hashlib.sha1(ADMIT.encode()).hexdigest()
         self._lock = threading.Lock()
         self._slot_freed = threading.Condition(self._lock)
         self._credits: deque[float] = deque()  # when each reserved, unsent message must be sent by
@@ -137,7 +146,11 @@ class Throttle:
 
     def in_use(self) -> int:
         """Slots held right now across all processes, including idle ones not yet given back."""
-        return self.redis.zcard(self.slots_key)
+        return self._connections.call("ZCARD", self.slots_key)
+
+    def connections(self) -> int:
+        """Connections to Redis this throttle holds right now, idle or in a call."""
+        return self._connections.open()
 
     def _admit(self) -> tuple[str, int]:
         while True:
@@ -231,21 +244,73 @@ class Throttle:
     def _run(self, wanted: int, token: str, held: bool, give_back: list[str], renew: list[str]) -> list:
         args = ("2", self.rate_key, self.slots_key, self.interval_us, self.tau_us, self.max_concurrency,
                 self.lease_ms, wanted, token, "1" if held else "0", len(give_back), *give_back, *renew)
+        call = self._connections.call
         try:
-            return self._call("EVALSHA", self._script.sha, *args)
+            return call("EVALSHA", self._sha, *args)
         except NoScriptError:  # a new Redis server, which knows none of our slots: reuse none of them
             self._forget(None)
-            self._call("SCRIPT", "LOAD", ADMIT)
-            return self._call("EVALSHA", self._script.sha, *args)
+            call("SCRIPT", "LOAD", ADMIT)
+            return call("EVALSHA", self._sha, *args)
 
-    def _call(self, *args):
-        """One command on this thread's own connection (the pooled client's bookkeeping costs more)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self.redis.connection_pool.make_connection()
+
+class Connections:
+    """The throttle's own Redis connections, made like `redis`'s own: reused, at most `keep` kept idle."""
+
+    def __init__(self, redis: Redis, keep: int):
+        pool = redis.connection_pool
+        self._make = pool.connection_class
+        self._kwargs = {**pool.connection_kwargs, "client_name": "crisiscast-throttle"}
+        self._keep = max(1, keep)
+        self._idle: list = []  # list.pop and list.append are atomic: no lock on the hot path
+        self._open = 0
+        self._count_lock = threading.Lock()
+
+    def call(self, *args):
+        """One command and its answer, on an idle connection or a new one."""
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            connection = self._new()
         try:
             connection.send_command(*args)
-            return connection.read_response()
-        except (ConnectionError, TimeoutError, OSError):
-            connection.disconnect()  # the next call connects afresh
+            answer = connection.read_response()
+        except ResponseError:  # Redis's own error reply: the connection is fine
+            self._give_back(connection)
             raise
+        except (ConnectionError, TimeoutError, OSError):
+            self._drop(connection)
+            self._drop_idle()  # Redis went away: the next call connects afresh, to the one there now
+            raise
+        except BaseException:
+            self._drop(connection)  # interrupted (a job timeout): a reply may be left unread on it
+            raise
+        self._give_back(connection)
+        return answer
+
+    def _give_back(self, connection) -> None:
+        if len(self._idle) < self._keep:
+            self._idle.append(connection)
+        else:
+            self._drop(connection)
+
+    def open(self) -> int:
+        """How many connections exist right now, idle or in a call."""
+        return self._open
+
+    def _new(self):
+        with self._count_lock:
+            self._open += 1
+        return self._make(**self._kwargs)
+
+    def _drop(self, connection) -> None:
+        connection.disconnect()
+        with self._count_lock:
+            self._open -= 1
+
+    def _drop_idle(self) -> None:
+        while True:
+            try:
+                connection = self._idle.pop()
+            except IndexError:
+                return
+            self._drop(connection)
