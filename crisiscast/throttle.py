@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import secrets
 import threading
 import time
@@ -93,7 +94,10 @@ class Throttle:
     def __init__(self, redis: Redis, account: str, sender: str, max_concurrency: int, rate_per_second: float,
                  burst: int = 1, lease_seconds: float = 60.0, linger_seconds: float = LINGER_SECONDS,
                  connections: int = CONNECTIONS):
-        self._connections = Connections(redis, connections)
+        self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
+        # How CLIENT LIST shows this throttle's connections: which process, which throttle.
+        self.client_name = f"crisiscast-throttle-{os.getpid()}-{self._prefix[:6]}"
+        self._connections = Connections(redis, connections, self.client_name)
         self.slots_key = f"crisiscast:throttle:slots:{account}"
         self.rate_key = f"crisiscast:throttle:rate:{sender}"
         self.max_concurrency = max(1, int(max_concurrency))
@@ -113,7 +117,6 @@ class Throttle:
         self._held: dict[str, float] = {}  # every slot this process holds -> when its lease was renewed
         self._generation = 0  # bumped when Redis may have lost our slots: those are then not reused
         self._sweeper: threading.Thread | None = None
-        self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
         self._count = itertools.count()
 
     @contextmanager
@@ -256,10 +259,10 @@ class Throttle:
 class Connections:
     """The throttle's own Redis connections, made like `redis`'s own: reused, at most `keep` kept idle."""
 
-    def __init__(self, redis: Redis, keep: int):
+    def __init__(self, redis: Redis, keep: int, name: str):
         pool = redis.connection_pool
         self._make = pool.connection_class
-        self._kwargs = {**pool.connection_kwargs, "client_name": "crisiscast-throttle"}
+        self._kwargs = {**pool.connection_kwargs, "client_name": name}
         self._keep = max(1, keep)
         self._idle: list = []  # list.pop and list.append are atomic: no lock on the hot path
         self._open = 0
