@@ -3,14 +3,17 @@
 Every recipient must have exactly one accepted message, and X and Facebook exactly one post each.
 """
 import time
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from sqlalchemy import select
 
 import config
 from crisiscast import faultkit, jobs, services
 from crisiscast.domain import Draft
-from crisiscast.models import Delivery
+from crisiscast.models import AuditEvent, Delivery, SmsRecipient
+from crisiscast.reconcile import LOOKUP_THREADS
 from crisiscast.redis_server import PrivateRedis
 from crisiscast.runtime import Runtime
 
@@ -18,6 +21,9 @@ RECIPIENTS = 2000
 FAST_RECOVERY = dict(CLAIM_LEASE_SECONDS=3, RECONCILE_SECONDS=1, RECONCILE_GRACE_SECONDS=1, SMS_WORKER_THREADS=10,
                      SMS_BATCH_SIZE=200, PROVIDER_TIMEOUT=1, RETRY_BASE_SECONDS=0.1, RETRY_MAX_SECONDS=1,
                      BREAKER_THRESHOLD=5, BREAKER_COOLDOWN_SECONDS=1, BREAKER_MAX_COOLDOWN_SECONDS=2)
+# A hospital's long code: the default sender rate and worker threads; only the lease is shorter, for CI time.
+SLOW_SENDER = dict(FAST_RECOVERY, SMS_SENDER_RATE=1, SMS_WORKER_THREADS=16, SMS_BATCH_SIZE=500,
+                   CLAIM_LEASE_SECONDS=5)
 
 
 def publish_everything(runtime, users, queue) -> int:
@@ -30,6 +36,38 @@ def publish_everything(runtime, users, queue) -> int:
                                   channels=runtime.channels,
                                   enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
         return result.update.id
+
+
+def publish_sms(runtime, users, queue) -> int:
+    draft = Draft(incident="Fort Hood", er_access="open", operating_status="normal", headline="Blood drive",
+                  body="Donors needed at the main campus.", channels=("sms",), lists=("public",))
+    with runtime.sessions() as session:
+        author = session.merge(users["author"])
+        result = services.publish(session, draft, uid=services.new_uid(), author=author, settings=runtime.settings,
+                                  channels=runtime.channels,
+                                  enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+        return result.update.deliveries[0].id
+
+
+class Watch:
+    """Polls while a fan-out runs: recipients ever seen in doubt, claims expired, the worker's Redis connections."""
+
+    def __init__(self, sessions, worker_pid: int, redis_port: int):
+        self.sessions = sessions
+        self.worker = psutil.Process(worker_pid)
+        self.redis_port = redis_port
+        self.in_doubt: set[int] = set()
+        self.expired = 0
+        self.most_connections = 0
+
+    def __call__(self) -> None:
+        connections = [c for c in self.worker.net_connections(kind="tcp")
+                       if c.raddr and c.raddr.port == self.redis_port and c.status == psutil.CONN_ESTABLISHED]
+        self.most_connections = max(self.most_connections, len(connections))
+        with self.sessions() as session:
+            self.in_doubt |= set(session.scalars(select(SmsRecipient.id).where(SmsRecipient.state == "in_doubt")))
+            self.expired = len(session.scalars(select(AuditEvent.id).where(
+                AuditEvent.message.like("claim expired%"))).all())
 
 
 def wait_for_accepted(sandbox_client, at_least: int, timeout: float = 60) -> int:
@@ -111,3 +149,46 @@ def test_a_fifth_of_provider_calls_failing(runtime, users, queue, numbers, pool,
     counters = sandbox_client.stats()["counters"]
     assert all(counters.get(f"twilio.fault_{k}", 0) > 0 for k in kinds)
     assert_exactly_once(runtime, sandbox_client, numbers)
+
+
+def test_worker_killed_mid_fan_out_at_one_message_a_second_then_replaced(runtime, users, queue, db, settings,
+                                                                          sandbox_client, tmp_path):
+    numbers = faultkit.add_subscribers(db, 24)
+    pool = faultkit.WorkerPool(settings, FAULTKIT_LOG=tmp_path / "workers.log", **SLOW_SENDER)
+    try:
+        pool.start(1)
+        publish_sms(runtime, users, queue)
+        wait_for_accepted(sandbox_client, 6)
+        assert pool.kill9() == 1
+        assert sandbox_client.stats()["sms_accepted"] < len(numbers)
+        with runtime.sessions() as session:
+            held = session.scalars(select(SmsRecipient.id).where(SmsRecipient.state == "sending")).all()
+        # Claimed no further ahead than a long code sends in a few seconds: few sends are left in doubt.
+        assert 0 < len(held) <= 2 * SLOW_SENDER["SMS_SENDER_RATE"] * 10
+        pool.start(1)
+        faultkit.wait_settled(runtime.sessions, timeout=180)
+    finally:
+        pool.stop()
+    assert faultkit.tally(sandbox_client.accepted("twilio"), numbers) == {
+        "once": len(numbers), "lost": 0, "duplicated": 0, "strangers": 0}
+    with runtime.sessions() as session:
+        assert session.scalar(select(Delivery.state)) == "sent"
+
+
+def test_a_fan_out_slower_than_the_lease_never_puts_a_live_send_in_doubt(runtime, users, queue, db, settings,
+                                                                         sandbox_client, tmp_path):
+    numbers = faultkit.add_subscribers(db, 30)
+    slower = dict(SLOW_SENDER, SMS_SENDER_RATE=3, CLAIM_LEASE_SECONDS=4)  # 10 s of sending, 4 s leases
+    pool = faultkit.WorkerPool(settings, FAULTKIT_LOG=tmp_path / "workers.log", **slower)
+    try:
+        pool.start(1)
+        watch = Watch(runtime.sessions, pool.processes[0].pid, urlsplit(settings["REDIS_URL"]).port)
+        publish_sms(runtime, users, queue)
+        faultkit.wait_settled(runtime.sessions, timeout=180, on_tick=watch)
+        watch()
+    finally:
+        pool.stop()
+    assert (watch.in_doubt, watch.expired) == (set(), 0)
+    # The throttle's connections (one per thread that may call at once) and a few of RQ's: not one per send.
+    assert 0 < watch.most_connections <= slower["SMS_WORKER_THREADS"] + LOOKUP_THREADS + 1 + 10
+    assert faultkit.tally(sandbox_client.accepted("twilio"), numbers)["once"] == len(numbers)
