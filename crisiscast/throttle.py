@@ -120,9 +120,12 @@ class Throttle:
         self._count = itertools.count()
 
     @contextmanager
-    def slot(self):
-        """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed."""
-        token, generation = self._admit()
+    def slot(self, message: bool = True):
+        """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed.
+
+        A request that sends no message (a lookup) waits for the cap only: the sender rate counts messages.
+        """
+        token, generation = self._admit(message)
         try:
             yield
         finally:
@@ -155,18 +158,19 @@ class Throttle:
         """Connections to Redis this throttle holds right now, idle or in a call."""
         return self._connections.open()
 
-    def _admit(self) -> tuple[str, int]:
+    def _admit(self, message: bool) -> tuple[str, int]:
         while True:
             with self._lock:
-                credit = self._take_credit()
+                credit = self._take_credit() if message else None
                 token = self._spare.pop()[0] if self._spare else None
                 generation = self._generation
-            if credit and token is not None:
+            if (credit or not message) and token is not None:
                 return token, generation
             # A kept slot goes along whenever we ask anyway: Redis renews it, or, replaced since, takes it anew.
             ask = token if token is not None else f"{self._prefix}{next(self._count)}"
             try:
-                granted, slot, wait_us = self._run(0 if credit else self._batch, ask, token is not None, [], [])
+                granted, slot, wait_us = self._run(self._batch if message and not credit else 0, ask,
+                                                   token is not None, [], [])
             except RedisError as exc:
                 self._forget(token)
                 # Without the shared limits nothing may go out; nothing has gone out yet.
@@ -184,7 +188,7 @@ class Throttle:
                 if granted:
                     self._credits.extend([now + self._credit_seconds] * (granted - 1))
                     credit = now + self._credit_seconds
-                if credit and token is not None:
+                if (credit or not message) and token is not None:
                     return token, generation
                 if token is not None:  # the rate said wait: the slot waits among the spares meanwhile
                     self._spare.append((token, now))

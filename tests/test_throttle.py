@@ -76,3 +76,21 @@ def test_a_throttle_whose_redis_was_replaced_connects_to_the_new_one(settings, t
         assert throttle.connections() == 1
     finally:
         redis.stop()
+
+
+def test_a_lookup_waits_for_the_cap_but_not_for_the_sender_rate(runtime, queue):
+    throttle = Throttle(queue.connection, account="AClook", sender="+11", max_concurrency=1,
+                        rate_per_second=1 / 3600)
+    with throttle.slot():  # the sender's one message an hour
+        pass
+    throttle.flush()
+    looked_up = threading.Event()
+
+    def look_up():
+        with throttle.slot(message=False):
+            looked_up.set()
+
+    lookup = threading.Thread(target=look_up)
+    lookup.start()
+    lookup.join(120)  # a second message would wait an hour
+    assert looked_up.is_set()
