@@ -11,11 +11,9 @@ allows several messages, one call reserves up to CREDIT_BATCH of them, each to b
 window or dropped. Every wait on Redis is a thread giving up the interpreter and waiting to get it back,
 which at fan-out rates costs more than the call itself.
 
-The throttle talks to Redis on connections of its own, never the caller's client pool (the job queue and
-the reconciler's lock use that one, and must never find it run dry). A call takes an idle connection off a
-plain list and puts it back after (the client pool's bookkeeping costs more CPU than the call at fan-out
-rates), so it holds no more connections than calls were ever made at once, and keeps at most
-`connections` of them idle: threads that come and go (lookups, the sweeper) reuse them rather than add any.
+The throttle talks to Redis on connections of its own (crisiscast.redis_connections), never the caller's
+client pool: the job queue and the reconciler's lock use that one, and must never find it run dry. Threads
+that come and go (lookups, the sweeper) reuse those connections rather than add any.
 """
 from __future__ import annotations
 
@@ -29,9 +27,10 @@ from collections import deque
 from contextlib import contextmanager
 
 from redis import Redis
-from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError, TimeoutError
+from redis.exceptions import NoScriptError, RedisError
 
 from .channels import Unavailable
+from .redis_connections import Connections
 
 # KEYS: 1 the sender's theoretical arrival time (µs), 2 the account's slots (token -> ms of its last renewal).
 # ARGV: 1 interval µs, 2 tau µs, 3 cap, 4 lease ms, 5 messages wanted, 6 a slot's token ('' for none),
@@ -258,66 +257,3 @@ class Throttle:
             self._forget(None)
             call("SCRIPT", "LOAD", ADMIT)
             return call("EVALSHA", self._sha, *args)
-
-
-class Connections:
-    """The throttle's own Redis connections, made like `redis`'s own: reused, at most `keep` kept idle."""
-
-    def __init__(self, redis: Redis, keep: int, name: str):
-        pool = redis.connection_pool
-        self._make = pool.connection_class
-        self._kwargs = {**pool.connection_kwargs, "client_name": name}
-        self._keep = max(1, keep)
-        self._idle: list = []  # list.pop and list.append are atomic: no lock on the hot path
-        self._open = 0
-        self._count_lock = threading.Lock()
-
-    def call(self, *args):
-        """One command and its answer, on an idle connection or a new one."""
-        try:
-            connection = self._idle.pop()
-        except IndexError:
-            connection = self._new()
-        try:
-            connection.send_command(*args)
-            answer = connection.read_response()
-        except ResponseError:  # Redis's own error reply: the connection is fine
-            self._give_back(connection)
-            raise
-        except (ConnectionError, TimeoutError, OSError):
-            self._drop(connection)
-            self._drop_idle()  # Redis went away: the next call connects afresh, to the one there now
-            raise
-        except BaseException:
-            self._drop(connection)  # interrupted (a job timeout): a reply may be left unread on it
-            raise
-        self._give_back(connection)
-        return answer
-
-    def _give_back(self, connection) -> None:
-        if len(self._idle) < self._keep:
-            self._idle.append(connection)
-        else:
-            self._drop(connection)
-
-    def open(self) -> int:
-        """How many connections exist right now, idle or in a call."""
-        return self._open
-
-    def _new(self):
-        with self._count_lock:
-            self._open += 1
-        return self._make(**self._kwargs)
-
-    def _drop(self, connection) -> None:
-        connection.disconnect()
-        with self._count_lock:
-            self._open -= 1
-
-    def _drop_idle(self) -> None:
-        while True:
-            try:
-                connection = self._idle.pop()
-            except IndexError:
-                return
-            self._drop(connection)
