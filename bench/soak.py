@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import config  # noqa: E402
 from crisiscast import accounts, faultkit, jobs, services  # noqa: E402
 from crisiscast.db import migrate  # noqa: E402
-from crisiscast.domain import DeliveryState, Draft  # noqa: E402
+from crisiscast.domain import Draft  # noqa: E402
 from crisiscast.models import AuditEvent, Delivery, SmsRecipient  # noqa: E402
 from crisiscast.redis_server import PrivateRedis, free_port  # noqa: E402
 from crisiscast.runtime import Runtime  # noqa: E402
@@ -168,19 +168,18 @@ def verdict(rows: list[dict], soak: Soak, numbers: list[str], settled: bool) -> 
           f"{soak.published * len(numbers) - len(per_send)} missing")
     print(f"recovery               {reconciled.get('in_doubt', 0)} claims expired, {reconciled.get('sent', 0)} found "
           f"by lookups, {reconciled.get('pending', 0)} not found and resent")
-    ratio = lambda now, then: now / then if then else float("nan")  # noqa: E731
-    rss_now, rss_then = sum(last["rss"]), sum(anchor["rss"])
-    print(f"Redis clients          {anchor['clients']} -> {last['clients']} (x{ratio(last['clients'], anchor['clients']):.2f}"
-          f"; most {max(r['clients'] for r in rows)})")
-    print(f"worker connections     {sum(anchor['conns'])} -> {sum(last['conns'])} "
-          f"(x{ratio(sum(last['conns']), sum(anchor['conns'])):.2f})")
-    print(f"worker RSS             {rss_then / 2**20:.0f} MB -> {rss_now / 2**20:.0f} MB (x{ratio(rss_now, rss_then):.2f})")
-    # Flat: the second half grows no further than warm-up noise allows, whatever the first minute did.
+    mid = half[0]
+    for label, figure, unit in (("Redis clients", lambda r: r["clients"], ""),
+                                ("worker connections", lambda r: sum(r["conns"]), ""),
+                                ("worker RSS", lambda r: sum(r["rss"]) / 2**20, " MB")):
+        first, middle, end = figure(anchor), figure(mid), figure(last)
+        print(f"{label:<22} {first:.0f}{unit} -> {end:.0f}{unit}: x{end / first:.2f} of minute 1, "
+              f"x{end / middle:.2f} over the second half (most {max(figure(r) for r in rows):.0f}{unit})")
+    # Flat: the second half grows no further than noise, whatever warming up did in the first minutes.
     flat_conns = max(r["clients"] for r in half) <= max(r["clients"] for r in rows[:len(rows) // 2 or 1]) + 2
-    flat_rss = sum(last["rss"]) <= sum(half[0]["rss"]) * 1.05
+    flat_rss = sum(last["rss"]) <= sum(mid["rss"]) * 1.05
     print(f"verdict                connections {'flat' if flat_conns else 'GROWING'}, "
           f"memory {'flat' if flat_rss else 'GROWING'}, {'settled' if settled else 'NOT SETTLED'}")
-
 
 if __name__ == "__main__":
     main()
