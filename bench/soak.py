@@ -12,6 +12,7 @@ ratios to the first minute (the anchor). Asserts nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -48,10 +49,11 @@ def main() -> None:
 
     redis = PrivateRedis()
     sandbox_port = free_port()
-    faults = {"twilio": {"rate": args.fault_rate, "kinds": ["timeout", "lost"]}}
+    sandbox_settings = {"status_callbacks": False,
+                        "faults": {"twilio": {"rate": args.fault_rate, "kinds": ["timeout", "lost"]}}}
     sandbox = subprocess.Popen([sys.executable, "-m", "crisiscast.sandbox", "--port", str(sandbox_port),
                                 "--latency-ms", "50", "--timeout-seconds", "4", "--settings",
-                                f'{{"status_callbacks": false, "faults": {faults}}}'.replace("'", '"')],
+                                json.dumps(sandbox_settings)],
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     database_url, cleanup = bench_database("crisiscast_soak")
