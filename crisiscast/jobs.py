@@ -23,7 +23,7 @@ from . import sms_fanout
 from .breaker import Breaker
 from .delivery import deliver
 from .models import Delivery, Update
-from .reconcile import QueuePort, Report, reconcile
+from .reconcile import LOOKUP_THREADS, QueuePort, Report, reconcile
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ JOB_TIMEOUT = 120
 # live. Running a job twice is safe (every send is claimed once); never running it is not.
 LIVE = {"queued", "scheduled", "deferred"}
 SCHEDULER_SLACK = 30
-_throttles: dict[tuple, Throttle] = {}  # each holds a Redis connection per sending thread
+_throttles: dict[tuple, Throttle] = {}  # one per Redis server and sender: each keeps a few connections of its own
 
 
 def install(runtime) -> None:
@@ -150,8 +150,9 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
     channel = runtime.channels["sms"]
     throttle = sms_throttle(settings, queue)
     channel.use_gate(throttle)
-    # Twice as many queued as threads, so a thread that finishes a send finds the next one waiting.
-    window = 2 * int(settings["SMS_WORKER_THREADS"])
+    # Twice as many queued as threads, so a thread that finishes a send finds the next one waiting; fewer at
+    # slow sender rates, where more would only wait in the throttle, claimed.
+    window = sms_fanout.claim_window(int(settings["SMS_WORKER_THREADS"]), float(settings["SMS_SENDER_RATE"]))
     try:
         paused = sms_fanout.send_batch(runtime.sessions, channel, runtime.retry_policy, runtime.sms_executor(),
                                        window, delivery_id, update_id, uid, text, first_id, last_id,
@@ -164,15 +165,21 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
 
 
 def sms_throttle(settings, queue: Queue) -> Throttle:
-    """The shared limits for this Twilio account and sender number; one per process, kept across jobs."""
+    """The shared limits for this Twilio account and sender number; one per process, kept across jobs.
+
+    Keyed by the Redis URL, not by a client: a job's queue may come with a client of its own, and a throttle
+    per client would keep connections for each.
+    """
     rate = float(settings["SMS_SENDER_RATE"])
-    key = (queue.connection.connection_pool, settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_FROM_NUMBER"],
+    key = (settings["REDIS_URL"], settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_FROM_NUMBER"],
            int(settings["SMS_MAX_CONCURRENCY"]), rate)
     if key not in _throttles:
         # A burst of 50 ms worth of messages: responses come back in clumps, and making each of them wait a few
         # microseconds for its exact turn costs a round trip to Redis apiece. At 1 msg/s the burst stays 1.
+        # A connection for each thread that may call at once: the senders, the reconciler's lookups, the sweeper.
         _throttles[key] = Throttle(queue.connection, account=key[1], sender=key[2], max_concurrency=key[3],
-                                   rate_per_second=rate, burst=max(1, int(rate / 20)))
+                                   rate_per_second=rate, burst=max(1, int(rate / 20)),
+                                   connections=int(settings["SMS_WORKER_THREADS"]) + LOOKUP_THREADS + 1)
     return _throttles[key]
 
 

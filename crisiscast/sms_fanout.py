@@ -4,9 +4,14 @@ send_batch() claims small chunks of a batch (cancelling anyone who opted out sin
 delivery's later batches, sends them on a thread pool (the channel holds the shared throttle per request),
 retries 429/5xx in place with backoff, and writes results and audit entries in bulk. The last batch to
 finish settles the delivery. The rows themselves are crisiscast.sms_recipients'.
+
+At any sender rate a batch writes its results within FLUSH_SECONDS (or FLUSH_EVERY at a time, at fast
+rates), renews every claim it holds four times per lease, and claims no more than its sender can send in
+CLAIM_AHEAD_SECONDS: a live worker's claims never run out, and a crash puts few sends in doubt.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -18,7 +23,17 @@ from .channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, R
 from .domain import RecipientState
 from .sms_recipients import Result
 
+# Results are written this many at a time, or once the oldest unwritten one is FLUSH_SECONDS old.
 FLUSH_EVERY = 200
+FLUSH_SECONDS = 1.0
+# Claimed ahead of the sends: what the sender rate lets out in this long, so that a send waiting in the
+# throttle is not claimed minutes before it can go, yet the rate is kept even through slow provider answers.
+CLAIM_AHEAD_SECONDS = 10.0
+
+
+def claim_window(threads: int, rate: float) -> int:
+    """How many sends a batch keeps claimed and queued: twice its threads, but no more than the rate needs."""
+    return max(1, min(2 * threads, math.ceil(rate * CLAIM_AHEAD_SECONDS)))
 
 
 def send_batch(sessions, channel: Channel, policy, executor: Executor, window: int, delivery_id: int,
@@ -39,10 +54,10 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
     pending: deque = deque()
     in_flight: dict = {}
     finished: SimpleQueue = SimpleQueue()  # futures as they complete: no waiter on every one per wake-up
-    results: list[Result] = []
+    unwritten = _Unwritten(sessions, update_id, channel)
     exhausted = False
     chunk = max(1, min(window, 100))
-    renewed = time.monotonic()
+    renew_at = time.monotonic() + lease / 4
     handed_back = False  # a send came back unsent (paused, or no throttle): stop taking more
     while True:
         while len(in_flight) < window and not (exhausted and not pending) and not breaker.wait_seconds("sms") \
@@ -63,17 +78,17 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
             future.add_done_callback(finished.put)
         if not in_flight:
             break
-        for future in _completed(finished, timeout=lease / 4):
+        for future in _completed(finished, timeout=min(unwritten.due(), renew_at) - time.monotonic()):
             in_flight.pop(future)
-            results.append(future.result())
-            handed_back = handed_back or results[-1].state == RecipientState.PENDING
-        if len(results) >= FLUSH_EVERY:
-            recipients.record(sessions, update_id, results, channel)
-            results = []
-        if time.monotonic() - renewed > lease / 4:
-            recipients.renew(sessions, [*in_flight.values(), *(p[0] for p in pending)], lease)
-            renewed = time.monotonic()
-    recipients.record(sessions, update_id, results, channel)
+            result = future.result()
+            unwritten.add(result)
+            handed_back = handed_back or result.state == RecipientState.PENDING
+        unwritten.write_if_due()
+        if time.monotonic() >= renew_at:
+            # Every claim still held: sent but not written, on the wire or waiting in the throttle, not started.
+            recipients.renew(sessions, [*unwritten.ids(), *in_flight.values(), *(p[0] for p in pending)], lease)
+            renew_at = time.monotonic() + lease / 4
+    unwritten.write()
     recipients.unclaim(sessions, [p[0] for p in pending])
     if (handed_back or not exhausted) and recipients.has_pending(sessions, delivery_id):
         # Paused, or the throttle was unreachable: the reconciler queues the batches left pending again.
@@ -82,10 +97,39 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
     return None
 
 
+class _Unwritten:
+    """Results not written yet: written FLUSH_EVERY at a time, or once the oldest is FLUSH_SECONDS old."""
+
+    def __init__(self, sessions, update_id: int, channel: Channel):
+        self.sessions, self.update_id, self.channel = sessions, update_id, channel
+        self.results: list[Result] = []
+        self.since = 0.0  # when the oldest of them came in
+
+    def add(self, result: Result) -> None:
+        if not self.results:
+            self.since = time.monotonic()
+        self.results.append(result)
+
+    def due(self) -> float:
+        """When they must be written (monotonic time; never, while there are none)."""
+        return self.since + FLUSH_SECONDS if self.results else math.inf
+
+    def ids(self) -> list[int]:
+        return [r.recipient_id for r in self.results]
+
+    def write_if_due(self) -> None:
+        if len(self.results) >= FLUSH_EVERY or time.monotonic() >= self.due():
+            self.write()
+
+    def write(self) -> None:
+        recipients.record(self.sessions, self.update_id, self.results, self.channel)
+        self.results = []
+
+
 def _completed(finished: SimpleQueue, timeout: float) -> list:
     """Wait up to `timeout` for a future to complete; return it with every other one completed by then."""
     try:
-        done = [finished.get(timeout=timeout)]
+        done = [finished.get(timeout=max(0.0, timeout))]
     except Empty:
         return []
     while not finished.empty():

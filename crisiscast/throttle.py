@@ -10,10 +10,16 @@ for the process's next request, and given back once idle for `linger_seconds`; w
 allows several messages, one call reserves up to CREDIT_BATCH of them, each to be used within the burst
 window or dropped. Every wait on Redis is a thread giving up the interpreter and waiting to get it back,
 which at fan-out rates costs more than the call itself.
+
+The throttle talks to Redis on connections of its own (crisiscast.redis_connections), never the caller's
+client pool: the job queue and the reconciler's lock use that one, and must never find it run dry. Threads
+that come and go (lookups, the sweeper) reuse those connections rather than add any.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 import secrets
 import threading
 import time
@@ -21,9 +27,10 @@ from collections import deque
 from contextlib import contextmanager
 
 from redis import Redis
-from redis.exceptions import ConnectionError, NoScriptError, RedisError, TimeoutError
+from redis.exceptions import NoScriptError, RedisError
 
 from .channels import Unavailable
+from .redis_connections import Connections
 
 # KEYS: 1 the sender's theoretical arrival time (µs), 2 the account's slots (token -> ms of its last renewal).
 # ARGV: 1 interval µs, 2 tau µs, 3 cap, 4 lease ms, 5 messages wanted, 6 a slot's token ('' for none),
@@ -76,14 +83,20 @@ LINGER_SECONDS = 0.05
 CAP_POLL_SECONDS = 0.05
 # At most this many messages reserved in one call, and never more than the sender's burst.
 CREDIT_BATCH = 16
+# Idle connections kept by default: about one per thread that calls at once.
+CONNECTIONS = 16
 
 
 class Throttle:
     """Admit one provider request at a time under the shared concurrency cap and sender rate."""
 
     def __init__(self, redis: Redis, account: str, sender: str, max_concurrency: int, rate_per_second: float,
-                 burst: int = 1, lease_seconds: float = 60.0, linger_seconds: float = LINGER_SECONDS):
-        self.redis = redis
+                 burst: int = 1, lease_seconds: float = 60.0, linger_seconds: float = LINGER_SECONDS,
+                 connections: int = CONNECTIONS):
+        self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
+        # How CLIENT LIST shows this throttle's connections: which process, which throttle.
+        self.client_name = f"crisiscast-throttle-{os.getpid()}-{self._prefix[:6]}"
+        self._connections = Connections(redis, connections, self.client_name)
         self.slots_key = f"crisiscast:throttle:slots:{account}"
         self.rate_key = f"crisiscast:throttle:rate:{sender}"
         self.max_concurrency = max(1, int(max_concurrency))
@@ -95,8 +108,7 @@ class Throttle:
         # A reserved message not sent within the burst window is dropped: kept longer, it could join a
         # later burst and exceed the rate.
         self._credit_seconds = min(linger_seconds, self.tau_us / 1_000_000)
-        self._script = redis.register_script(ADMIT)
-        self._local = threading.local()
+        self._sha = hashlib.sha1(ADMIT.encode()).hexdigest()
         self._lock = threading.Lock()
         self._slot_freed = threading.Condition(self._lock)
         self._credits: deque[float] = deque()  # when each reserved, unsent message must be sent by
@@ -104,13 +116,15 @@ class Throttle:
         self._held: dict[str, float] = {}  # every slot this process holds -> when its lease was renewed
         self._generation = 0  # bumped when Redis may have lost our slots: those are then not reused
         self._sweeper: threading.Thread | None = None
-        self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
         self._count = itertools.count()
 
     @contextmanager
-    def slot(self):
-        """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed."""
-        token, generation = self._admit()
+    def slot(self, message: bool = True):
+        """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed.
+
+        A request that sends no message (a lookup) waits for the cap only: the sender rate counts messages.
+        """
+        token, generation = self._admit(message)
         try:
             yield
         finally:
@@ -137,20 +151,25 @@ class Throttle:
 
     def in_use(self) -> int:
         """Slots held right now across all processes, including idle ones not yet given back."""
-        return self.redis.zcard(self.slots_key)
+        return self._connections.call("ZCARD", self.slots_key)
 
-    def _admit(self) -> tuple[str, int]:
+    def connections(self) -> int:
+        """Connections to Redis this throttle holds right now, idle or in a call."""
+        return self._connections.open()
+
+    def _admit(self, message: bool) -> tuple[str, int]:
         while True:
             with self._lock:
-                credit = self._take_credit()
+                credit = self._take_credit() if message else None
                 token = self._spare.pop()[0] if self._spare else None
                 generation = self._generation
-            if credit and token is not None:
+            if (credit or not message) and token is not None:
                 return token, generation
             # A kept slot goes along whenever we ask anyway: Redis renews it, or, replaced since, takes it anew.
             ask = token if token is not None else f"{self._prefix}{next(self._count)}"
             try:
-                granted, slot, wait_us = self._run(0 if credit else self._batch, ask, token is not None, [], [])
+                granted, slot, wait_us = self._run(self._batch if message and not credit else 0, ask,
+                                                   token is not None, [], [])
             except RedisError as exc:
                 self._forget(token)
                 # Without the shared limits nothing may go out; nothing has gone out yet.
@@ -168,7 +187,7 @@ class Throttle:
                 if granted:
                     self._credits.extend([now + self._credit_seconds] * (granted - 1))
                     credit = now + self._credit_seconds
-                if credit and token is not None:
+                if (credit or not message) and token is not None:
                     return token, generation
                 if token is not None:  # the rate said wait: the slot waits among the spares meanwhile
                     self._spare.append((token, now))
@@ -231,21 +250,10 @@ class Throttle:
     def _run(self, wanted: int, token: str, held: bool, give_back: list[str], renew: list[str]) -> list:
         args = ("2", self.rate_key, self.slots_key, self.interval_us, self.tau_us, self.max_concurrency,
                 self.lease_ms, wanted, token, "1" if held else "0", len(give_back), *give_back, *renew)
+        call = self._connections.call
         try:
-            return self._call("EVALSHA", self._script.sha, *args)
+            return call("EVALSHA", self._sha, *args)
         except NoScriptError:  # a new Redis server, which knows none of our slots: reuse none of them
             self._forget(None)
-            self._call("SCRIPT", "LOAD", ADMIT)
-            return self._call("EVALSHA", self._script.sha, *args)
-
-    def _call(self, *args):
-        """One command on this thread's own connection (the pooled client's bookkeeping costs more)."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self.redis.connection_pool.make_connection()
-        try:
-            connection.send_command(*args)
-            return connection.read_response()
-        except (ConnectionError, TimeoutError, OSError):
-            connection.disconnect()  # the next call connects afresh
-            raise
+            call("SCRIPT", "LOAD", ADMIT)
+            return call("EVALSHA", self._sha, *args)

@@ -4,7 +4,9 @@ Every recipient must have exactly one accepted message, and X and Facebook exact
 """
 import time
 from collections import Counter
+from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from sqlalchemy import func, select
 
@@ -12,6 +14,7 @@ import config
 from crisiscast import faultkit, jobs, services
 from crisiscast.domain import Draft
 from crisiscast.models import AuditEvent, Delivery, SmsRecipient
+from crisiscast.reconcile import LOOKUP_THREADS
 from crisiscast.redis_server import PrivateRedis
 from crisiscast.runtime import Runtime
 
@@ -19,18 +22,41 @@ RECIPIENTS = 2000
 FAST_RECOVERY = dict(CLAIM_LEASE_SECONDS=3, RECONCILE_SECONDS=1, RECONCILE_GRACE_SECONDS=1, SMS_WORKER_THREADS=10,
                      SMS_BATCH_SIZE=200, PROVIDER_TIMEOUT=1, RETRY_BASE_SECONDS=0.1, RETRY_MAX_SECONDS=1,
                      BREAKER_THRESHOLD=5, BREAKER_COOLDOWN_SECONDS=1, BREAKER_MAX_COOLDOWN_SECONDS=2)
+# A hospital's long code: the default sender rate and worker threads; only the lease is shorter, for CI time.
+SLOW_SENDER = dict(FAST_RECOVERY, SMS_SENDER_RATE=1, SMS_WORKER_THREADS=16, SMS_BATCH_SIZE=500,
+                   CLAIM_LEASE_SECONDS=5)
 
 
-def publish_everything(runtime, users, queue) -> int:
+def publish_everything(runtime, users, queue, channels=("sms", "x", "facebook", "feed")) -> int:
     draft = Draft(incident="Fort Hood shooting response", er_access="diversion", operating_status="lockdown",
                   headline="Lockdown: ER on diversion", body="Avoid the main campus.",
-                  channels=("sms", "x", "facebook", "feed"), lists=("public",))
+                  channels=channels, lists=("public",))
     with runtime.sessions() as session:
         author = session.merge(users["author"])
         result = services.publish(session, draft, uid=services.new_uid(), author=author, settings=runtime.settings,
                                   channels=runtime.channels,
                                   enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
         return result.update.id
+
+
+class Watch:
+    """Polls while a fan-out runs: recipients ever seen in doubt (and why), the worker's Redis connections."""
+
+    def __init__(self, sessions, worker_pid: int, redis_port: int):
+        self.sessions = sessions
+        self.worker = psutil.Process(worker_pid)
+        self.redis_port = redis_port
+        self.in_doubt: set[int] = set()
+        self.reasons: list[str] = []  # the audit's in-doubt entries ("claim expired: ...", "No answer ...")
+        self.most_connections = 0
+
+    def __call__(self) -> None:
+        connections = [c for c in self.worker.net_connections(kind="tcp")
+                       if c.raddr and c.raddr.port == self.redis_port and c.status == psutil.CONN_ESTABLISHED]
+        self.most_connections = max(self.most_connections, len(connections))
+        with self.sessions() as session:
+            self.in_doubt |= set(session.scalars(select(SmsRecipient.id).where(SmsRecipient.state == "in_doubt")))
+            self.reasons = session.scalars(select(AuditEvent.message).where(AuditEvent.outcome == "in_doubt")).all()
 
 
 def wait_for_accepted(sandbox_client, at_least: int, timeout: float = 60) -> int:
@@ -157,3 +183,46 @@ def test_identical_updates_worker_killed_during_the_second_each_recipient_has_ea
     sids = [r.provider_id for r in rows]
     assert len(set(sids)) == len(sids) == 2 * count  # no message on two rows
     assert set(sids) == set(accepted)  # and no message the sandbox accepted is on no row: none sent twice
+
+
+def test_worker_killed_mid_fan_out_at_one_message_a_second_then_replaced(runtime, users, queue, db, settings,
+                                                                          sandbox_client, tmp_path):
+    numbers = faultkit.add_subscribers(db, 24)
+    pool = faultkit.WorkerPool(settings, FAULTKIT_LOG=tmp_path / "workers.log", **SLOW_SENDER)
+    try:
+        pool.start(1)
+        publish_everything(runtime, users, queue, channels=("sms",))
+        wait_for_accepted(sandbox_client, 6)
+        assert pool.kill9() == 1
+        assert sandbox_client.stats()["sms_accepted"] < len(numbers)
+        with runtime.sessions() as session:
+            held = session.scalars(select(SmsRecipient.id).where(SmsRecipient.state == "sending")).all()
+        # Claimed no further ahead than a long code sends in a few seconds: few sends are left in doubt.
+        assert 0 < len(held) <= 2 * SLOW_SENDER["SMS_SENDER_RATE"] * 10
+        pool.start(1)
+        faultkit.wait_settled(runtime.sessions, timeout=180)
+    finally:
+        pool.stop()
+    assert faultkit.tally(sandbox_client.accepted("twilio"), numbers) == {
+        "once": len(numbers), "lost": 0, "duplicated": 0, "strangers": 0}
+    with runtime.sessions() as session:
+        assert session.scalar(select(Delivery.state)) == "sent"
+
+
+def test_a_fan_out_slower_than_the_lease_never_puts_a_live_send_in_doubt(runtime, users, queue, db, settings,
+                                                                         sandbox_client, tmp_path):
+    numbers = faultkit.add_subscribers(db, 30)
+    slower = dict(SLOW_SENDER, SMS_SENDER_RATE=3, CLAIM_LEASE_SECONDS=4)  # 10 s of sending, 4 s leases
+    pool = faultkit.WorkerPool(settings, FAULTKIT_LOG=tmp_path / "workers.log", **slower)
+    try:
+        pool.start(1)
+        watch = Watch(runtime.sessions, pool.processes[0].pid, urlsplit(settings["REDIS_URL"]).port)
+        publish_everything(runtime, users, queue, channels=("sms",))
+        faultkit.wait_settled(runtime.sessions, timeout=180, on_tick=watch)
+        watch()
+    finally:
+        pool.stop()
+    assert (watch.in_doubt, watch.reasons) == (set(), [])
+    # The throttle's connections (one per thread that may call at once) and a few of RQ's: not one per send.
+    assert 0 < watch.most_connections <= slower["SMS_WORKER_THREADS"] + LOOKUP_THREADS + 1 + 10
+    assert faultkit.tally(sandbox_client.accepted("twilio"), numbers)["once"] == len(numbers)

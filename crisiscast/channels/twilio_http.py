@@ -59,7 +59,8 @@ class TwilioHttp(HttpClient):
             body = urlencode(data, doseq=True).encode()
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         wait = urllib3.Timeout(connect=timeout, read=timeout) if timeout else None
-        with self.gate.slot() if self.gate is not None else nullcontext():
+        # Only a POST sends a message: lookups wait for the concurrency cap, not for the sender rate.
+        with self.gate.slot(message=method.upper() == "POST") if self.gate is not None else nullcontext():
             if path is not None and self._direct is not None:
                 answer = self._direct.urlopen(method.upper(), self._base_path + path, body=body, headers=headers,
                                               redirect=allow_redirects, retries=False,
