@@ -10,7 +10,8 @@ import requests
 
 from crisiscast.sandbox.state import Credentials
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "twilio_api_v2010.json"
+# Twilio's OpenAPI description (MIT, see twilio_api_v2010.LICENSE beside it), vendored so the test always runs.
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "twilio_api_v2010.json"
 CREDS = Credentials()
 MESSAGES = f"/2010-04-01/Accounts/{CREDS.twilio_account_sid}/Messages.json"
 AUTH = (CREDS.twilio_account_sid, CREDS.twilio_auth_token)
@@ -18,8 +19,6 @@ AUTH = (CREDS.twilio_account_sid, CREDS.twilio_auth_token)
 
 @pytest.fixture(scope="module")
 def spec():
-    if not SPEC.exists():
-        pytest.skip(f"{SPEC} is not beside this checkout")
     return json.loads(SPEC.read_text())
 
 
