@@ -5,12 +5,16 @@ instance file `instance/crisiscast.cfg` (Python syntax: KEY = "value").
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("CRISISCAST_INSTANCE") or ROOT / "instance")
+# While `./run` runs, the settings it chose (its private Redis on a random port, the sandbox) are in this file
+# of the instance folder, so that `flask --app crisiscast.web …` run beside it reaches the same product.
+DEV_RUN_FILE = "dev-run.json"
 
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
@@ -126,6 +130,7 @@ def load(name: str | None = None, environ=None, instance: Path | None = None, **
     settings = Settings({k: getattr(cls, k) for k in dir(cls) if k.isupper()})
     settings["ENV_NAME"] = name
     settings.update(_instance_file(instance))
+    settings.update(_dev_run(instance))
     for key, default in list(settings.items()):
         if key in environ:
             settings[key] = _coerce(environ[key], default)
@@ -148,6 +153,26 @@ def _instance_file(instance: Path) -> dict:
     namespace: dict = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def write_dev_run(instance: Path, values: dict) -> Path:
+    """Say, while this process runs, which settings the dev run chose (readable by its owner only)."""
+    path = instance / DEV_RUN_FILE
+    instance.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"pid": os.getpid(), "settings": values}, indent=1))
+    return path
+
+
+def _dev_run(instance: Path) -> dict:
+    """The settings of the dev run using this instance folder, if one is running."""
+    path = instance / DEV_RUN_FILE
+    try:
+        found = json.loads(path.read_text())
+        os.kill(int(found["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):  # no dev run, a dead one's leftover, or a torn file
+        return {}
+    return dict(found["settings"])
 
 
 def _instance_secret_key(instance: Path) -> str:

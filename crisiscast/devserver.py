@@ -19,6 +19,8 @@ from crisiscast.redis_server import PrivateRedis
 from crisiscast.sandbox import product_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# What an operator's command run beside the dev run needs to reach the same product (see config.DEV_RUN_FILE).
+_SHARED = ("REDIS_URL", "DATABASE_URL", "QUEUE_NAME", "PUBLIC_BASE_URL", "PUBLIC_DIR")
 
 
 def main() -> int:
@@ -26,7 +28,7 @@ def main() -> int:
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
     processes: list[subprocess.Popen] = []
-    redis = None
+    redis = dev_run = None
     try:
         if not os.environ.get("REDIS_URL"):
             redis = PrivateRedis()
@@ -41,6 +43,8 @@ def main() -> int:
         settings = config.load()
         migrate(settings["DATABASE_URL"])
         password = _ensure_admin(settings)
+        dev_run = config.write_dev_run(config.INSTANCE, {k: settings[k] for k in _SHARED + tuple(
+            product_settings(sandbox_url) if sandbox_url else ())})
         processes.append(_start("worker", [sys.executable, "worker.py"]))
         processes.append(_start("web", [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"{host}:{port}",
                                         "--worker-class", "gthread", "--workers", "2", "--threads", "8",
@@ -49,6 +53,8 @@ def main() -> int:
         return _wait(processes)
     finally:
         _stop(processes)
+        if dev_run is not None:
+            dev_run.unlink(missing_ok=True)
         if redis is not None:
             redis.stop()
 

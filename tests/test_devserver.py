@@ -105,3 +105,38 @@ def test_a_dev_run_killed_outright_leaves_nothing_running(product):
     process.wait()
     _, alive = psutil.wait_procs(children, timeout=20)
     assert alive == []
+
+
+def flask_command(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """A README operator command, run as an operator would beside the dev run (same instance folder)."""
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "crisiscast.web", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_readmes_operator_commands_work_beside_the_dev_run(product):
+    upgraded = flask_command(product.env, "db", "upgrade")
+    assert upgraded.returncode == 0 and "database is up to date" in upgraded.stdout, upgraded.stderr
+    created = flask_command(product.env, "users", "create", "jane", "--role", "author")
+    assert created.returncode == 0 and "created jane (author)" in created.stdout, created.stderr
+    password = re.search(r"one-time password: (\S+)", created.stdout).group(1)
+    listed = flask_command(product.env, "users", "list")
+    assert re.search(r"jane\s+author\s+active", listed.stdout), listed.stderr
+    reconciled = flask_command(product.env, "reconcile")
+    assert reconciled.returncode == 0, reconciled.stderr
+    assert re.search(r"\d+ claims expired, .* settled", reconciled.stdout), reconciled.stdout
+
+    # The same product: jane signs in to the running console, which saw the command's pass in its Redis.
+    browser = requests.Session()
+    browser.post(f"{product.web}/login", data={"username": "jane", "password": password,
+                                               "csrf_token": form_token(browser, f"{product.web}/login")})
+    dashboard = " ".join(browser.get(f"{product.web}/").text.split())
+    assert re.search(r'<tr id="recovery-health">.*?state-sent">ok<.*?Last pass \d+ s ago', dashboard), dashboard
+
+
+def test_operator_commands_say_what_to_set_when_no_dev_run_is_there(product):
+    os.killpg(product.process.pid, signal.SIGINT)
+    product.process.wait(60)
+    assert not (Path(product.env["CRISISCAST_INSTANCE"]) / "dev-run.json").exists()
+    reconciled = flask_command(product.env, "reconcile")
+    assert reconciled.returncode != 0 and "Traceback" not in reconciled.stderr
+    assert "REDIS_URL is not set. Set it to the Redis your workers use" in reconciled.stderr
