@@ -255,7 +255,7 @@ def test_slots_kept_from_before_redis_was_replaced_are_not_reused(private_redis)
         time.sleep(0.3)
         assert not entered.is_set()
     theirs.flush()
-    waiting.join(5)
+    waiting.join(60)
     assert entered.is_set() and ours.in_use() == 1
 
 
