@@ -42,8 +42,8 @@ def product(tmp_path):
         process = subprocess.Popen([sys.executable, "-m", "crisiscast.devserver"], cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/login")
-        wait_for_http(f"http://127.0.0.1:{sandbox_port}/")
+        wait_for_http(f"http://127.0.0.1:{port}/login", timeout=180)  # migrations and gunicorn, on a busy machine
+        wait_for_http(f"http://127.0.0.1:{sandbox_port}/", timeout=180)
         yield Product(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}", env, log)
     finally:
         if process.poll() is None:
@@ -103,7 +103,7 @@ def test_a_dev_run_killed_outright_leaves_nothing_running(product):
     assert len(children) >= 4  # Redis, the sandbox, the worker, gunicorn (and their own children)
     process.kill()
     process.wait()
-    _, alive = psutil.wait_procs(children, timeout=20)
+    _, alive = psutil.wait_procs(children, timeout=90)
     assert alive == []
 
 
