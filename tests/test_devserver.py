@@ -122,7 +122,8 @@ def test_the_readmes_operator_commands_work_beside_the_dev_run(product):
     listed = flask_command(product.env, "users", "list")
     assert re.search(r"jane\s+author\s+active", listed.stdout), listed.stderr
     reconciled = flask_command(product.env, "reconcile")
-    assert reconciled.returncode == 0, reconciled.stderr
+    assert product.process.poll() is None, product.output()
+    assert reconciled.returncode == 0, reconciled.stderr + product.output()
     assert re.search(r"\d+ claims expired, .* settled", reconciled.stdout), reconciled.stdout
 
     # The same product: jane signs in to the running console, which saw the command's pass in its Redis.
