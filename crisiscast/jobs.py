@@ -258,12 +258,15 @@ def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
 
     connection = redis_connection(settings)
     queue = make_queue(settings, connection)
+    # Made before the reconciler's first use of the pool: RQ raises the pool's socket timeout above its
+    # blocking dequeue here, and a connection opened earlier keeps the short one (the BLPOP then times out
+    # and the worker quits).
+    worker = SimpleWorker([queue], connection=connection, name=name)
     stop = threading.Event()
     reconciler = threading.Thread(target=_reconcile_forever, daemon=True, name="reconciler",
                                   args=(current_runtime(), queue, float(settings["RECONCILE_SECONDS"]), stop))
     reconciler.start()
     try:
-        SimpleWorker([queue], connection=connection, name=name).work(burst=burst, with_scheduler=True,
-                                                                     logging_level="INFO")
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:
         stop.set()
