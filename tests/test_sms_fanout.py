@@ -164,14 +164,16 @@ def test_no_one_on_the_lists_is_skipped_with_a_reason(runtime, publish_sms, subs
 
 def test_throttle_holds_the_concurrency_cap_across_threads(runtime, queue):
     throttle = Throttle(queue.connection, account="ACtest", sender="+1", max_concurrency=3, rate_per_second=10_000)
-    peak, inside, lock = [0], [0], threading.Lock()
+    peak, inside, lock, full = [0], [0], threading.Lock(), threading.Event()
 
     def hold():
         with throttle.slot():
             with lock:
                 inside[0] += 1
                 peak[0] = max(peak[0], inside[0])
-            time.sleep(0.02)
+                if inside[0] == 3:
+                    full.set()
+            full.wait(60)  # the first three stay until the cap is reached, however slowly threads start
             with lock:
                 inside[0] -= 1
 
