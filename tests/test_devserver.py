@@ -1,4 +1,5 @@
-"""The README's run command: the whole product in separate processes, publishing end to end, and Ctrl-C."""
+"""The README's run command: the whole product in separate processes, publishing end to end, Ctrl-C, and the
+README's operator commands run beside it."""
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import psutil
 import pytest
 import requests
 
+import config
 from crisiscast.faultkit import wait_for_http, wait_until
 from crisiscast.redis_server import free_port
 
@@ -137,7 +139,7 @@ def test_the_readmes_operator_commands_work_beside_the_dev_run(product):
 def test_operator_commands_say_what_to_set_when_no_dev_run_is_there(product):
     os.killpg(product.process.pid, signal.SIGINT)
     product.process.wait(60)
-    assert not (Path(product.env["CRISISCAST_INSTANCE"]) / "dev-run.json").exists()
+    assert not (Path(product.env["CRISISCAST_INSTANCE"]) / config.DEV_RUN_FILE).exists()  # removed on stop
     reconciled = flask_command(product.env, "reconcile")
     assert reconciled.returncode != 0 and "Traceback" not in reconciled.stderr
     assert "REDIS_URL is not set. Set it to the Redis your workers use" in reconciled.stderr
