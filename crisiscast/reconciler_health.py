@@ -14,6 +14,7 @@ MAX_NOTES = 5
 
 
 def key(queue_name: str) -> str:
+    """The Redis hash holding the heartbeat of the workers of queue `queue_name`."""
     return f"crisiscast:{queue_name}:reconciler"
 
 
