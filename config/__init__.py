@@ -5,6 +5,7 @@ instance file `instance/crisiscast.cfg` (Python syntax: KEY = "value").
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("CRISISCAST_INSTANCE") or ROOT / "instance")
+# While `./run` runs, the settings it chose (its private Redis on a random port, the sandbox) are in this file
+# of the instance folder, so that `flask --app crisiscast.web …` run beside it reaches the same product.
+DEV_RUN_FILE = "dev-run.json"
 
 
 class Config:
@@ -61,6 +65,7 @@ def load(name: str | None = None, environ=None, instance: Path | None = None, de
     values = {k: getattr(CONFIGS[name], k) for k in dir(CONFIGS[name]) if k.isupper()}
     values.update(defaults or {})
     values.update(_instance_file(instance))
+    values.update(_dev_run(instance))
     values.update({k: environ[k] for k in Settings.model_fields if k in environ})
     values.update(overrides, CRISISCAST_ENV=name)
     for key in unknown_in_environment(environ):
@@ -87,6 +92,26 @@ def _instance_file(instance: Path) -> dict:
     if unknown:
         raise SettingsError(f"{path} sets what is not a crisiscast setting: {', '.join(unknown)}")
     return values
+
+
+def write_dev_run(instance: Path, values: dict) -> Path:
+    """Say, while this process runs, which settings the dev run chose (readable by its owner only)."""
+    path = instance / DEV_RUN_FILE
+    instance.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"pid": os.getpid(), "settings": values}, indent=1))
+    return path
+
+
+def _dev_run(instance: Path) -> dict:
+    """The settings of the dev run using this instance folder, if one is running."""
+    path = instance / DEV_RUN_FILE
+    try:
+        found = json.loads(path.read_text())
+        os.kill(int(found["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):  # no dev run, a dead one's leftover, or a torn file
+        return {}
+    return dict(found["settings"])
 
 
 def _instance_secret_key(instance: Path) -> str:

@@ -27,6 +27,8 @@ from crisiscast.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_SECONDS = 120  # the first start on a slow machine: migrations, then gunicorn importing the app
+# What an operator's command run beside the dev run needs to reach the same product (see config.DEV_RUN_FILE).
+_SHARED = ("REDIS_URL", "DATABASE_URL", "QUEUE_NAME", "PUBLIC_BASE_URL", "PUBLIC_DIR")
 
 
 def main() -> int:
@@ -40,7 +42,7 @@ def main() -> int:
     # ./run's own defaults sit beneath the instance file and the environment: what the user set wins.
     settings = config.load(defaults={"PUBLIC_BASE_URL": f"http://{host}:{port}"})
     processes: list[subprocess.Popen] = []
-    redis = None
+    redis = dev_run = None
     try:
         if not settings.REDIS_URL:
             redis = PrivateRedis()
@@ -53,6 +55,8 @@ def main() -> int:
             settings, set_aside = _point_at_sandbox(settings, sandbox_url)
         migrate(settings["DATABASE_URL"])
         password = _ensure_admin(settings)
+        dev_run = config.write_dev_run(config.INSTANCE, {k: settings[k] for k in _SHARED + tuple(
+            product_settings(sandbox_url) if sandbox_url else ())})
         # The children load exactly these settings: the environment beats the instance file there too.
         environment = {**os.environ, **settings.as_environment()}
         processes.append(_start("worker", [sys.executable, "worker.py"], environment))
@@ -68,6 +72,8 @@ def main() -> int:
         return _wait(processes)
     finally:
         _stop(processes)
+        if dev_run is not None:
+            dev_run.unlink(missing_ok=True)
         if redis is not None:
             redis.stop()
 

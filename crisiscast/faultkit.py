@@ -71,6 +71,22 @@ class WorkerPool:
         self.processes = []
 
 
+def wait_until(condition, timeout: float = 60, what=""):
+    """Poll `condition` until it returns something true, and return that; TimeoutError after `timeout` s.
+
+    `what` (text, or a function giving it) says what was awaited, with any detail worth seeing on failure.
+    Tests wait for what they need, never for a time: the deadline is only there to fail instead of hanging.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not true within {timeout:.0f}s: {what() if callable(what) else what or condition}")
+        time.sleep(0.05)
+
+
 def wait_for_http(url: str, timeout: float = 60) -> None:
     """Wait until something answers HTTP at `url` (any status)."""
     import requests

@@ -19,7 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from . import sms_fanout
+from . import reconciler_health, sms_fanout
 from .breaker import Breaker
 from .delivery import deliver
 from .models import Delivery, Update
@@ -205,29 +205,46 @@ class RQQueuePort(QueuePort):
 def reconcile_once(runtime, queue: Queue) -> Report | None:
     """One reconciler pass, unless another worker holds the lock right now (then None)."""
     # A killed worker's lock must not stop reconciling for long: it lapses after a minute.
-    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=60, blocking=False)
+    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=reconciler_health.LOCK_SECONDS,
+                                 blocking=False)
     if not lock.acquire():
         return None
+    settings = runtime.settings
     try:
-        settings = runtime.settings
-        return reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), breaker(settings, queue),
-                         grace=float(settings["RECONCILE_GRACE_SECONDS"]))
+        reconciler_health.record_begin(queue.connection, queue.name)
+        report = reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), breaker(settings, queue),
+                           grace=float(settings["RECONCILE_GRACE_SECONDS"]))
     finally:
         try:
             lock.release()
         except LockError:
             log.warning("the reconciler's lock lapsed during a long pass")
+    for note in report.notes:  # each with its reason: a failed lookup leaves its send in doubt
+        log.warning("reconciler: %s", note)
+    reconciler_health.record_pass(queue.connection, queue.name, report, float(settings["RECONCILE_SECONDS"]))
+    return report
 
 
 def _reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event) -> None:
+    _record_heartbeat(queue, reconciler_health.record_start, every)
     while not stop.wait(every):
         try:
             report = reconcile_once(runtime, queue)
-        except Exception:  # noqa: BLE001 - Redis or the database away: try again next round, loudly
-            log.exception("reconciler pass failed; trying again in %.0fs", every)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: try again next round, loudly
+            reason = f"{type(exc).__name__}: {exc}"
+            log.exception("reconciler pass failed (%s); trying again in %.0fs", reason, every)
+            _record_heartbeat(queue, reconciler_health.record_failure, reason)
             continue
         if report:
             log.info("reconciler: %s", report)
+
+
+def _record_heartbeat(queue: Queue, record, *args) -> None:
+    """Write to the heartbeat if Redis lets us; when it does not, the console sees Redis down anyway."""
+    try:
+        record(queue.connection, queue.name, *args)
+    except redis.RedisError as exc:
+        log.warning("could not update the reconciler's heartbeat in Redis: %s", exc)
 
 
 def _current_queue(runtime) -> Queue:
@@ -248,12 +265,15 @@ def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
 
     connection = redis_connection(settings)
     queue = make_queue(settings, connection)
+    # Made before the reconciler's first use of the pool: RQ raises the pool's socket timeout above its
+    # blocking dequeue here, and a connection opened earlier keeps the short one (the BLPOP then times out
+    # and the worker quits).
+    worker = SimpleWorker([queue], connection=connection, name=name)
     stop = threading.Event()
     reconciler = threading.Thread(target=_reconcile_forever, daemon=True, name="reconciler",
                                   args=(current_runtime(), queue, float(settings["RECONCILE_SECONDS"]), stop))
     reconciler.start()
     try:
-        SimpleWorker([queue], connection=connection, name=name).work(burst=burst, with_scheduler=True,
-                                                                     logging_level="INFO")
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:
         stop.set()

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+import redis
 import requests
 from rq import SimpleWorker
 from sqlalchemy import inspect, select, text
@@ -23,6 +24,8 @@ from crisiscast.sandbox import RunningSandbox, product_settings
 from crisiscast.sandbox.state import Settings as SandboxSettings
 from crisiscast.web import create_app
 
+from . import scratch_database
+
 PASSWORD = "correct horse battery"
 
 
@@ -36,6 +39,16 @@ def redis_url():
     server.stop()
 
 
+@pytest.fixture
+def private_redis():
+    """A Redis client on a redis-server of this test's own: the only kind a test may flush or count keys on."""
+    server = PrivateRedis()
+    client = redis.Redis.from_url(server.url)
+    yield client
+    client.close()
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def sandbox():
     quiet = SandboxSettings()
@@ -46,20 +59,27 @@ def sandbox():
 
 
 @pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory):
-    """A migrated database: on PostgreSQL the one DATABASE_URL names; on SQLite a template file to copy."""
+def postgres_server():
+    """The PostgreSQL URL DATABASE_URL names, or None: the suite only creates scratch databases beside it."""
     url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        migrate(url)
-        return url
+    return url if url.startswith("postgresql") else None
+
+
+@pytest.fixture(scope="session")
+def migrated_database(postgres_server, tmp_path_factory):
+    """A migrated database: on PostgreSQL a scratch database of this run; on SQLite a template file to copy."""
+    if postgres_server:
+        scratch_database.drop_stale(postgres_server)
+        url = scratch_database.create(postgres_server)
+        try:
+            migrate(url)
+            yield url
+        finally:
+            scratch_database.drop(postgres_server, url)
+        return
     path = tmp_path_factory.mktemp("db") / "template.db"
     migrate(f"sqlite:///{path}")
-    return path
+    yield path
 
 
 @pytest.fixture
@@ -135,7 +155,7 @@ def queue(settings):
 def drain(runtime, queue):
     """Run a real RQ worker (burst, with its scheduler) until every delivery is final."""
 
-    def run(timeout: float = 30.0) -> None:
+    def run(timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True,

@@ -1,4 +1,8 @@
 """Settings: class defaults, the instance file, then the environment; secrets masked when shown."""
+import json
+import subprocess
+import sys
+
 import config
 
 
@@ -34,3 +38,15 @@ def test_public_view_masks_secrets(tmp_path):
     s = config.load("testing", environ={"TWILIO_AUTH_TOKEN": "tok", "TWILIO_ACCOUNT_SID": "AC1"}, instance=tmp_path)
     shown = s.public()
     assert shown["TWILIO_AUTH_TOKEN"] == "••••" and shown["TWILIO_ACCOUNT_SID"] == "AC1"
+
+
+def test_a_running_dev_runs_settings_are_read_and_a_dead_ones_ignored(tmp_path):
+    path = config.write_dev_run(tmp_path, {"REDIS_URL": "redis://127.0.0.1:6400/0"})
+    assert path.stat().st_mode & 0o077 == 0  # it may hold a database password
+    assert config.load("development", environ={}, instance=tmp_path).REDIS_URL == "redis://127.0.0.1:6400/0"
+    elsewhere = config.load("development", environ={"REDIS_URL": "redis://10.0.0.9:6379/0"}, instance=tmp_path)
+    assert elsewhere.REDIS_URL == "redis://10.0.0.9:6379/0"  # the environment still wins
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    path.write_text(json.dumps({**json.loads(path.read_text()), "pid": gone.pid}))  # a dev run killed outright
+    assert config.load("development", environ={}, instance=tmp_path).REDIS_URL == ""

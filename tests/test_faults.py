@@ -96,8 +96,11 @@ def test_workers_killed_mid_fan_out_then_replaced(runtime, users, queue, numbers
     pool.start(2)
     publish_everything(runtime, users, queue)
     wait_for_accepted(sandbox_client, RECIPIENTS // 4)
+    # Slow the provider right down before the kill, so that it lands mid fan-out however loaded the machine is.
+    sandbox_client.configure(latency_ms=2000)
     assert pool.kill9() == 2
     assert sandbox_client.stats()["sms_accepted"] < RECIPIENTS
+    sandbox_client.configure(latency_ms=30)
     pool.start(2)
     faultkit.wait_settled(runtime.sessions, timeout=120)
     assert_exactly_once(runtime, sandbox_client, numbers)
@@ -116,7 +119,7 @@ def test_redis_lost_mid_fan_out_and_replaced_by_an_empty_one(settings, users, nu
         publish_everything(runtime, users, queue)
         wait_for_accepted(sandbox_client, RECIPIENTS // 4)
         redis.stop()
-        time.sleep(1)
+        time.sleep(1)  # the outage itself: workers meet a closed port for a while (nothing is assumed to happen)
         redis = PrivateRedis(port)  # a fresh server: every queued job, lock and counter is gone
         assert queue.connection.dbsize() == 0
         faultkit.wait_settled(runtime.sessions, timeout=120, on_tick=pool.replace_dead)

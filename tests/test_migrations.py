@@ -1,6 +1,4 @@
 """Migrations build the schema the models describe, and go down and up again cleanly."""
-import os
-
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -11,22 +9,18 @@ from sqlalchemy import text
 from crisiscast.db import alembic_config, make_engine, migrate
 from crisiscast.models import Base
 
+from . import scratch_database
+
 
 @pytest.fixture
-def scratch_url(tmp_path):
-    """An empty database of the kind the suite runs on."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgresql"):
+def scratch_url(postgres_server, tmp_path):
+    """An empty database of the kind the suite runs on (on PostgreSQL, a scratch database of this run)."""
+    if not postgres_server:
         yield f"sqlite:///{tmp_path / 'scratch.db'}"
         return
-    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS crisiscast_migrations"))
-        conn.execute(text("CREATE DATABASE crisiscast_migrations"))
-    yield url.rsplit("/", 1)[0] + "/crisiscast_migrations"
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS crisiscast_migrations WITH (FORCE)"))
-    admin.dispose()
+    url = scratch_database.create(postgres_server, tag="mig")
+    yield url
+    scratch_database.drop(postgres_server, url)
 
 
 def test_head_matches_the_models(scratch_url):

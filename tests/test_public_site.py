@@ -13,14 +13,12 @@ from crisiscast.delivery import deliver
 from crisiscast.domain import ER_ACCESS, OPERATING_STATUS, Draft
 from crisiscast.models import FeedEntry, Incident, Update, utcnow
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = Path(__file__).resolve().parent / "specs"  # vendored, so the schema tests always run
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 
 
 @pytest.fixture(scope="module")
 def cap_schema():
-    if not (SPECS / "CAP-v1.2.xsd").exists():
-        pytest.skip("shared/specs is not beside this checkout")
     return etree.XMLSchema(etree.parse(str(SPECS / "CAP-v1.2.xsd")))
 
 

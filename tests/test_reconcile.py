@@ -10,6 +10,7 @@ from crisiscast.breaker import Breaker
 from crisiscast.channels import Message
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
+from crisiscast.faultkit import wait_until
 from crisiscast.models import AuditEvent, Delivery, SmsRecipient, utcnow
 from crisiscast.reconcile import CALLBACK_WAIT, reconcile
 
@@ -111,9 +112,7 @@ def test_breaker_pauses_a_failing_channel_and_resumes_when_it_recovers(settings,
     db.expire_all()
     delivery = db.get(Delivery, ids["x"])
     assert (delivery.state, delivery.error_code, delivery.attempts) == ("pending", "paused", 3)
-    import time
-
-    time.sleep(paused.retry_in + 0.05)
+    wait_until(lambda: breaker.wait_seconds("x") == 0)  # the cooldown is over: the next request is the trial
     deliver(runtime.sessions, runtime.channels, ids["x"], runtime.retry_policy, breaker=breaker)
     db.expire_all()
     assert db.get(Delivery, ids["x"]).state == "sent" and breaker.health("x").state == "ok"

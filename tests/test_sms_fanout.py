@@ -164,14 +164,16 @@ def test_no_one_on_the_lists_is_skipped_with_a_reason(runtime, publish_sms, subs
 
 def test_throttle_holds_the_concurrency_cap_across_threads(runtime, queue):
     throttle = Throttle(queue.connection, account="ACtest", sender="+1", max_concurrency=3, rate_per_second=10_000)
-    peak, inside, lock = [0], [0], threading.Lock()
+    peak, inside, lock, full = [0], [0], threading.Lock(), threading.Event()
 
     def hold():
         with throttle.slot():
             with lock:
                 inside[0] += 1
                 peak[0] = max(peak[0], inside[0])
-            time.sleep(0.02)
+                if inside[0] == 3:
+                    full.set()
+            full.wait(60)  # the first three stay until the cap is reached, however slowly threads start
             with lock:
                 inside[0] -= 1
 
@@ -189,11 +191,10 @@ def test_a_finished_slot_is_reused_by_the_next_request(runtime, queue):
     throttle = Throttle(queue.connection, account="ACtest4", sender="+4", max_concurrency=1, rate_per_second=10_000,
                         linger_seconds=30)
     with throttle.slot():
-        pass
-    started = time.monotonic()
+        first = queue.connection.zrange(throttle.slots_key, 0, -1)
     with throttle.slot():  # the cap is 1: this gets in only because it reuses the first slot
         assert throttle.in_use() == 1
-    assert time.monotonic() - started < 10  # not after the 30 s linger
+        assert queue.connection.zrange(throttle.slots_key, 0, -1) == first  # that very slot, not a new one
     throttle.flush()
     assert throttle.in_use() == 0
 
@@ -202,7 +203,7 @@ def test_a_finished_slot_no_acquire_takes_along_goes_back_soon(runtime, queue):
     throttle = Throttle(queue.connection, account="ACtest6", sender="+6", max_concurrency=1, rate_per_second=10_000)
     with throttle.slot():
         pass
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 60
     while throttle.in_use() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert throttle.in_use() == 0  # no acquire followed: the sweeper gave it back
@@ -235,15 +236,15 @@ def test_reserving_several_messages_at_once_still_holds_the_rate(runtime, queue)
     assert time.monotonic() - started >= 0.4
 
 
-def test_slots_kept_from_before_redis_was_replaced_are_not_reused(runtime, queue):
+def test_slots_kept_from_before_redis_was_replaced_are_not_reused(private_redis):
     """A new Redis knows nothing of this process's idle slots: using them would exceed the cap unseen."""
-    ours = Throttle(queue.connection, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000,
+    ours = Throttle(private_redis, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000,
                     linger_seconds=30)
-    theirs = Throttle(queue.connection, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000)
+    theirs = Throttle(private_redis, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000)
     with ours.slot():
         pass  # now an idle slot of ours, kept for our next request
-    queue.connection.flushdb()
-    queue.connection.script_flush()  # as a freshly started server
+    private_redis.flushdb()  # a Redis of this test's own, never one REDIS_URL named
+    private_redis.script_flush()  # as a freshly started server
     entered = threading.Event()
 
     def send_next():
@@ -256,7 +257,7 @@ def test_slots_kept_from_before_redis_was_replaced_are_not_reused(runtime, queue
         time.sleep(0.3)
         assert not entered.is_set()
     theirs.flush()
-    waiting.join(5)
+    waiting.join(60)
     assert entered.is_set() and ours.in_use() == 1
 
 
@@ -267,4 +268,4 @@ def test_throttle_slots_of_a_dead_worker_come_back_after_the_lease(runtime, queu
     started = time.monotonic()
     with throttle.slot():
         pass
-    assert 0.1 < time.monotonic() - started < 2
+    assert time.monotonic() - started > 0.1  # it waited for the lease, then got the slot

@@ -7,6 +7,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+import config
+
 from .. import accounts, audit, jobs, public_site
 from ..db import migrate
 from ..domain import ValidationError
@@ -61,6 +63,11 @@ def users_list():
 @click.command("reconcile")
 def reconcile_command():
     """Resolve sends left in doubt, queue what is pending but not queued, settle finished fan-outs (once)."""
+    if not current_app.config["REDIS_URL"]:
+        raise click.ClickException(
+            "REDIS_URL is not set. Set it to the Redis your workers use (REDIS_URL=redis://host:6379/0). Beside "
+            "./run, use the same CRISISCAST_INSTANCE as it: while it runs, it writes the Redis it started into "
+            f"{config.INSTANCE / config.DEV_RUN_FILE}.")
     report = jobs.reconcile_once(current_app.extensions["crisiscast"], jobs.make_queue(current_app.config))
     click.echo("another reconciler is running right now" if report is None else str(report))
     for note in report.notes if report else ():

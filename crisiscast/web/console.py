@@ -28,8 +28,10 @@ def index():
     tally = {(c, s): n for c, s, n in db().execute(
         select(Delivery.channel, Delivery.state, func.count()).where(Delivery.created_at >= since)
         .group_by(Delivery.channel, Delivery.state))}
+    queue_health = queueing.health()
     return render_template("console/index.html", updates=updates, channels=_channel_status(with_health=True),
-                           queue_health=queueing.health(), labels=CHANNEL_LABELS, tally=tally,
+                           queue_health=queue_health, recovery=queueing.recovery(queue_health),
+                           labels=CHANNEL_LABELS, tally=tally,
                            states=("pending", "sending", "sent", "partial", "failed", "in_doubt"))
 
 

@@ -55,7 +55,7 @@ def test_sign_in_compose_preview_publish_and_watch_delivery(page, live_server, u
     page.click("text=Write a new update")
 
     page.click("button:has-text('Preview')")
-    assert page.locator("text=Write a headline.").is_visible()
+    expect(page.locator("text=Write a headline.")).to_be_visible(timeout=60_000)  # the form came back
 
     page.fill("#incident", "Fort Hood shooting response")
     page.select_option("#er_access", "open_delays")
@@ -72,7 +72,7 @@ def test_sign_in_compose_preview_publish_and_watch_delivery(page, live_server, u
     assert page.locator(".flash.success").inner_text().startswith("Published.")
     drain()
     # The page refreshes its deliveries by itself; no reload here.
-    expect(page.locator("#deliveries .state-sent")).to_have_count(4, timeout=10000)
+    expect(page.locator("#deliveries .state-sent")).to_have_count(4, timeout=60_000)
     shot(page, "update-status.png")
     assert len(sandbox_client.accepted("twilio")) == 2
     assert len(sandbox_client.accepted("x")) == 1

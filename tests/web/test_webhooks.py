@@ -14,6 +14,7 @@ import config
 from crisiscast import faultkit, jobs, services, sms_recipients
 from crisiscast.delivery import deliver
 from crisiscast.domain import Draft
+from crisiscast.faultkit import wait_until
 from crisiscast.models import (AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList,
                                utcnow)
 from crisiscast.reconcile import CALLBACK_WAIT, reconcile
@@ -250,14 +251,12 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     result = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=live_app.settings,
                               channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        statuses = sorted(s or "" for s in db.scalars(select(SmsRecipient.status)))
-        if statuses == ["delivered", "delivered", "undelivered"]:
-            break
-        time.sleep(0.1)
+    def statuses():
         db.expire_all()
-    assert statuses == ["delivered", "delivered", "undelivered"], sandbox_client.stats()
+        return sorted(s or "" for s in db.scalars(select(SmsRecipient.status)))
+
+    wait_until(lambda: statuses() == ["delivered", "delivered", "undelivered"], timeout=60,
+               what=lambda: f"three receipts applied, {sandbox_client.stats()}")
     failed = db.scalar(select(SmsRecipient).where(SmsRecipient.status == "undelivered"))
     assert failed.status_error_code == "30003"
     client = server_client(live_app)
