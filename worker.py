@@ -5,8 +5,10 @@ import argparse
 import logging
 
 import config
-from crisiscast import audit, jobs, public_site
+from crisiscast import jobs
+from crisiscast.public import site
 from crisiscast.runtime import Runtime
+from crisiscast.store import audit
 
 
 def main(argv=None) -> None:
@@ -27,7 +29,7 @@ def main(argv=None) -> None:
     jobs.install(runtime)
     # The site appears on an empty PUBLIC_DIR; otherwise only the top level is rendered, so a new version's
     # templates reach the status page and feeds (`flask public rebuild` renders every page again).
-    public_site.refresh(runtime.sessions, settings)
+    site.refresh(runtime.sessions, settings)
     jobs.run_worker(settings, burst=args.burst, name=args.name)
 
 

@@ -6,7 +6,7 @@ import tempfile
 
 from sqlalchemy import text
 
-from crisiscast.db import make_engine
+from crisiscast.store.db import make_engine
 
 
 def bench_database(name: str):

@@ -18,15 +18,18 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import bench_database  # noqa: E402
+
 import config  # noqa: E402
-from crisiscast import accounts, faultkit, jobs, services  # noqa: E402
-from crisiscast.db import migrate  # noqa: E402
-from crisiscast.domain import Draft  # noqa: E402
-from crisiscast.models import AuditEvent  # noqa: E402
-from crisiscast.redis_server import PrivateRedis, free_port  # noqa: E402
+from crisiscast import jobs  # noqa: E402
+from crisiscast.core.domain import Draft  # noqa: E402
 from crisiscast.runtime import Runtime  # noqa: E402
 from crisiscast.sandbox import product_settings  # noqa: E402
-from common import bench_database  # noqa: E402
+from crisiscast.services import accounts, publishing
+from crisiscast.store.db import migrate  # noqa: E402
+from crisiscast.store.models import AuditEvent  # noqa: E402
+from dev.redis_server import PrivateRedis, free_port  # noqa: E402
+from tests.support import faultkit
 
 
 def main() -> None:
@@ -69,7 +72,7 @@ def main() -> None:
             draft = Draft(incident="Fault run", er_access="closed", operating_status="evacuating",
                           headline="Evacuation under way", body="Go to the north entrance.",
                           channels=("sms", "x", "facebook", "feed"), lists=("public",))
-            services.publish(session, draft, uid=services.new_uid(), author=session.merge(author), settings=settings,
+            publishing.publish(session, draft, uid=publishing.new_uid(), author=session.merge(author), settings=settings,
                              channels=runtime.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
         faults = ["kill"] * args.kills + ["redis"] * args.redis_losses
         step = args.subscribers // (len(faults) + 1)

@@ -25,11 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import config  # noqa: E402
-from crisiscast import accounts, faultkit, jobs, services  # noqa: E402
-from crisiscast.db import migrate  # noqa: E402
-from crisiscast.domain import Draft  # noqa: E402
-from crisiscast.redis_server import PrivateRedis, free_port  # noqa: E402
+from crisiscast import jobs  # noqa: E402
+from crisiscast.core.domain import Draft  # noqa: E402
 from crisiscast.runtime import Runtime  # noqa: E402
+from crisiscast.services import accounts, publishing
+from crisiscast.store.db import migrate  # noqa: E402
+from dev.redis_server import PrivateRedis, free_port  # noqa: E402
+from tests.support import faultkit
 
 NGINX_CONF = """
 worker_processes 2;
@@ -135,7 +137,7 @@ def publish_and_wait(runtime, queue, author, port: int, n: int) -> float:
         draft = Draft(incident="Benchmark", er_access="open", operating_status="normal", headline=headline,
                       body="Blood donors needed at the main campus. " * 3, channels=("feed",))
         started = time.perf_counter()
-        services.publish(session, draft, uid=services.new_uid(), author=session.merge(author),
+        publishing.publish(session, draft, uid=publishing.new_uid(), author=session.merge(author),
                          settings=runtime.settings, channels=runtime.channels,
                          enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
     while headline not in requests.get(f"http://127.0.0.1:{port}/feed.rss", timeout=5).text:

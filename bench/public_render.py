@@ -21,15 +21,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import config  # noqa: E402
 from common import bench_database  # noqa: E402
-from crisiscast import accounts, bulk, services  # noqa: E402
-from crisiscast.channels import Message  # noqa: E402
-from crisiscast.db import migrate  # noqa: E402
-from crisiscast.domain import Draft  # noqa: E402
-from crisiscast.models import FeedEntry, Incident, Update, utcnow  # noqa: E402
-from crisiscast.runtime import Runtime  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+
+import config  # noqa: E402
+from crisiscast.channels import Message  # noqa: E402
+from crisiscast.core.domain import Draft  # noqa: E402
+from crisiscast.runtime import Runtime  # noqa: E402
+from crisiscast.services import accounts, publishing
+from crisiscast.store import bulk  # noqa: E402
+from crisiscast.store.db import migrate  # noqa: E402
+from crisiscast.store.models import FeedEntry, Incident, Update, utcnow  # noqa: E402
 
 INCIDENTS = ("Fort Hood shooting response", "Winter storm", "Water main break", "Power outage")
 
@@ -60,13 +62,13 @@ def add_history(runtime, author_id: int, upto: int) -> None:
 
 def timed_publish(runtime, author, n: int) -> float:
     """Publish one update to the feed and return how long the feed channel's send (the render) took."""
-    uid = services.new_uid()
+    uid = publishing.new_uid()
     draft = Draft(incident=INCIDENTS[n % len(INCIDENTS)], er_access="open_delays", operating_status="normal",
                   headline=f"Sample {n}", channels=("feed",))
     with runtime.sessions() as session:
-        services.publish(session, draft, uid=uid, author=session.merge(author), settings=runtime.settings,
+        publishing.publish(session, draft, uid=uid, author=session.merge(author), settings=runtime.settings,
                          channels=runtime.channels, enqueue=lambda *a: None)
-    link = services.update_link(runtime.settings, uid)
+    link = publishing.update_link(runtime.settings, uid)
     started = time.perf_counter()
     runtime.channels["feed"].send(Message(text=draft.headline, link=link, title=draft.headline, uid=uid))
     return time.perf_counter() - started
@@ -86,7 +88,7 @@ def main() -> None:
     try:
         with runtime.sessions() as session:
             author = accounts.create_user(session, "bench", "bench password", "author", actor="bench")
-            session.add_all(Incident(title=t, slug=services.slugify(t)) for t in INCIDENTS)
+            session.add_all(Incident(title=t, slug=publishing.slugify(t)) for t in INCIDENTS)
             session.commit()
         anchor, n = None, 0
         for size in args.history:

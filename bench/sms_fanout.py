@@ -24,13 +24,15 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import config  # noqa: E402
-from crisiscast import accounts, faultkit  # noqa: E402
-from crisiscast.db import make_engine, migrate, session_factory  # noqa: E402
-from crisiscast.models import Delivery  # noqa: E402
-from crisiscast.redis_server import PrivateRedis, free_port  # noqa: E402
-from crisiscast.sandbox import product_settings  # noqa: E402
 from common import bench_database  # noqa: E402
+
+import config  # noqa: E402
+from crisiscast.sandbox import product_settings  # noqa: E402
+from crisiscast.services import accounts
+from crisiscast.store.db import make_engine, migrate, session_factory  # noqa: E402
+from crisiscast.store.models import Delivery  # noqa: E402
+from dev.redis_server import PrivateRedis, free_port  # noqa: E402
+from tests.support import faultkit  # noqa: E402
 
 
 def main() -> None:

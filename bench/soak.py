@@ -27,15 +27,18 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import bench_database  # noqa: E402
+
 import config  # noqa: E402
-from crisiscast import accounts, faultkit, jobs, services  # noqa: E402
-from crisiscast.db import migrate  # noqa: E402
-from crisiscast.domain import Draft  # noqa: E402
-from crisiscast.models import AuditEvent, Delivery, SmsRecipient  # noqa: E402
-from crisiscast.redis_server import PrivateRedis, free_port  # noqa: E402
+from crisiscast import jobs  # noqa: E402
+from crisiscast.core.domain import Draft  # noqa: E402
 from crisiscast.runtime import Runtime  # noqa: E402
 from crisiscast.sandbox import product_settings  # noqa: E402
-from common import bench_database  # noqa: E402
+from crisiscast.services import accounts, publishing
+from crisiscast.store.db import migrate  # noqa: E402
+from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient  # noqa: E402
+from dev.redis_server import PrivateRedis, free_port  # noqa: E402
+from tests.support import faultkit
 
 
 def main() -> None:
@@ -117,7 +120,7 @@ class Soak:
                       headline=f"Reminder {self.published}", body=f"Blood drive reminder number {self.published}.",
                       channels=("sms",), lists=("public",))
         with self.runtime.sessions() as session:
-            services.publish(session, draft, uid=services.new_uid(), author=session.merge(self.author),
+            publishing.publish(session, draft, uid=publishing.new_uid(), author=session.merge(self.author),
                              settings=self.settings, channels=self.runtime.channels,
                              enqueue=lambda i, c: jobs.enqueue_delivery(self.queue, i, c))
 

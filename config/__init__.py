@@ -11,8 +11,7 @@ import os
 import secrets
 from pathlib import Path
 
-from crisiscast.settings import (SECRET_SETTINGS, Settings, SettingsError, did_you_mean,  # noqa: F401
-                                 unknown_in_environment)
+from crisiscast.settings import SECRET_SETTINGS, Settings, SettingsError, did_you_mean, unknown_in_environment  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def load(name: str | None = None, environ=None, instance: Path | None = None, de
     for key in unknown_in_environment(environ):
         log.warning("environment variable %s is not a crisiscast setting%s; it is ignored", key, did_you_mean(key))
     if not values.get("DATABASE_URL"):
-        values["DATABASE_URL"] = f"sqlite:///{instance / 'crisiscast.db'}"
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'crisiscast.store.db'}"
     if not values.get("PUBLIC_DIR"):
         values["PUBLIC_DIR"] = str(instance / "public")
     if not values.get("SECRET_KEY"):

@@ -19,12 +19,12 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from . import reconciler_health, sms_fanout
-from .breaker import Breaker
-from .delivery import deliver
-from .models import Delivery, Update
-from .reconcile import LOOKUP_THREADS, QueuePort, Report, reconcile
-from .throttle import Throttle
+from crisiscast.sending import reconciler_health, sms_fanout
+from crisiscast.sending.breaker import Breaker
+from crisiscast.sending.delivery import deliver
+from crisiscast.sending.reconcile import LOOKUP_THREADS, QueuePort, Report, reconcile
+from crisiscast.sending.throttle import Throttle
+from crisiscast.store.models import Delivery, Update
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def current_runtime():
     global _runtime
     if _runtime is None:
         import config
-        from .runtime import Runtime
+        from crisiscast.runtime import Runtime
 
         _runtime = Runtime(config.load())
     return _runtime

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from .channels import build_channels
-from .db import make_engine, session_factory
-from .delivery import RetryPolicy
+from crisiscast.channels import build_channels
+from crisiscast.sending.delivery import RetryPolicy
+from crisiscast.store.db import make_engine, session_factory
 
 
 class Runtime:

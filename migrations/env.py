@@ -1,8 +1,8 @@
-"""Alembic environment: runs migrations against the URL given by crisiscast.db.alembic_config."""
+"""Alembic environment: runs migrations against the URL given by crisiscast.store.db.alembic_config."""
 from alembic import context
 
-from crisiscast.db import make_engine
-from crisiscast.models import Base
+from crisiscast.store.db import make_engine
+from crisiscast.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

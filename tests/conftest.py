@@ -14,17 +14,17 @@ from rq import SimpleWorker
 from sqlalchemy import inspect, select, text
 
 import config
-from crisiscast import accounts, jobs
-from crisiscast.db import make_engine, migrate
-from crisiscast.domain import DeliveryState
-from crisiscast.models import Delivery, Subscriber, SubscriberList
-from crisiscast.redis_server import PrivateRedis
+from crisiscast import jobs
+from crisiscast.core.domain import DeliveryState
 from crisiscast.runtime import Runtime
 from crisiscast.sandbox import RunningSandbox, product_settings
 from crisiscast.sandbox.state import Settings as SandboxSettings
+from crisiscast.services import accounts
+from crisiscast.store.db import make_engine, migrate
+from crisiscast.store.models import Delivery, Subscriber, SubscriberList
 from crisiscast.web import create_app
-
-from . import scratch_database
+from dev.redis_server import PrivateRedis
+from tests.support import scratch_database
 
 PASSWORD = "correct horse battery"
 
@@ -93,7 +93,7 @@ def database_url(migrated_database, tmp_path):
             conn.execute(text("DELETE FROM subscriber_lists WHERE id > 3"))
         engine.dispose()
         return migrated_database
-    path = tmp_path / "crisiscast.db"
+    path = tmp_path / "crisiscast.store.db"
     shutil.copy(migrated_database, path)
     return f"sqlite:///{path}"
 

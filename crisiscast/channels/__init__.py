@@ -54,7 +54,7 @@ class InDoubtError(ChannelError):
 
 
 class Channel(ABC):
-    """One destination. It only transports: rendering to its limits happens in crisiscast.rendering."""
+    """One destination. It only transports: rendering to its limits happens in crisiscast.core.rendering."""
 
     name: str = ""
     label: str = ""
@@ -94,7 +94,7 @@ class Channel(ABC):
 
 
 class NoBreaker:
-    """The circuit breaker port's null form: never pauses (crisiscast.breaker has the shared one)."""
+    """The circuit breaker port's null form: never pauses (crisiscast.sending.breaker has the shared one)."""
 
     def wait_seconds(self, channel: str) -> float:
         return 0.0
@@ -117,10 +117,10 @@ def same_text(sent: str, found: str) -> bool:
 
 def build_channels(settings, sessions) -> dict[str, Channel]:
     """Every channel, keyed by name; `sessions` is the database session factory the feed writes with."""
-    from .facebook import FacebookChannel
-    from .feed import FeedChannel
-    from .sms import SmsChannel
-    from .x import XChannel
+    from crisiscast.channels.facebook import FacebookChannel
+    from crisiscast.channels.feed import FeedChannel
+    from crisiscast.channels.sms import SmsChannel
+    from crisiscast.channels.x import XChannel
 
     return {
         "sms": SmsChannel(settings),

@@ -6,9 +6,9 @@ from datetime import datetime
 import facebook
 import requests
 
-from ..audit import mask_id
-from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import lookup_error, mount, retry_after_seconds, transport_error
+from crisiscast.channels import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from crisiscast.channels.transport import lookup_error, mount, retry_after_seconds, transport_error
+from crisiscast.core.masking import mask_id
 
 GRAPH_REAL_BASE = "https://graph.facebook.com"
 # Graph codes that mean "try later": unknown/service errors and the app, user and page rate limits.

@@ -5,9 +5,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from .. import public_site
-from ..models import FeedEntry, Update
-from . import Channel, Message, PermanentError, Receipt
+from crisiscast.channels import Channel, Message, PermanentError, Receipt
+from crisiscast.public import site
+from crisiscast.store.models import FeedEntry, Update
 
 
 class FeedChannel(Channel):
@@ -31,7 +31,7 @@ class FeedChannel(Channel):
                                   content=message.text, link=message.link, published_at=update.published_at)
                 session.add(entry)
             guid, update_id = entry.guid, update.id
-        public_site.publish(self.sessions, self.settings, update_id)
+        site.publish(self.sessions, self.settings, update_id)
         return Receipt(provider_id=guid)
 
     def find(self, message: Message, since: datetime) -> Receipt | None:

@@ -9,10 +9,10 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 from urllib3.exceptions import HTTPError
 
-from ..audit import mask_phone
-from . import CLOCK_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import lookup_error, retry_after_seconds, transport_error
-from .twilio_http import TwilioHttp
+from crisiscast.channels import CLOCK_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from crisiscast.channels.transport import lookup_error, retry_after_seconds, transport_error
+from crisiscast.channels.twilio_http import TwilioHttp
+from crisiscast.core.masking import mask_phone
 
 TWILIO_REAL_BASE = "https://api.twilio.com"
 RETRYABLE_CODES = {"20429", "20500", "20503", "30001"}

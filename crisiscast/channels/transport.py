@@ -92,14 +92,14 @@ def retry_after_seconds(headers: dict) -> float | None:
 
 def lookup_error(exc: Exception):
     """A lookup that got no answer: retryable (a lookup never sends anything)."""
-    from . import RetryableError
+    from crisiscast.channels import RetryableError
 
     return RetryableError(f"{type(exc).__name__}: lookup failed", code=type(exc).__name__)
 
 
 def transport_error(exc: Exception):
     """Our error kind for a failure below HTTP: in doubt once the request may have left, else retryable."""
-    from . import InDoubtError, RetryableError
+    from crisiscast.channels import InDoubtError, RetryableError
 
     kind = InDoubtError if is_in_doubt(exc) else RetryableError
     return kind(f"{type(exc).__name__}: no answer from the provider", code=type(exc).__name__)

@@ -19,7 +19,7 @@ import urllib3
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from .transport import RATE_LIMIT_HEADERS
+from crisiscast.channels.transport import RATE_LIMIT_HEADERS
 
 JSON_TYPES = ("application/json", "application/scim+json")
 

@@ -6,8 +6,8 @@ from datetime import datetime
 import requests
 import tweepy
 
-from . import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
-from .transport import lookup_error, mount, retry_after_seconds, transport_error
+from crisiscast.channels import LOOKUP_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
+from crisiscast.channels.transport import lookup_error, mount, retry_after_seconds, transport_error
 
 X_REAL_BASE = "https://api.twitter.com"
 

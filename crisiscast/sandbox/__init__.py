@@ -6,8 +6,8 @@ import threading
 
 from aiohttp import web
 
-from .app import build_app
-from .state import Credentials, Settings, State
+from crisiscast.sandbox.app import build_app
+from crisiscast.sandbox.state import Credentials, Settings, State
 
 
 class RunningSandbox:

@@ -6,8 +6,8 @@ import json
 
 from aiohttp import web
 
-from .app import build_app
-from .state import PROVIDERS, Settings, State
+from crisiscast.sandbox.app import build_app
+from crisiscast.sandbox.state import PROVIDERS, Settings, State
 
 
 def main(argv=None) -> None:

@@ -10,8 +10,8 @@ from xml.etree import ElementTree
 
 from aiohttp import web
 
-from . import callbacks, graph, twilio, x
-from .state import PROVIDERS, State
+from crisiscast.sandbox import callbacks, graph, twilio, x
+from crisiscast.sandbox.state import PROVIDERS, State
 
 MODULES = {"twilio": twilio, "x": x, "graph": graph}
 STATE_KEY = web.AppKey("state", State)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-
 from functools import partial
 
 from aiohttp import web

@@ -4,15 +4,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from email.utils import format_datetime
 from datetime import datetime, timezone
-
+from email.utils import format_datetime
 from functools import partial
 
 from aiohttp import web
 
-from ..textlimits import count_sms
-from . import callbacks
+from crisiscast.core.textlimits import count_sms
+from crisiscast.sandbox import callbacks
 
 NAME = "twilio"
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import re
 import time
-
 from functools import partial
 
 from aiohttp import web
 
-from ..textlimits import X_MAX_WEIGHT, x_weight
+from crisiscast.core.textlimits import X_MAX_WEIGHT, x_weight
 
 NAME = "x"
 RATE_LIMIT = 300

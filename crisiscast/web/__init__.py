@@ -8,11 +8,10 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
 
 import config
-
-from ..audit import mask_phone
-from ..domain import ER_ACCESS, OPERATING_STATUS
-from ..runtime import Runtime
-from .public_files import PublicFiles
+from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.core.masking import mask_phone
+from crisiscast.runtime import Runtime
+from crisiscast.web.public_files import PublicFiles
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 csrf = CSRFProtect()
@@ -38,7 +37,7 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
     app.jinja_env.filters["duration"] = duration
 
-    from . import admin, audit_log, auth, cli, console, public, queueing, subscribers, webhooks
+    from crisiscast.web import admin, audit_log, auth, cli, console, public, queueing, subscribers, webhooks
 
     queueing.init_app(app)
     auth.init_app(app)

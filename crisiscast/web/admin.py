@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from .. import accounts
-from ..domain import ValidationError
-from ..models import User
-from .auth import login_required
-from .helpers import db
+from crisiscast.core.domain import ValidationError
+from crisiscast.services import accounts
+from crisiscast.store.models import User
+from crisiscast.web.auth import login_required
+from crisiscast.web.helpers import db
 
 bp = Blueprint("admin", __name__)
 

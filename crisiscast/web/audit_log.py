@@ -5,10 +5,10 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 
-from .. import audit
-from ..domain import CHANNELS
-from .auth import login_required
-from .helpers import db
+from crisiscast.core.domain import CHANNELS
+from crisiscast.store import audit
+from crisiscast.web.auth import login_required
+from crisiscast.web.helpers import db
 
 bp = Blueprint("audit_log", __name__)
 

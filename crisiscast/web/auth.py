@@ -5,9 +5,10 @@ import functools
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from .. import accounts, audit
-from ..models import User
-from .helpers import db
+from crisiscast.services import accounts
+from crisiscast.store import audit
+from crisiscast.store.models import User
+from crisiscast.web.helpers import db
 
 bp = Blueprint("auth", __name__)
 

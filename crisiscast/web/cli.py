@@ -8,11 +8,13 @@ from flask import current_app
 from flask.cli import AppGroup
 
 import config
-
-from .. import accounts, audit, jobs, public_site
-from ..db import migrate
-from ..domain import ValidationError
-from .helpers import db, runtime
+from crisiscast import jobs
+from crisiscast.core.domain import ValidationError
+from crisiscast.public import site
+from crisiscast.services import accounts
+from crisiscast.store import audit
+from crisiscast.store.db import migrate
+from crisiscast.web.helpers import db, runtime
 
 db_cli = AppGroup("db", help="The database schema.")
 users_cli = AppGroup("users", help="Staff accounts.")
@@ -54,7 +56,7 @@ def users_list():
     """List staff accounts and their roles."""
     from sqlalchemy import select
 
-    from ..models import User
+    from crisiscast.store.models import User
 
     for user in db().scalars(select(User).order_by(User.username)):
         click.echo(f"{user.username:24} {user.role:8} {'active' if user.active else 'disabled'}")
@@ -77,5 +79,5 @@ def reconcile_command():
 @public_cli.command("rebuild")
 def public_rebuild():
     """Render every public file again (after a template change, or to restore PUBLIC_DIR)."""
-    changed = public_site.rebuild(runtime().sessions, runtime().settings)
+    changed = site.rebuild(runtime().sessions, runtime().settings)
     click.echo(f"public site rebuilt: {changed} files changed in {runtime().settings['PUBLIC_DIR']}")

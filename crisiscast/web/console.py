@@ -9,12 +9,22 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from .. import public_site, receipts, services, sms_recipients, subscribers
-from ..domain import CHANNEL_LABELS, CHANNELS, ER_ACCESS, OPERATING_STATUS, DeliveryState, Draft, ValidationError
-from ..models import Delivery, Incident, SmsRecipient, Update, utcnow
-from . import queueing
-from .auth import login_required
-from .helpers import db, runtime, settings
+from crisiscast.core.domain import (
+    CHANNEL_LABELS,
+    CHANNELS,
+    ER_ACCESS,
+    OPERATING_STATUS,
+    DeliveryState,
+    Draft,
+    ValidationError,
+)
+from crisiscast.public import site
+from crisiscast.sending import sms_recipients
+from crisiscast.services import delivery_receipts, publishing, subscribers
+from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, utcnow
+from crisiscast.web import queueing
+from crisiscast.web.auth import login_required
+from crisiscast.web.helpers import db, runtime, settings
 
 bp = Blueprint("console", __name__)
 UID = re.compile(r"^[0-9a-f]{12}$")
@@ -39,27 +49,27 @@ def index():
 @login_required("author")
 def compose():
     if request.method == "GET":
-        return _form(_starting_values(request.args.get("corrects", "")), uid=services.new_uid())
+        return _form(_starting_values(request.args.get("corrects", "")), uid=publishing.new_uid())
     uid = request.form.get("uid", "")
     if not UID.match(uid):
         abort(400, "The form is missing its identifier; reload the page.")
     draft = Draft.from_form(request.form)
     try:
-        renderings = services.preview(draft, settings(), uid)
+        renderings = publishing.preview(draft, settings(), uid)
         if "sms" in draft.channels:
             subscribers.check_lists(db(), draft.lists)
     except ValidationError as exc:
         return _form(request.form, uid=uid, errors=exc.errors), 422
     digest = _digest(renderings, draft.lists)
-    publishing = request.form.get("action") == "publish"
-    if not publishing or request.form.get("digest") != digest:
-        estimate = services.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
-        if publishing:
+    wants_publish = request.form.get("action") == "publish"
+    if not wants_publish or request.form.get("digest") != digest:
+        estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
+        if wants_publish:
             flash("The text or the lists changed since the preview. Check the preview below, then publish.",
                   "warning")
         return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
-            409 if publishing else 200
-    result = services.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
+            409 if wants_publish else 200
+    result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if not result.created:
         flash("This update was already published; it was not sent again.", "info")
@@ -96,8 +106,8 @@ def retract(update_id: int):
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
         # queue is down. Only the files it touches, so the request stays short however long the history.
-        services.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
-                         lambda: public_site.publish(runtime().sessions, settings(), update_id))
+        publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
+                         lambda: site.publish(runtime().sessions, settings(), update_id))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
@@ -109,7 +119,7 @@ def retract(update_id: int):
 @login_required("author")
 def retry(delivery_id: int):
     try:
-        delivery = services.retry_delivery(db(), delivery_id, g.user.username, queueing.enqueue_delivery)
+        delivery = publishing.retry_delivery(db(), delivery_id, g.user.username, queueing.enqueue_delivery)
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
         delivery = db().get(Delivery, delivery_id) or abort(404)
@@ -124,8 +134,8 @@ def _delivery_context(found: Update) -> dict:
     counts, receipts_by_status, failures = {}, {}, []
     if sms:
         counts = sms_recipients.counts(session, sms.id)
-        receipts_by_status = receipts.status_counts(session, sms.id)
-        failed = (SmsRecipient.state == "failed") | SmsRecipient.status.in_(receipts.FAILED)
+        receipts_by_status = delivery_receipts.status_counts(session, sms.id)
+        failed = (SmsRecipient.state == "failed") | SmsRecipient.status.in_(delivery_receipts.FAILED)
         failures = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == sms.id, failed)
                                    .order_by(SmsRecipient.id).limit(100)).all()
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.

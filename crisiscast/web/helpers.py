@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g
 
-from ..runtime import Runtime
+from crisiscast.runtime import Runtime
 
 
 def runtime() -> Runtime:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort
 from sqlalchemy import select
 
-from .. import feeds, public_site
-from ..models import Incident, Update
-from .helpers import db, settings
+from crisiscast.public import feeds, site
+from crisiscast.store.models import Incident, Update
+from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("public", __name__)
 KINDS = {"rss": ("application/rss+xml", feeds.rss), "atom": ("application/atom+xml", feeds.atom),
@@ -19,7 +19,7 @@ KINDS = {"rss": ("application/rss+xml", feeds.rss), "atom": ("application/atom+x
 
 @bp.get("/status")
 def status():
-    return Response(public_site.status_page(db(), settings()), mimetype="text/html",
+    return Response(site.status_page(db(), settings()), mimetype="text/html",
                     headers={"Cache-Control": "public, max-age=10"})
 
 
@@ -37,7 +37,7 @@ def update(uid: str):
     found = db().scalar(select(Update).where(Update.uid == uid))
     if found is None:
         abort(404)
-    return Response(public_site.update_page(db(), settings(), found), mimetype="text/html")
+    return Response(site.update_page(db(), settings(), found), mimetype="text/html")
 
 
 @bp.get("/incidents/<slug>/feed.<kind>")
@@ -45,14 +45,14 @@ def incident_feed(slug: str, kind: str):
     incident = db().scalar(select(Incident).where(Incident.slug == slug))
     if incident is None or kind not in KINDS:
         abort(404)
-    body = public_site.incident_feeds(db(), settings(), incident)[f"incidents/{slug}/feed.{kind}"]
+    body = site.incident_feeds(db(), settings(), incident)[f"incidents/{slug}/feed.{kind}"]
     return Response(body, mimetype=KINDS[kind][0], headers={"Cache-Control": "public, max-age=10"})
 
 
 @bp.get("/cap/<name>.xml")
 def cap_alert(name: str):
     found = db().scalar(select(Update).where(Update.uid == name.removesuffix("-cancel")))
-    body = public_site.story_files(db(), settings(), found).get(f"cap/{name}.xml") if found else None
+    body = site.story_files(db(), settings(), found).get(f"cap/{name}.xml") if found else None
     if body is None:
         abort(404)
     return Response(body, mimetype="application/xml")

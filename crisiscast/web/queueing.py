@@ -5,8 +5,9 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from .. import jobs, reconciler_health
-from . import duration
+from crisiscast import jobs
+from crisiscast.sending import reconciler_health
+from crisiscast.web import duration
 
 
 def init_app(app) -> None:

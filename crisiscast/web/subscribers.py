@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from .. import accounts, audit, subscribers
-from ..domain import ValidationError
-from ..models import SubscriberList
-from ..subscriber_import import import_csv
-from .auth import login_required
-from .helpers import db, settings
+from crisiscast.core.domain import ValidationError
+from crisiscast.services import accounts, subscribers
+from crisiscast.services.subscriber_import import import_csv
+from crisiscast.store import audit
+from crisiscast.store.models import SubscriberList
+from crisiscast.web.auth import login_required
+from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
 MAX_UPLOAD = 5 * 1024 * 1024

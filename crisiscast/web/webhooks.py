@@ -5,8 +5,9 @@ from flask import Blueprint, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from .. import audit, inbound, receipts
-from .helpers import db, settings
+from crisiscast.services import delivery_receipts, keywords
+from crisiscast.store import audit
+from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
@@ -29,7 +30,7 @@ def check_signature():
 @bp.post("/sms")
 def inbound_sms():
     form = request.form
-    effect = inbound.handle(db(), settings(), form.get("From", ""), form.get("Body", ""), form.get("OptOutType", ""))
+    effect = keywords.handle(db(), settings(), form.get("From", ""), form.get("Body", ""), form.get("OptOutType", ""))
     reply = MessagingResponse()
     if effect.reply:
         reply.message(effect.reply)
@@ -41,14 +42,14 @@ def message_status():
     """A delivery receipt: kept once, applied to the recipient row its URL names (or its SID's row)."""
     form = request.form
     status = form.get("MessageStatus", "").lower()
-    if status not in receipts.STATUSES or not form.get("MessageSid"):
+    if status not in delivery_receipts.STATUSES or not form.get("MessageSid"):
         return Response(f"MessageSid and a MessageStatus Twilio documents are required, not {status!r}.\n",
                         status=400, mimetype="text/plain")
     row = request.args.get("r", "")
-    callback = receipts.Callback(form["MessageSid"], status, form.get("ErrorCode") or None,
+    callback = delivery_receipts.Callback(form["MessageSid"], status, form.get("ErrorCode") or None,
                                  int(row) if row.isdigit() else None, form.get("To", ""),
                                  request.headers.get("I-Twilio-Idempotency-Token", ""))
-    receipts.receive(db(), callback)
+    delivery_receipts.receive(db(), callback)
     return Response(status=204)
 
 

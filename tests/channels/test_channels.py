@@ -93,7 +93,7 @@ def test_no_answer_within_the_timeout_is_in_doubt_not_retryable(settings, sandbo
 
 
 def test_a_refused_connection_is_retryable_not_in_doubt(settings):
-    from crisiscast.redis_server import free_port
+    from dev.redis_server import free_port
 
     down = config.Settings({**settings, "TWILIO_API_BASE": f"http://127.0.0.1:{free_port()}"})
     with pytest.raises(RetryableError):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from crisiscast.faultkit import wait_until
 from crisiscast.sandbox.state import Credentials
+from tests.support.faultkit import wait_until
 
 # Twilio's OpenAPI description (MIT, see twilio_api_v2010.LICENSE beside it), vendored so the test always runs.
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "twilio_api_v2010.json"

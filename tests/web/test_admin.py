@@ -1,9 +1,8 @@
 """Admins manage accounts; authors manage the subscriber list; each change is audited."""
 from sqlalchemy import select
 
-from crisiscast.models import AuditEvent, User
-
-from ..conftest import csrf_token
+from crisiscast.store.models import AuditEvent, User
+from tests.conftest import csrf_token
 
 
 def test_admin_creates_an_account_that_can_sign_in(client, auth, db):

@@ -2,7 +2,7 @@
 import csv
 import io
 
-from crisiscast import audit
+from crisiscast.store import audit
 
 
 def test_filter_by_update_and_channel_and_download_csv(client, auth, db):

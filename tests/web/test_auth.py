@@ -2,9 +2,8 @@
 import pytest
 from sqlalchemy import select
 
-from crisiscast.models import AuditEvent
-
-from ..conftest import csrf_token
+from crisiscast.store.models import AuditEvent
+from tests.conftest import csrf_token
 
 
 @pytest.mark.parametrize("path", ["/", "/updates/new", "/audit", "/audit.csv", "/subscribers/", "/admin/users",

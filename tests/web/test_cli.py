@@ -1,8 +1,8 @@
 """The command line: `flask --app crisiscast.web public rebuild`."""
 from pathlib import Path
 
-from crisiscast import services
-from crisiscast.domain import Draft
+from crisiscast.core.domain import Draft
+from crisiscast.services import publishing
 
 
 def test_public_rebuild_renders_every_page_and_alert(runner, db, runtime, users, settings):
@@ -10,7 +10,7 @@ def test_public_rebuild_renders_every_page_and_alert(runner, db, runtime, users,
     for headline in ("ER open", "ER closed to walk-ins"):
         draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline=headline,
                       channels=("x",))
-        uids.append(services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=settings,
+        uids.append(publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=settings,
                                      channels=runtime.channels, enqueue=lambda *a: None).update.uid)
     result = runner.invoke(args=["public", "rebuild"])
     assert result.exit_code == 0, result.output

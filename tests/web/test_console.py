@@ -7,11 +7,10 @@ import feedparser
 from sqlalchemy import func, select
 
 import config
-from crisiscast.models import AuditEvent, Delivery, Update
 from crisiscast.runtime import Runtime
+from crisiscast.store.models import AuditEvent, Delivery, Update
 from crisiscast.web import create_app
-
-from ..conftest import csrf_token
+from tests.conftest import csrf_token
 
 
 def compose_form(client, **overrides) -> dict:
@@ -229,7 +228,7 @@ def test_sms_without_a_list_is_refused(client, auth):
 def test_publishing_while_redis_is_down_stores_it_and_it_goes_out_when_back(settings, users, sandbox_client, queue,
                                                                            drain):
     from crisiscast import jobs
-    from crisiscast.redis_server import free_port
+    from dev.redis_server import free_port
 
     down = config.Settings({**settings, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     rt = Runtime(down)
@@ -243,7 +242,7 @@ def test_publishing_while_redis_is_down_stores_it_and_it_goes_out_when_back(sett
     assert sandbox_client.accepted() == []
     with rt.sessions() as session:
         assert {d.state for d in session.scalars(select(Delivery))} == {"pending"}
-    from crisiscast.reconcile import reconcile
+    from crisiscast.sending.reconcile import reconcile
 
     reconcile(rt.sessions, rt.channels, jobs.RQQueuePort(queue), grace=0)  # what a worker does once Redis is back
     drain()

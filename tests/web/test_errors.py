@@ -1,10 +1,9 @@
 """A database that cannot be reached gives a clear page and sends nothing."""
 import config
-from crisiscast.redis_server import free_port
 from crisiscast.runtime import Runtime
 from crisiscast.web import create_app
-
-from ..conftest import csrf_token
+from dev.redis_server import free_port
+from tests.conftest import csrf_token
 
 
 def test_database_down_gives_a_clear_error_page(settings, sandbox_client):

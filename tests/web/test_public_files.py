@@ -5,8 +5,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from crisiscast import jobs, services
-from crisiscast.domain import Draft
+from crisiscast import jobs
+from crisiscast.core.domain import Draft
+from crisiscast.services import publishing
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def publish(db, runtime, users, queue, drain):
     def run(headline, incident="Fort Hood shooting response"):
         draft = Draft(incident=incident, er_access="open_delays", operating_status="limited", headline=headline,
                       channels=("feed",))
-        result = services.publish(db, draft, uid=services.new_uid(), author=users["author"],
+        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
                                   settings=runtime.settings, channels=runtime.channels,
                                   enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
         drain()
@@ -76,7 +77,7 @@ def test_before_anything_is_rendered_the_app_answers(client):
 def test_retract_from_the_console_removes_it_from_the_public_feed(client, auth, publish, drain):
     update = publish("Wrong ER status")
     auth.login("author")
-    from ..conftest import csrf_token
+    from tests.conftest import csrf_token
 
     token = csrf_token(client, f"/updates/{update.id}")
     response = client.post(f"/updates/{update.id}/retract", data={"reason": "Sent in error", "csrf_token": token})
@@ -89,13 +90,13 @@ def test_retract_from_the_console_removes_it_from_the_public_feed(client, auth, 
 
 def test_a_configured_websub_hub_is_told_which_feeds_changed(settings, runtime, db, users, sandbox, sandbox_client):
     import config
-    from crisiscast import public_site
+    from crisiscast.public import site
 
     with_hub = config.Settings({**settings, "WEBSUB_HUB_URL": f"{sandbox.url}/websub"})
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("feed",))
-    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=with_hub,
+    publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=with_hub,
                      channels=runtime.channels, enqueue=lambda *a: None)
-    public_site.rebuild(runtime.sessions, with_hub)
+    site.rebuild(runtime.sessions, with_hub)
     pinged = sorted(r["url"] for r in sandbox_client.accepted("websub"))
     assert pinged == [f"http://127.0.0.1:5000{p}" for p in ("/cap/index.atom", "/feed.atom", "/feed.json", "/feed.rss")]
     atom = (Path(settings["PUBLIC_DIR"]) / "feed.atom").read_text()
@@ -106,7 +107,7 @@ def test_an_update_sent_without_the_feed_has_its_alert_and_incident_feed_rendere
         client, db, runtime, users):
     draft = Draft(incident="Water main break", er_access="open", operating_status="limited",
                   headline="Water off in the west wing", channels=("x",))
-    update = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=runtime.settings,
+    update = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=runtime.settings,
                               channels=runtime.channels, enqueue=lambda *a: None).update
     alert = client.get(f"/cap/{update.uid}.xml")
     assert alert.status_code == 200 and b"Water off in the west wing" in alert.data and "ETag" not in alert.headers

@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import update
 
 import config
-from crisiscast import jobs, services
-from crisiscast.domain import Draft
-from crisiscast.faultkit import wait_until
-from crisiscast.models import Delivery, utcnow
-from crisiscast.redis_server import free_port
+from crisiscast import jobs
+from crisiscast.core.domain import Draft
 from crisiscast.runtime import Runtime
+from crisiscast.services import publishing
+from crisiscast.store.models import Delivery, utcnow
 from crisiscast.web import create_app
-
-from ..conftest import AuthActions
+from dev.redis_server import free_port
+from tests.conftest import AuthActions
+from tests.support.faultkit import wait_until
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_red_in_plain_words_when_redis_is_unreachable(dashboard):
 def test_failed_lookups_are_shown_and_logged_with_their_reason(dashboard, queue, db, users, sandbox_client, caplog):
     client, runtime = dashboard()
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("x",))
-    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=runtime.settings,
+    publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=runtime.settings,
                      channels=runtime.channels, enqueue=lambda *a: None)
     # A worker claimed it and stopped without an answer from X: only a lookup can tell whether it went out.
     db.execute(update(Delivery).values(state="in_doubt", attempts=1, claimed_at=utcnow() - timedelta(minutes=1)))

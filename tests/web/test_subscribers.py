@@ -3,9 +3,8 @@ import io
 
 from sqlalchemy import select
 
-from crisiscast.models import Subscriber
-
-from ..conftest import csrf_token
+from crisiscast.store.models import Subscriber
+from tests.conftest import csrf_token
 
 
 def test_author_adds_searches_and_removes_a_number(client, auth, db):

@@ -11,18 +11,19 @@ from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 import config
-from crisiscast import faultkit, jobs, services, sms_recipients
-from crisiscast.delivery import deliver
-from crisiscast.domain import Draft
-from crisiscast.faultkit import wait_until
-from crisiscast.models import (AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList,
-                               utcnow)
-from crisiscast.reconcile import CALLBACK_WAIT, reconcile
+from crisiscast import jobs
+from crisiscast.core.domain import Draft
 from crisiscast.runtime import Runtime
-from crisiscast.sms_recipients import Result
+from crisiscast.sending import sms_recipients
+from crisiscast.sending.delivery import deliver
+from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
+from crisiscast.sending.sms_recipients import Result
+from crisiscast.services import publishing
+from crisiscast.store.models import AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList, utcnow
 from crisiscast.web import create_app
-
-from ..conftest import AuthActions
+from tests.conftest import AuthActions
+from tests.support import faultkit
+from tests.support.faultkit import wait_until
 
 INBOUND = "/webhooks/twilio/sms"
 
@@ -82,7 +83,7 @@ def plan_drill(db, runtime, users, settings):
     """An SMS update to the public list, its recipients planned and not sent: their (first, last) row ids."""
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
                   lists=("public",))
-    result = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=settings,
+    result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=settings,
                               channels=runtime.channels, enqueue=lambda *a: None)
     outcome = deliver(runtime.sessions, runtime.channels, result.update.deliveries[0].id, runtime.retry_policy, 50)
     return outcome.batches[0]
@@ -248,7 +249,7 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     subscribe("+15125551267", "+15125550188", "+15005550030")
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
                   lists=("public",))
-    result = services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=live_app.settings,
+    result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=live_app.settings,
                               channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     def statuses():
@@ -275,7 +276,7 @@ def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sand
     db.commit()
     draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
                   lists=("public",))
-    services.publish(db, draft, uid=services.new_uid(), author=users["author"], settings=live_app.settings,
+    publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=live_app.settings,
                      channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     final = {"delivered": 300, "undelivered": 1, "failed": 1}

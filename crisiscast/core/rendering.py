@@ -1,0 +1,140 @@
+"""Render one draft for each channel, within that channel's limits.
+
+The console's preview and the workers' sends both use what this module returns:
+the rendering is stored with the delivery at publish time and sent as stored.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from crisiscast.core.domain import Draft, ValidationError
+from crisiscast.core.textlimits import X_MAX_WEIGHT, count_sms, x_weight
+
+FACEBOOK_MAX = 63206
+# Typographic characters that would force a whole SMS into UCS-2 (70 instead of 160 per part) for no gain,
+# replaced as Twilio's Smart Encoding does. Anything else outside GSM-7 (emoji, other scripts) is kept.
+SMART_ENCODING = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
+                                "…": "...", "\u00a0": " ", "\u2009": " ", "•": "-"})
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What rendering needs besides the draft: who speaks, the update's link, the SMS budget."""
+
+    org_name: str
+    link: str
+    sms_max_segments: int = 3
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """The exact text one channel will carry, and the figures the preview shows."""
+
+    channel: str
+    text: str
+    title: str = ""
+    link: str = ""
+    shortened: bool = False
+    stats: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def render_all(draft: Draft, ctx: RenderContext, channels=None) -> dict[str, Rendering]:
+    """Render `draft` for each channel; raise ValidationError naming every channel it cannot fit."""
+    renderers = {"sms": render_sms, "x": render_x, "facebook": render_facebook, "feed": render_feed}
+    results, errors = {}, {}
+    for channel in channels if channels is not None else draft.channels:
+        try:
+            results[channel] = renderers[channel](draft, ctx)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return results
+
+
+def status_line(draft: Draft) -> str:
+    return f"ER: {draft.er_label}. Hospital: {draft.status_label}."
+
+
+def render_sms(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The SMS: org, headline, statuses, text; shortened with a link past the segment budget."""
+
+    def compose(body: str, link: str) -> str:
+        parts = [f"{ctx.org_name}: {draft.headline}", status_line(draft)]
+        parts += [p for p in (body, link and f"More: {link}") if p]
+        return "\n".join(parts).translate(SMART_ENCODING)
+
+    def fits(text: str) -> bool:
+        return count_sms(text).segments <= ctx.sms_max_segments
+
+    text, shortened = _fit(draft.body, ctx.link, compose, fits, ellipsis="...")
+    if text is None:
+        raise ValidationError({"sms": (
+            f"The headline and statuses alone need more than {ctx.sms_max_segments} SMS segments; "
+            "shorten the headline."
+        )})
+    count = count_sms(text)
+    stats = {
+        "characters": count.units, "segments": count.segments, "encoding": count.encoding,
+        "unicode_chars": "".join(count.unicode_chars), "max_segments": ctx.sms_max_segments,
+    }
+    return Rendering("sms", text, link=ctx.link if shortened else "", shortened=shortened, stats=stats)
+
+
+def render_x(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The X post, within 280 weighted characters; shortened with a link when it has to be."""
+
+    def compose(body: str, link: str) -> str:
+        return "\n".join(p for p in (draft.headline, status_line(draft), body, link) if p)
+
+    def fits(text: str) -> bool:
+        return x_weight(text) <= X_MAX_WEIGHT
+
+    text, shortened = _fit(draft.body, ctx.link, compose, fits, ellipsis="…")
+    if text is None:
+        over = x_weight(compose("", ctx.link))
+        raise ValidationError({"x": (
+            f"The headline and statuses with the link need {over} of X's {X_MAX_WEIGHT} characters; "
+            "shorten the headline."
+        )})
+    stats = {"characters": x_weight(text), "max_characters": X_MAX_WEIGHT}
+    return Rendering("x", text, link=ctx.link if shortened else "", shortened=shortened, stats=stats)
+
+
+def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The Page post: the whole update, with the link to its public page attached."""
+    text = "\n\n".join(p for p in (draft.headline, status_line(draft), draft.body) if p)
+    if len(text) > FACEBOOK_MAX:
+        raise ValidationError({"facebook": f"The post is {len(text)} characters; Facebook allows {FACEBOOK_MAX}."})
+    return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
+
+
+def render_feed(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The feed entry: the headline as title, statuses and text as content."""
+    text = "\n\n".join(p for p in (status_line(draft), draft.body) if p)
+    return Rendering("feed", text, title=draft.headline, link=ctx.link, stats={"characters": len(text)})
+
+
+def _fit(body: str, link: str, compose: Callable[[str, str], str], fits: Callable[[str], bool],
+         ellipsis: str) -> tuple[str | None, bool]:
+    """The full text if it fits; else the longest word-boundary cut of the body, with the link; else None."""
+    full = compose(body, "")
+    if fits(full):
+        return full, False
+    if not fits(compose("", link)):
+        return None, True
+    words = body.split(" ")
+    lo, hi = 0, len(words)  # the largest count of words that fits lies in [lo, hi)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        cut = " ".join(words[:mid]).rstrip() + ellipsis
+        if fits(compose(cut, link)):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = " ".join(words[:lo]).rstrip()
+    return compose(cut + ellipsis if cut else "", link), True

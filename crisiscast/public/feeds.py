@@ -1,0 +1,160 @@
+"""The public record: stories (an update and its corrections), and the RSS, Atom and JSON feeds of them.
+
+A story's feed entry keeps the id of its first version and shows its latest one, so a correction reaches
+readers as an update of the same entry. A retracted story leaves every current view.
+"""
+from __future__ import annotations
+
+import html
+import itertools
+import json
+from dataclasses import dataclass
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.store.models import FeedEntry, Incident, Update, utcnow
+
+FEED_SIZE = 50
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story as readers see it: its first version's id and time, its latest version's words."""
+
+    first: Update
+    latest: Update
+    versions: tuple[Update, ...]
+    first_entry: FeedEntry
+
+    @property
+    def guid(self) -> str:
+        """The first version's permalink, fixed when it first went out: the story's id in every feed."""
+        return self.first_entry.guid
+
+    @property
+    def corrected(self) -> bool:
+        return len(self.versions) > 1
+
+
+def stories(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE) -> list[Story]:
+    """Current stories, newest change first: only versions that reached the feed, none retracted."""
+    keys = current_keys(session, incident_id, limit)
+    stmt = (select(Update, FeedEntry).join(FeedEntry, FeedEntry.update_id == Update.id)
+            .where(in_stories(keys)).order_by(Update.published_at, Update.id))
+    if incident_id is not None:
+        stmt = stmt.where(Update.incident_id == incident_id)
+    by_story: dict[str, list[tuple[Update, FeedEntry]]] = {}
+    for update, entry in session.execute(stmt).all() if keys else ():
+        by_story.setdefault(update.story_uid or update.uid, []).append((update, entry))
+    result = [Story(v[0][0], v[-1][0], tuple(u for u, _ in v), v[0][1]) for v in by_story.values()]
+    result.sort(key=lambda s: (s.latest.published_at, s.latest.id), reverse=True)
+    return result
+
+
+def story_key():
+    """A story's key in SQL: its first version's uid (older rows left story_uid empty on the first version)."""
+    return func.coalesce(Update.story_uid, Update.uid)
+
+
+def current_keys(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE,
+                 feed: bool = True) -> list[str]:
+    """The keys of the `limit` stories changed last with no retracted version (of those in the feed), newest
+    first. Read a page of versions at a time from the newest, so a long history is never scanned."""
+    def scoped(stmt):
+        stmt = stmt.join(FeedEntry, FeedEntry.update_id == Update.id) if feed else stmt
+        return stmt if incident_id is None else stmt.where(Update.incident_id == incident_id)
+
+    keys: list[str] = []
+    seen: set[str] = set()
+    page = 2 * limit
+    for offset in itertools.count(0, page):
+        rows = session.scalars(scoped(select(story_key())).order_by(Update.published_at.desc(), Update.id.desc())
+                               .offset(offset).limit(page)).all()
+        fresh = [key for key in dict.fromkeys(rows) if key not in seen]
+        seen.update(fresh)
+        withdrawn = set(session.scalars(scoped(select(story_key())).where(
+            in_stories(fresh), Update.retracted_at.is_not(None)))) if fresh else set()
+        keys += [key for key in fresh if key not in withdrawn]
+        if len(keys) >= limit or len(rows) < page:
+            return keys[:limit]
+
+
+def in_stories(keys: list[str]):
+    """A condition matching every version of the stories `keys`, written so the indexes serve it."""
+    return or_(Update.story_uid.in_(keys), and_(Update.story_uid.is_(None), Update.uid.in_(keys)))
+
+
+def versions(session: Session, update: Update) -> list[Update]:
+    """Every version of `update`'s story, the first first, whether or not it reached the feed."""
+    return list(session.scalars(select(Update).where(in_stories([update.story_uid or update.uid]))
+                                .order_by(Update.published_at, Update.id)))
+
+
+def summary(update: Update) -> str:
+    text = f"ER: {ER_ACCESS[update.er_access]}. Hospital: {OPERATING_STATUS[update.operating_status]}."
+    return text + (f"\n\n{update.body}" if update.body else "")
+
+
+def _generator(settings, items: list[Story], title: str, path: str) -> FeedGenerator:
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    fg = FeedGenerator()
+    fg.id(f"{base}{path}.atom")
+    fg.title(title)
+    fg.subtitle("ER access, hospital operating status and news, as published by our communications team.")
+    fg.link(href=f"{base}/", rel="alternate", type="text/html")
+    fg.link(href=f"{base}{path}.atom", rel="self", type="application/atom+xml")
+    if settings.get("WEBSUB_HUB_URL"):
+        fg.link(href=settings["WEBSUB_HUB_URL"], rel="hub")
+    fg.language("en")
+    fg.updated(items[0].latest.published_at if items else utcnow())
+    # feedgen prepends each entry it adds; adding oldest first leaves the newest on top in both formats.
+    for story in reversed(items):
+        fe = fg.add_entry(order="prepend")
+        fe.id(story.guid)
+        fe.guid(story.guid, permalink=True)
+        fe.title(("Correction: " if story.corrected else "") + story.latest.headline)
+        fe.link(href=story.guid, rel="alternate", type="text/html")
+        fe.published(story.first.published_at)
+        fe.updated(story.latest.published_at)
+        # RSS readers take a description as HTML: escape it so the text shows as typed, never as markup.
+        fe.description(html.escape(summary(story.latest)).replace("\n", "<br>\n"))
+        fe.content(summary(story.latest), type="text")
+    return fg
+
+
+def rss(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
+    return _generator(settings, items, title, path).rss_str(pretty=True)
+
+
+def atom(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
+    """The Atom feed; each entry's link gets back the rel and type that feedgen 1.0 drops when it writes them."""
+    root = etree.fromstring(_generator(settings, items, title, path).atom_str())
+    for link in root.iterfind(f"{{{ATOM}}}entry/{{{ATOM}}}link"):
+        link.set("rel", "alternate")
+        link.set("type", "text/html")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
+    """JSON Feed 1.1."""
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1", "title": title, "home_page_url": f"{base}/",
+        "feed_url": f"{base}{path}.json", "language": "en",
+        "items": [{"id": s.guid, "url": s.guid,
+                   "title": ("Correction: " if s.corrected else "") + s.latest.headline,
+                   "content_text": summary(s.latest), "date_published": s.first.published_at.isoformat(),
+                   "date_modified": s.latest.published_at.isoformat()} for s in items],
+    }
+    if settings.get("WEBSUB_HUB_URL"):
+        feed["hubs"] = [{"type": "WebSub", "url": settings["WEBSUB_HUB_URL"]}]
+    return json.dumps(feed, ensure_ascii=False, indent=1).encode()
+
+
+def incidents(session: Session) -> list[Incident]:
+    return list(session.scalars(select(Incident).order_by(Incident.created_at.desc())))

@@ -1,0 +1,212 @@
+"""The public site, rendered ahead of time: status page, permalinks, feeds, CAP, EDXL-HAVE.
+
+When an update reaches the feed, is corrected or retracted, only the files it touches are rendered again
+(its story's pages and alerts, its incidents' feeds, the top level), so a publish costs the same after ten
+updates or ten thousand. Files are written atomically (each replaced by rename, with a gzip twin) into
+PUBLIC_DIR, which any web server can serve as it is.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import requests
+from feedgen.feed import FeedGenerator
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+
+from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.public import cap, edxl_have, feeds
+from crisiscast.store.models import Incident, Update, utcnow
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "xml"]))
+_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS)
+
+
+def permalink(settings, uid: str) -> str:
+    return f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/u/{uid}"
+
+
+def build(session, settings) -> dict[str, bytes]:
+    """Every public file, by its path under PUBLIC_DIR: what `flask public rebuild` writes."""
+    files = top_level(session, settings)
+    for incident in feeds.incidents(session):
+        files.update(incident_feeds(session, settings, incident))
+    for versions in _all_stories(session):
+        files.update(_story_files(settings, versions))
+    return files
+
+
+def touched(session, settings, update: Update) -> dict[str, bytes]:
+    """The files that publishing, correcting or retracting `update` changes, exactly as `build` renders them."""
+    versions = feeds.versions(session, update)
+    files = top_level(session, settings)
+    for incident in {v.incident_id: v.incident for v in versions}.values():
+        files.update(incident_feeds(session, settings, incident))
+    files.update(_story_files(settings, versions))
+    return files
+
+
+def top_level(session, settings) -> dict[str, bytes]:
+    """The status page, the main feeds, the CAP index and HAVE: what every change touches."""
+    current = feeds.stories(session)
+    files = _feed_files(settings, current, f"{settings['ORG_NAME']}: status updates", "/feed")
+    files["cap/index.atom"] = _cap_index(settings, _current_alerts(session))
+    files["have.xml"] = edxl_have.hospital_status(settings, current[0].latest if current else None)
+    files["index.html"] = status_page(session, settings, current)
+    return files
+
+
+def _feed_files(settings, items: list[feeds.Story], title: str, path: str) -> dict[str, bytes]:
+    name = path.lstrip("/")
+    return {f"{name}.rss": feeds.rss(settings, items, title, path),
+            f"{name}.atom": feeds.atom(settings, items, title, path),
+            f"{name}.json": feeds.json_feed(settings, items, title, path)}
+
+
+def incident_feeds(session, settings, incident: Incident) -> dict[str, bytes]:
+    """One incident's RSS, Atom and JSON feeds."""
+    items = feeds.stories(session, incident.id)
+    return _feed_files(settings, items, f"{settings['ORG_NAME']}: {incident.title}",
+                       f"/incidents/{incident.slug}/feed")
+
+
+def status_page(session, settings, current=None) -> bytes:
+    """The status page: current ER and hospital status, the incident's timeline, feeds, how to subscribe."""
+    current = feeds.stories(session) if current is None else current
+    latest = current[0].latest if current else None
+    timeline = [s for s in current if latest is not None and s.latest.incident_id == latest.incident_id]
+    return _env.get_template("public/status.html").render(
+        settings=settings, latest=latest, timeline=timeline, incidents=feeds.incidents(session)).encode()
+
+
+def update_page(session, settings, update: Update) -> bytes:
+    """One update's permalink page: what it said, whether it was corrected or retracted since."""
+    return _page(settings, update, feeds.versions(session, update))
+
+
+def _page(settings, update: Update, versions: list[Update]) -> bytes:
+    later = [v for v in versions if v.published_at > update.published_at]
+    return _env.get_template("public/update.html").render(settings=settings, update=update,
+                                                          corrected_by=later[-1] if later else None).encode()
+
+
+def story_files(session, settings, update: Update) -> dict[str, bytes]:
+    """The pages and CAP alerts of `update`'s story."""
+    return _story_files(settings, feeds.versions(session, update))
+
+
+def _story_files(settings, versions: list[Update]) -> dict[str, bytes]:
+    """One story's permalink pages and CAP alerts (oldest version first), and its Cancel once retracted."""
+    files = {}
+    for n, update in enumerate(versions):
+        files[f"u/{update.uid}.html"] = _page(settings, update, versions)
+        files[f"cap/{update.uid}.xml"] = cap.alert(settings, update, versions[:n], permalink(settings, update.uid))
+    retracted = next((v for v in versions if v.retracted_at is not None), None)
+    if retracted is not None:
+        latest = versions[-1]
+        files[f"cap/{latest.uid}-cancel.xml"] = cap.alert(settings, latest, versions[:-1],
+                                                          permalink(settings, latest.uid), cancel=retracted)
+    return files
+
+
+def _all_stories(session) -> list[list[Update]]:
+    stories: dict[str, list[Update]] = {}
+    for update in session.scalars(select(Update).order_by(Update.published_at, Update.id)):
+        stories.setdefault(update.story_uid or update.uid, []).append(update)
+    return list(stories.values())
+
+
+def _current_alerts(session) -> list[Update]:
+    """The latest version of each of the most recent stories none of whose versions was retracted."""
+    latest: dict[str, Update] = {}
+    for update in session.scalars(select(Update).where(feeds.in_stories(feeds.current_keys(session, feed=False)))
+                                  .order_by(Update.published_at, Update.id)):
+        latest[update.story_uid or update.uid] = update
+    return sorted(latest.values(), key=lambda u: (u.published_at, u.id))
+
+
+def _cap_index(settings, current: list[Update]) -> bytes:
+    """An Atom index of current alerts (given oldest first), newest first, each linking to its CAP file."""
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    fg = FeedGenerator()
+    fg.id(f"{base}/cap/index.atom")
+    fg.title(f"{settings['ORG_NAME']}: current CAP alerts")
+    fg.link(href=f"{base}/cap/index.atom", rel="self", type="application/atom+xml")
+    fg.updated(max((u.published_at for u in current), default=None) or utcnow())
+    for update in current:
+        fe = fg.add_entry(order="prepend")
+        fe.id(f"{base}/cap/{update.uid}.xml")
+        fe.title(update.headline)
+        fe.link(href=f"{base}/cap/{update.uid}.xml", type="application/cap+xml")
+        fe.updated(update.published_at)
+    return fg.atom_str(pretty=True)
+
+
+def write(files: dict[str, bytes], directory: str | Path) -> int:
+    """Write changed files atomically, each with a .gz twin; return how many changed."""
+    root = Path(directory)
+    changed = 0
+    for name, content in files.items():
+        path = root / name
+        if path.exists() and path.read_bytes() == content:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace(path, content)
+        _replace(path.with_name(path.name + ".gz"), gzip.compress(content, compresslevel=9, mtime=0))
+        changed += 1
+    return changed
+
+
+def _replace(path: Path, content: bytes) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "wb") as out:
+        out.write(content)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
+def publish(sessions, settings, update_id: int) -> int:
+    """Render and write the files one update touches, then tell the WebSub hub; return how many changed."""
+    with sessions() as session:
+        files = touched(session, settings, session.get(Update, update_id))
+    return _write(files, settings)
+
+
+def rebuild(sessions, settings) -> int:
+    """Render and write the whole public site (every page and alert of all history)."""
+    with sessions() as session:
+        files = build(session, settings)
+    return _write(files, settings)
+
+
+def refresh(sessions, settings) -> int:
+    """At a worker's start: the whole site on an empty PUBLIC_DIR (a fresh install or disk), else the top level."""
+    if not (Path(settings["PUBLIC_DIR"]) / "index.html").exists():
+        return rebuild(sessions, settings)
+    with sessions() as session:
+        files = top_level(session, settings)
+    return _write(files, settings)
+
+
+def _write(files: dict[str, bytes], settings) -> int:
+    changed = write(files, settings["PUBLIC_DIR"])
+    if changed and settings.get("WEBSUB_HUB_URL"):
+        ping_hub(settings)
+    return changed
+
+
+def ping_hub(settings) -> None:
+    """WebSub publish notifications for the main feeds; a hub that is down costs a log line, never a send."""
+    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    for path in ("/feed.rss", "/feed.atom", "/feed.json", "/cap/index.atom"):
+        try:
+            requests.post(settings["WEBSUB_HUB_URL"], data={"hub.mode": "publish", "hub.url": base + path},
+                          timeout=5)
+        except requests.RequestException as exc:
+            log.warning("WebSub hub ping for %s failed: %s", path, exc)

@@ -1,0 +1,162 @@
+"""The worker's use case: send one delivery through its channel, at most once, recording every attempt.
+
+A delivery is claimed with a conditional UPDATE from `pending` to `sending` before anything is sent,
+so two workers that pick up the same job send it once. SMS hands over to crisiscast.sending.sms_recipients (the
+plan) and crisiscast.sending.sms_fanout (the sending).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from crisiscast.channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError
+from crisiscast.core.domain import DeliveryState, backoff_seconds
+from crisiscast.sending import sms_recipients
+from crisiscast.store import audit
+from crisiscast.store.models import Delivery, Update, utcnow
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a retryable failure is tried again."""
+
+    max_attempts: int = 6
+    base: float = 2.0
+    cap: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings) -> "RetryPolicy":
+        return cls(int(settings["RETRY_MAX_ATTEMPTS"]), float(settings["RETRY_BASE_SECONDS"]),
+                   float(settings["RETRY_MAX_SECONDS"]))
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        return backoff_seconds(attempt, self.base, self.cap, retry_after, random.random())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the job layer must do next: run this delivery again later, or run these SMS batches."""
+
+    retry_in: float | None = None
+    batches: tuple[tuple[int, int], ...] = ()
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    update_id: int
+    uid: str
+    channel: str
+    rendering: dict
+    target: str
+    attempts: int
+    audience: tuple[str, ...] = ()
+
+
+def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], delivery_id: int,
+            policy: RetryPolicy, sms_batch_size: int = 500, breaker=None, lease: float = 120.0) -> Outcome:
+    """Send delivery `delivery_id` if it is pending (for SMS: plan its batches); say what should happen next."""
+    breaker = breaker or NoBreaker()
+    claimed = _claim(sessions, delivery_id, lease)
+    if claimed is None:
+        return Outcome()
+    channel = channels[claimed.channel]
+    missing = channel.missing_settings()
+    if missing:
+        _finish(sessions, claimed, DeliveryState.SKIPPED, channel, code="not_configured",
+                message=f"{channel.label} is not configured on the worker: set {', '.join(missing)}.")
+        return Outcome()
+    if claimed.channel == "sms":
+        batches = sms_recipients.plan(sessions, claimed.id, claimed.audience, sms_batch_size)
+        if not batches:
+            sms_recipients.settle(sessions, claimed.id, claimed.update_id, channel)
+        return Outcome(batches=tuple(batches))
+    paused = breaker.wait_seconds(claimed.channel)
+    if paused > 0:
+        _release(sessions, claimed, channel, None, paused)
+        return Outcome(retry_in=paused, attempts=claimed.attempts - 1)
+    try:
+        receipt = channel.send(message_of(claimed))
+    except RetryableError as exc:
+        breaker.record(claimed.channel, ok=False)
+        if claimed.attempts < policy.max_attempts:
+            delay = policy.delay(claimed.attempts, exc.retry_after)
+            _release(sessions, claimed, channel, exc, delay)
+            return Outcome(retry_in=delay, attempts=claimed.attempts)
+        _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code,
+                message=f"{exc.message} (gave up after {claimed.attempts} attempts)")
+    except InDoubtError as exc:
+        breaker.record(claimed.channel, ok=False)
+        _finish(sessions, claimed, DeliveryState.IN_DOUBT, channel, code=exc.code, message=in_doubt_note(exc, channel))
+    except ChannelError as exc:
+        breaker.record(claimed.channel, ok=True)  # the provider answered: it is up, the request was wrong
+        _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code, message=exc.message)
+    else:
+        breaker.record(claimed.channel, ok=True)
+        _finish(sessions, claimed, DeliveryState.SENT, channel, provider_id=receipt.provider_id)
+    return Outcome()
+
+
+def message_of(claimed: "Claimed") -> Message:
+    """The stored rendering as the channel sends it."""
+    r = claimed.rendering
+    return Message(text=r["text"], link=r.get("link", ""), title=r.get("title", ""), uid=claimed.uid)
+
+
+def _claim(sessions, delivery_id: int, lease: float) -> Claimed | None:
+    now = utcnow()
+    with sessions() as session, session.begin():
+        result = session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, updated_at=now, claimed_at=now,
+                    lease_until=now + timedelta(seconds=lease)))
+        if result.rowcount != 1:
+            return None
+        d = session.get(Delivery, delivery_id)
+        uid = session.scalar(select(Update.uid).where(Update.id == d.update_id))
+        return Claimed(d.id, d.update_id, uid, d.channel, d.rendering, d.target, d.attempts,
+                       tuple(d.audience or ()))
+
+
+def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError | None, delay: float) -> None:
+    """Put a delivery back to pending, to be tried in `delay` seconds: after a retryable failure, or (exc None)
+    without trying because the channel is paused, which costs no attempt."""
+    values = dict(state=DeliveryState.PENDING, next_attempt_at=utcnow() + timedelta(seconds=delay),
+                  updated_at=utcnow(), lease_until=None)
+    if exc is None:
+        values.update(attempts=claimed.attempts - 1, error_code="paused",
+                      error_message=f"{channel.label} is failing; paused, trying again in {delay:.0f}s.")
+        outcome, code, note = "paused", "paused", values["error_message"]
+    else:
+        values.update(error_code=exc.code, error_message=exc.message)
+        outcome, code = "retrying", exc.code
+        note = f"attempt {claimed.attempts}: {exc.message}; next try in {delay:.0f}s"
+    with sessions() as session, session.begin():
+        session.execute(update(Delivery).where(Delivery.id == claimed.id).values(**values))
+        audit.record(session, actor=audit.WORKER, action="send", outcome=outcome, update_id=claimed.update_id,
+                     channel=claimed.channel, target=claimed.target, error_code=code, message=note,
+                     secrets=channel.secrets())
+
+
+def _finish(sessions, claimed: Claimed, state: str, channel: Channel, provider_id: str | None = None,
+            code: str | None = None, message: str = "") -> None:
+    with sessions() as session, session.begin():
+        session.execute(update(Delivery).where(Delivery.id == claimed.id).values(
+            state=state, provider_id=provider_id, error_code=code,
+            error_message=None if state == DeliveryState.SENT else message or None, lease_until=None,
+            next_attempt_at=None, finished_at=None if state == DeliveryState.IN_DOUBT else utcnow(),
+            updated_at=utcnow()))
+        audit.record(session, actor=audit.WORKER, action="send", outcome=state, update_id=claimed.update_id,
+                     channel=claimed.channel, target=claimed.target, provider_id=provider_id, error_code=code,
+                     message=message, secrets=channel.secrets())
+
+
+def in_doubt_note(exc: ChannelError, channel: Channel) -> str:
+    """What staff read while a send is in doubt."""
+    return (f"No answer from {channel.label} ({exc.message}): it may have gone out. crisiscast asks "
+            f"{channel.label} before it sends anything again.")

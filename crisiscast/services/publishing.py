@@ -1,0 +1,172 @@
+"""Use cases of the console: preview, publish (the outbox), retry, subscribers. No web, no queue imports."""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
+from crisiscast.core.rendering import RenderContext, Rendering, render_all
+from crisiscast.services import subscribers
+from crisiscast.store import audit
+from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
+
+
+def new_uid() -> str:
+    """A fresh public identifier for an update; the compose form carries it so a resubmission is recognised."""
+    return secrets.token_hex(6)
+
+
+def update_link(settings, uid: str) -> str:
+    return f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/u/{uid}"
+
+
+def render_context(settings, uid: str) -> RenderContext:
+    return RenderContext(org_name=settings["ORG_NAME"], link=update_link(settings, uid),
+                         sms_max_segments=int(settings["SMS_MAX_SEGMENTS"]))
+
+
+def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
+    """Validate the draft and render it for its channels exactly as publish will."""
+    draft.validate()
+    return render_all(draft, render_context(settings, uid))
+
+
+def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
+    """Recipients, segments and the time the fan-out will take at the configured sender rate."""
+    recipients = subscribers.audience_count(session, draft.lists)
+    rate = float(settings["SMS_SENDER_RATE"])
+    segments = rendering.stats["segments"]
+    return {"recipients": recipients, "segments": segments, "total_segments": recipients * segments,
+            "rate": rate, "seconds": recipients / rate if rate > 0 else 0.0}
+
+
+@dataclass
+class Published:
+    """What publish did: the update, whether this call created it, and whether its jobs reached the queue."""
+
+    update: Update
+    created: bool
+    queued: bool = True
+    queue_error: str = ""
+
+
+def publish(session: Session, draft: Draft, *, uid: str, author: User, settings, channels,
+            enqueue: Callable[[int, str], None]) -> Published:
+    """Store the update and one delivery per channel in one transaction, then enqueue the pending ones.
+
+    Publishing the same `uid` again returns the stored update and sends nothing more.
+    """
+    existing = session.scalar(select(Update).where(Update.uid == uid))
+    if existing is not None:
+        return Published(existing, created=False)
+    renderings = preview(draft, settings, uid)
+    if "sms" in draft.channels:
+        subscribers.check_lists(session, draft.lists)
+    corrected = correctable(session, draft.corrects) if draft.corrects else None
+    try:
+        update = _store(session, draft, uid, author, renderings, channels, corrected)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = session.scalar(select(Update).where(Update.uid == uid))
+        if existing is None:
+            raise
+        return Published(existing, created=False)
+    result = Published(update, created=True)
+    for delivery in update.deliveries:
+        if delivery.state != DeliveryState.PENDING:
+            continue
+        try:
+            enqueue(delivery.id, delivery.channel)
+        except Exception as exc:  # the outbox keeps it; it goes out once the queue is back
+            result.queued, result.queue_error = False, f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def correctable(session: Session, uid: str) -> Update:
+    """The update a correction replaces: it must exist and not be retracted."""
+    original = session.scalar(select(Update).where(Update.uid == uid))
+    if original is None or original.retracted_at is not None:
+        raise ValidationError({"corrects": "The update to correct does not exist or was retracted."})
+    return original
+
+
+def _store(session, draft, uid, author, renderings, channels, corrected: Update | None) -> Update:
+    incident = session.scalar(select(Incident).where(Incident.title == draft.incident))
+    if incident is None:
+        incident = Incident(title=draft.incident)
+        session.add(incident)
+        session.flush()
+        incident.slug = f"{slugify(draft.incident)}-{incident.id}"
+    update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
+                    headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
+                    next_update=draft.next_update, corrects=corrected,
+                    story_uid=(corrected.story_uid or corrected.uid) if corrected else uid)
+    session.add(update)
+    session.flush()
+    note = f" (correction of #{corrected.id})" if corrected else ""
+    audit.record(session, actor=author.username, action="publish", outcome="ok", update_id=update.id,
+                 message=f"{draft.headline}{note} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
+    for name in draft.channels:
+        channel = channels[name]
+        missing = channel.missing_settings()
+        delivery = Delivery(update=update, channel=name, rendering=renderings[name].to_dict(),
+                            target=channel.describe(), attempts=0,
+                            audience=list(draft.lists) if name == "sms" else None,
+                            state=DeliveryState.SKIPPED if missing else DeliveryState.PENDING)
+        if missing:
+            delivery.error_code = "not_configured"
+            delivery.error_message = f"{channel.label} is not configured: set {', '.join(missing)}."
+            delivery.finished_at = utcnow()
+            audit.record(session, actor=author.username, action="send", outcome="skipped", update_id=update.id,
+                         channel=name, target=delivery.target, error_code="not_configured",
+                         message=delivery.error_message)
+        session.add(delivery)
+    session.flush()
+    return update
+
+
+def retract(session: Session, update_id: int, reason: str, actor: str, rerender: Callable[[], None]) -> Update:
+    """Withdraw an update (and its story) from every current public view; CAP readers get a Cancel."""
+    update = session.get(Update, update_id)
+    if update is None:
+        raise ValidationError({"update": "No such update."})
+    if update.retracted_at is not None:
+        raise ValidationError({"update": "This update was already retracted."})
+    reason = " ".join(reason.split())[:200]
+    if not reason:
+        raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
+    update.retracted_at, update.retraction_reason = utcnow(), reason
+    audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
+    session.commit()
+    rerender()
+    return update
+
+
+def slugify(text: str) -> str:
+    return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "incident")[:120]
+
+
+def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Callable[[int, str], None]) -> Delivery:
+    """Send a failed or partly failed delivery again: for SMS, only to the recipients that failed."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.state not in DeliveryState.RETRYABLE:
+        raise ValidationError({"delivery": "Only a failed delivery can be retried."})
+    if delivery.channel == "sms":
+        session.execute(SmsRecipient.__table__.update()
+                        .where(SmsRecipient.delivery_id == delivery.id, SmsRecipient.state == RecipientState.FAILED)
+                        .values(state=RecipientState.PENDING, attempts=0, updated_at=utcnow()))
+    delivery.state, delivery.attempts, delivery.finished_at = DeliveryState.PENDING, 0, None
+    delivery.next_attempt_at = None
+    audit.record(session, actor=actor, action="retry", outcome="ok", update_id=delivery.update_id,
+                 channel=delivery.channel, target=delivery.target,
+                 message=f"retry requested after: {delivery.error_message or delivery.state}")
+    session.commit()
+    enqueue(delivery.id, delivery.channel)
+    return delivery

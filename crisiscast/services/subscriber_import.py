@@ -1,0 +1,98 @@
+"""CSV import of subscribers (number, name, lists) with a line-by-line report of what happened and why."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crisiscast.core.domain import ValidationError
+from crisiscast.core.phones import normalise
+from crisiscast.services.subscribers import STOPPED, all_lists, join_lists
+from crisiscast.store import audit
+from crisiscast.store.models import Subscriber
+
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Line:
+    """One CSV line's fate: added, updated, unchanged or rejected, and why."""
+
+    number: int
+    raw: str
+    outcome: str
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    lines: list[Line] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for line in self.lines if line.outcome == outcome)
+
+    def summary(self) -> str:
+        return ", ".join(f"{self.count(o)} {o}" for o in ("added", "updated", "unchanged", "rejected"))
+
+
+def import_csv(session: Session, text: str, actor: str, region: str = "US") -> Report:
+    """Add or update every valid row; never re-subscribe a number that opted out; report every line."""
+    report = Report()
+    known_lists = {lst.name for lst in all_lists(session)}
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    if len(rows) > MAX_ROWS:
+        raise ValidationError({"file": f"The file has {len(rows)} lines; import at most {MAX_ROWS} at a time."})
+    start = 1
+    if rows and rows[0] and rows[0][0].strip().lower() in {"number", "phone", "phone number"}:
+        start = 2
+        rows = rows[1:]
+    seen: set[str] = set()
+    for line_number, row in enumerate(rows, start=start):
+        if not any(cell.strip() for cell in row):
+            continue
+        raw = ",".join(row)
+        phone, name, lists = (row + ["", "", ""])[:3]
+        try:
+            number = normalise(phone, region)
+        except ValidationError as exc:
+            report.lines.append(Line(line_number, raw, "rejected", exc.errors["phone"]))
+            continue
+        names = [n.strip() for n in lists.replace("|", ";").split(";") if n.strip()] or ["public"]
+        unknown = [n for n in names if n not in known_lists]
+        if unknown:
+            report.lines.append(Line(line_number, raw, "rejected", f"unknown list: {', '.join(unknown)}"))
+            continue
+        if number in seen:
+            report.lines.append(Line(line_number, raw, "rejected", f"{number} appears earlier in this file"))
+            continue
+        seen.add(number)
+        report.lines.append(_apply(session, line_number, raw, number, name.strip(), names))
+    audit.record(session, actor=actor, action="subscriber_import", outcome="ok", channel="sms",
+                 message=report.summary())
+    session.commit()
+    return report
+
+
+def _apply(session: Session, line_number: int, raw: str, number: str, name: str, names: list[str]) -> Line:
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
+    if subscriber is None:
+        subscriber = Subscriber(phone=number, name=name, active=True)
+        session.add(subscriber)
+        session.flush()
+        join_lists(session, subscriber, names)
+        return Line(line_number, raw, "added", f"{number} on {', '.join(names)}")
+    if not subscriber.active:
+        why = "texted STOP" if subscriber.opt_out == STOPPED else "was removed by staff"
+        when = f" on {subscriber.opted_out_at:%Y-%m-%d}" if subscriber.opted_out_at else ""
+        return Line(line_number, raw, "rejected", f"{number} {why}{when}; an import never re-subscribes it")
+    added = join_lists(session, subscriber, names)
+    renamed = bool(name) and name != subscriber.name
+    if renamed:
+        subscriber.name = name
+    if not added and not renamed:
+        return Line(line_number, raw, "unchanged", f"{number} is already on {', '.join(names)}")
+    changes = ([f"added to {', '.join(added)}"] if added else []) + (["name updated"] if renamed else [])
+    return Line(line_number, raw, "updated", f"{number}: {'; '.join(changes)}")

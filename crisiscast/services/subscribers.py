@@ -1,0 +1,143 @@
+"""SMS subscribers and their lists: add, remove, search, count, and who an update's SMS goes to.
+
+A number that texted STOP is only ever subscribed again by its owner texting JOIN or START:
+neither staff nor an import can put it back.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from crisiscast.core import masking
+from crisiscast.core.domain import ValidationError
+from crisiscast.core.phones import normalise
+from crisiscast.store import audit
+from crisiscast.store.models import Subscriber, SubscriberList, Subscription, utcnow
+
+STOPPED = "stop"
+REMOVED = "staff"
+
+
+def all_lists(session: Session) -> list[SubscriberList]:
+    return list(session.scalars(select(SubscriberList).order_by(SubscriberList.id)))
+
+
+def list_counts(session: Session) -> dict[str, int]:
+    """Active subscribers per list name (lists with none included)."""
+    rows = session.execute(
+        select(SubscriberList.name, func.count(Subscriber.id))
+        .select_from(SubscriberList)
+        .outerjoin(Subscription, Subscription.list_id == SubscriberList.id)
+        .outerjoin(Subscriber, and_(Subscriber.id == Subscription.subscriber_id, Subscriber.active))
+        .group_by(SubscriberList.id, SubscriberList.name).order_by(SubscriberList.id))
+    return {name: count for name, count in rows}
+
+
+def in_audience(list_names):
+    """SQL condition: the subscriber is active and on at least one of `list_names`."""
+    on_list = exists().where(Subscription.subscriber_id == Subscriber.id, Subscription.list_id == SubscriberList.id,
+                             SubscriberList.name.in_(list(list_names)))
+    return and_(Subscriber.active, on_list)
+
+
+def audience_count(session: Session, list_names) -> int:
+    """How many active subscribers an SMS to `list_names` reaches (each number once)."""
+    if not list_names:
+        return 0
+    return session.scalar(select(func.count()).select_from(Subscriber).where(in_audience(list_names))) or 0
+
+
+def check_lists(session: Session, list_names) -> None:
+    """ValidationError unless every name is an existing list."""
+    known = {lst.name for lst in all_lists(session)}
+    unknown = [n for n in list_names if n not in known]
+    if unknown:
+        raise ValidationError({"lists": f"Unknown list: {', '.join(unknown)}."})
+
+
+def search(session: Session, query: str = "", list_name: str = "", limit: int = 200) -> list[Subscriber]:
+    """Subscribers whose number or name contains `query`, optionally on one list; active first."""
+    stmt = select(Subscriber).order_by(Subscriber.active.desc(), Subscriber.id.desc()).limit(limit)
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if query.strip():
+        by_name = func.lower(Subscriber.name).contains(query.strip().lower())
+        stmt = stmt.where(or_(by_name, Subscriber.phone.contains(digits)) if digits else by_name)
+    if list_name:
+        stmt = stmt.where(exists().where(Subscription.subscriber_id == Subscriber.id,
+                                         Subscription.list_id == SubscriberList.id, SubscriberList.name == list_name))
+    return list(session.scalars(stmt))
+
+
+def add(session: Session, phone: str, name: str, list_names, actor: str, region: str = "US") -> Subscriber:
+    """Subscribe a number to lists; staff may re-add a number they removed, never one that texted STOP."""
+    number = normalise(phone, region)
+    list_names = list(list_names) or ["public"]
+    check_lists(session, list_names)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
+    if subscriber is not None and not subscriber.active and subscriber.opt_out == STOPPED:
+        raise ValidationError({"phone": (
+            f"{number} texted STOP on {subscriber.opted_out_at:%Y-%m-%d}. Only its owner can re-join, "
+            "by texting JOIN.")})
+    if subscriber is None:
+        subscriber = Subscriber(phone=number, name=name.strip(), active=True)
+        session.add(subscriber)
+        session.flush()
+    else:
+        subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
+        subscriber.name = name.strip() or subscriber.name
+    join_lists(session, subscriber, list_names)
+    audit.record(session, actor=actor, action="subscriber_added", outcome="ok", channel="sms",
+                 target=masking.mask_phone(number), message=f"lists: {', '.join(list_names)}")
+    session.commit()
+    return subscriber
+
+
+def remove(session: Session, subscriber_id: int, actor: str) -> None:
+    """Stop sending to a subscriber; the row stays so the number's history is kept."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or not subscriber.active:
+        return
+    subscriber.active, subscriber.opted_out_at, subscriber.opt_out = False, utcnow(), REMOVED
+    audit.record(session, actor=actor, action="subscriber_removed", outcome="ok", channel="sms",
+                 target=masking.mask_phone(subscriber.phone))
+    session.commit()
+
+
+def opt_in(session: Session, number: str, list_name: str) -> Subscriber:
+    """The owner of `number` asked to join `list_name` (by text): this also lifts their own earlier STOP."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
+    if subscriber is None:
+        subscriber = Subscriber(phone=number, name="", active=True)
+        session.add(subscriber)
+        session.flush()
+    subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
+    join_lists(session, subscriber, [list_name])
+    return subscriber
+
+
+def opt_out(session: Session, number: str) -> bool:
+    """The owner of `number` said STOP: off every list at once. Remembered even for unknown numbers."""
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
+    if subscriber is None:
+        subscriber = Subscriber(phone=number, name="", active=False)
+        session.add(subscriber)
+    was_active = bool(subscriber.active)
+    subscriber.active, subscriber.opted_out_at, subscriber.opt_out = False, utcnow(), STOPPED
+    return was_active
+
+
+def join_lists(session: Session, subscriber: Subscriber, list_names) -> list[str]:
+    """Add memberships the subscriber lacks; return the names added."""
+    lists = {lst.name: lst for lst in all_lists(session)}
+    have = set(session.scalars(select(Subscription.list_id).where(Subscription.subscriber_id == subscriber.id)))
+    added = []
+    for name in list_names:
+        if lists[name].id not in have:
+            session.add(Subscription(subscriber_id=subscriber.id, list_id=lists[name].id))
+            have.add(lists[name].id)
+            added.append(name)
+    return added
+
+
+def active_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.active)) or 0

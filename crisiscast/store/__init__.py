@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, engine and sessions, bulk writes, the append-only audit log."""

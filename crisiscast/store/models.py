@@ -1,0 +1,217 @@
+"""The tables: staff, incidents, updates, their deliveries (the outbox), SMS recipients, feed entries, audit."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every database (SQLite hands back naive values otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime: use crisiscast.store.models.utcnow()")
+            value = value.astimezone(timezone.utc)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    """A staff account; role is viewer, author or admin."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Incident(Base):
+    """An event that updates belong to, e.g. 'Fort Hood shooting response'."""
+
+    __tablename__ = "incidents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str | None] = mapped_column(String(140), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Update(Base):
+    """One published status update; `uid` is its public, stable identifier and its idempotency key."""
+
+    __tablename__ = "updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    er_access: Mapped[str] = mapped_column(String(32))
+    operating_status: Mapped[str] = mapped_column(String(32))
+    headline: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    next_update: Mapped[str] = mapped_column(String(80), default="")
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id"))
+    story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
+    retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retraction_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    incident: Mapped[Incident] = relationship(lazy="joined")
+    author: Mapped[User] = relationship(lazy="joined")
+    corrects: Mapped["Update | None"] = relationship(remote_side="Update.id")
+    deliveries: Mapped[list["Delivery"]] = relationship(back_populates="update", order_by="Delivery.id")
+
+
+class Delivery(Base):
+    """One channel of one update: the rendering to send, its state and the provider's answer."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("update_id", "channel"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    rendering: Mapped[dict] = mapped_column(JSON)
+    audience: Mapped[list | None] = mapped_column(JSON)
+    batches: Mapped[list | None] = mapped_column(JSON)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    provider_id: Mapped[str | None] = mapped_column(String(120))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    update: Mapped[Update] = relationship(back_populates="deliveries")
+
+
+class SubscriberList(Base):
+    """A list an update can target, e.g. public, media, staff-on-call; `joinable` lists accept JOIN by text."""
+
+    __tablename__ = "subscriber_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    joinable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscription(Base):
+    """A subscriber's membership of one list."""
+
+    __tablename__ = "subscriptions"
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("subscriber_lists.id"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscriber(Base):
+    """A phone number that receives SMS alerts; `opt_out` says who ended that: 'stop' (the person) or 'staff'."""
+
+    __tablename__ = "subscribers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opt_out: Mapped[str | None] = mapped_column(String(16))
+
+    lists: Mapped[list[SubscriberList]] = relationship(secondary="subscriptions", order_by="SubscriberList.name")
+
+
+class SmsRecipient(Base):
+    """One SMS of one delivery to one subscriber: sent at most once."""
+
+    __tablename__ = "sms_recipients"
+    # Few indexes: a fan-out inserts and updates every row. delivery_id lookups use the unique constraint.
+    __table_args__ = (UniqueConstraint("delivery_id", "subscriber_id"),
+                      # Unique: one provider message is never credited to two recipients.
+                      Index("ix_sms_recipients_provider_id", "provider_id", unique=True,
+                            postgresql_where=text("provider_id IS NOT NULL"),
+                            sqlite_where=text("provider_id IS NOT NULL")))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    phone: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str | None] = mapped_column(String(16))
+    status_error_code: Mapped[str | None] = mapped_column(String(16))
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SmsReceipt(Base):
+    """One status callback from Twilio, kept once (its key) and, while its message is not known yet, waiting."""
+
+    __tablename__ = "sms_receipts"
+    __table_args__ = (Index("ix_sms_receipts_waiting", "message_sid", postgresql_where=text("waiting"),
+                            sqlite_where=text("waiting")),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    message_sid: Mapped[str] = mapped_column(String(64))
+    recipient_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    waiting: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FeedEntry(Base):
+    """An update as it stands in the public feeds."""
+
+    __tablename__ = "feed_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"), unique=True)
+    guid: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(500))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AuditEvent(Base):
+    """One line of the append-only audit log; the database refuses updates and deletes."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    update_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(120))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,32 @@
+"""Drafts and their validation; backoff."""
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from crisiscast.core.domain import Draft, ValidationError, backoff_seconds
+
+
+def test_draft_from_form_trims_and_keeps_only_known_channels():
+    form = MultiDict([("incident", " Fort Hood "), ("er_access", "open"), ("operating_status", "normal"),
+                      ("headline", "  ER   open  "), ("body", "line one\r\nline two  "),
+                      ("channels", "x"), ("channels", "pager"), ("channels", "sms")])
+    d = Draft.from_form(form)
+    assert (d.incident, d.headline, d.body, d.channels) == ("Fort Hood", "ER open", "line one\nline two", ("sms", "x"))
+
+
+def test_validate_names_every_bad_field():
+    with pytest.raises(ValidationError) as exc:
+        Draft(incident="", er_access="maybe", operating_status="", headline="x" * 121, body="y" * 4001).validate()
+    assert set(exc.value.errors) == {"incident", "er_access", "operating_status", "headline", "body", "channels"}
+
+
+def test_a_complete_draft_is_valid():
+    Draft(incident="Fort Hood", er_access="closed", operating_status="lockdown", headline="Lockdown",
+          channels=("feed",)).validate()
+
+
+def test_backoff_grows_is_capped_and_honours_retry_after():
+    assert backoff_seconds(1, 2, 300, rand=1.0) == 2
+    assert backoff_seconds(4, 2, 300, rand=1.0) == 16
+    assert backoff_seconds(20, 2, 300, rand=1.0) == 300
+    assert backoff_seconds(1, 2, 300, rand=0.0) == 1
+    assert backoff_seconds(1, 2, 300, retry_after=30, rand=1.0) == 30

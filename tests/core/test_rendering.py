@@ -1,0 +1,61 @@
+"""Rendering one draft for each channel within its limits."""
+import pytest
+
+from crisiscast.core.domain import Draft, ValidationError
+from crisiscast.core.rendering import RenderContext, render_all, render_sms, render_x
+from crisiscast.core.textlimits import count_sms, x_weight
+
+CTX = RenderContext(org_name="Scott & White", link="https://status.example.org/u/abc123def456", sms_max_segments=2)
+
+
+def draft(**fields) -> Draft:
+    base = dict(incident="Fort Hood", er_access="diversion", operating_status="limited",
+                headline="ER on diversion", body="Ambulances go to Metroplex.", channels=("sms", "x", "facebook", "feed"))
+    return Draft(**{**base, **fields})
+
+
+def test_short_update_goes_out_whole_without_a_link():
+    sms = render_sms(draft(), CTX)
+    assert sms.text == ("Scott & White: ER on diversion\nER: On ambulance diversion. "
+                        "Hospital: Limited: elective procedures postponed.\nAmbulances go to Metroplex.")
+    assert not sms.shortened and sms.link == ""
+    assert sms.stats["segments"] == 1
+
+
+def test_long_sms_is_cut_at_a_word_within_the_segment_budget_and_links_the_full_update():
+    sms = render_sms(draft(body="Donate blood at the Red Cross center today. " * 20), CTX)
+    assert sms.shortened
+    assert sms.text.endswith("...\nMore: https://status.example.org/u/abc123def456")
+    assert count_sms(sms.text).segments == 2
+    assert "center today. Donate" in sms.text or sms.text.count("Donate") >= 1
+
+
+def test_long_x_post_fits_280_with_the_link():
+    x = render_x(draft(body="Families should call the family line at 254-724-2111 for news. " * 10), CTX)
+    assert x.shortened and x.text.endswith("…\nhttps://status.example.org/u/abc123def456")
+    assert 250 < x_weight(x.text) <= 280
+
+
+def test_typographic_quotes_and_dashes_do_not_force_unicode():
+    sms = render_sms(draft(body="Don’t come to the ER — “minor” injuries go to urgent care…"), CTX)
+    assert sms.stats["encoding"] == "GSM-7"
+    assert "Don't come to the ER - \"minor\" injuries go to urgent care..." in sms.text
+
+
+def test_unicode_body_is_reported_with_the_characters_that_forced_it():
+    sms = render_sms(draft(body="Shelter in place 🚨"), CTX)
+    assert sms.stats["encoding"] == "UCS-2"
+    assert sms.stats["unicode_chars"] == "🚨"
+
+
+def test_every_channel_that_cannot_fit_is_named():
+    with pytest.raises(ValidationError) as exc:
+        render_all(draft(headline="界" * 120), RenderContext("Scott & White", CTX.link, sms_max_segments=1))
+    assert set(exc.value.errors) == {"sms", "x"}
+
+
+def test_feed_and_facebook_carry_everything_with_the_link():
+    renderings = render_all(draft(), CTX)
+    assert renderings["feed"].title == "ER on diversion"
+    assert renderings["facebook"].link == CTX.link
+    assert "Ambulances go to Metroplex." in renderings["facebook"].text

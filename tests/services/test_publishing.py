@@ -1,0 +1,70 @@
+"""Publishing: the update and its deliveries in one transaction, jobs only after commit, idempotent by uid."""
+import pytest
+from sqlalchemy import func, select
+
+import config
+from crisiscast.core.domain import Draft, ValidationError
+from crisiscast.runtime import Runtime
+from crisiscast.services import publishing
+from crisiscast.store.models import AuditEvent, Delivery, Incident, Update
+
+DRAFT = Draft(incident="Fort Hood shooting response", er_access="diversion", operating_status="lockdown",
+              headline="Lockdown: ER on diversion", body="Avoid the area.", channels=("x", "facebook", "feed"))
+
+
+def test_publish_stores_one_pending_delivery_per_channel_and_enqueues_after_commit(db, runtime, users):
+    seen = []
+
+    def enqueue(delivery_id, channel):
+        # The job must find its row: by now the transaction is committed and visible to other sessions.
+        with runtime.sessions() as other:
+            seen.append((other.get(Delivery, delivery_id).state, channel))
+
+    result = publishing.publish(db, DRAFT, uid="aaaaaaaaaaaa", author=users["author"], settings=runtime.settings,
+                              channels=runtime.channels, enqueue=enqueue)
+    assert result.created and result.queued
+    assert seen == [("pending", "x"), ("pending", "facebook"), ("pending", "feed")]
+    stored = db.scalars(select(Delivery).order_by(Delivery.id)).all()
+    assert [d.rendering["text"].splitlines()[0] for d in stored[:2]] == ["Lockdown: ER on diversion"] * 2
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "publish")).message.endswith(
+        "X, Facebook Page, RSS/Atom feed")
+
+
+def test_publishing_the_same_uid_twice_stores_and_enqueues_once(db, runtime, users):
+    calls = []
+    for _ in range(2):
+        result = publishing.publish(db, DRAFT, uid="bbbbbbbbbbbb", author=users["author"], settings=runtime.settings,
+                                  channels=runtime.channels, enqueue=lambda *a: calls.append(a))
+    assert not result.created
+    assert len(calls) == 3
+    assert db.scalar(select(func.count()).select_from(Update)) == 1
+    assert db.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_an_unreachable_queue_keeps_the_outbox(db, runtime, users):
+    def down(*_):
+        raise ConnectionError("Redis is down")
+
+    result = publishing.publish(db, DRAFT, uid="cccccccccccc", author=users["author"], settings=runtime.settings,
+                              channels=runtime.channels, enqueue=down)
+    assert result.created and not result.queued and "Redis is down" in result.queue_error
+    assert [d.state for d in db.scalars(select(Delivery))] == ["pending"] * 3
+
+
+def test_an_invalid_draft_stores_nothing(db, runtime, users):
+    with pytest.raises(ValidationError):
+        publishing.publish(db, Draft(incident="", er_access="", operating_status="", headline=""), uid="dddddddddddd",
+                         author=users["author"], settings=runtime.settings, channels=runtime.channels,
+                         enqueue=lambda *a: None)
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_unconfigured_channel_is_skipped_with_the_missing_settings(db, settings, users):
+    rt = Runtime(config.Settings({**settings, "FACEBOOK_PAGE_TOKEN": ""}))
+    result = publishing.publish(db, DRAFT, uid="eeeeeeeeeeee", author=users["author"], settings=rt.settings,
+                              channels=rt.channels, enqueue=lambda *a: None)
+    facebook = next(d for d in result.update.deliveries if d.channel == "facebook")
+    assert (facebook.state, facebook.error_message) == (
+        "skipped", "Facebook Page is not configured: set FACEBOOK_PAGE_TOKEN.")
+    assert db.scalar(select(AuditEvent).where(AuditEvent.outcome == "skipped")).channel == "facebook"
+    rt.close()

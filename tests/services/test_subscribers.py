@@ -1,0 +1,88 @@
+"""Subscribers and lists: normalised numbers, opt-outs that stick, counts and search; the CSV import report."""
+import pytest
+from sqlalchemy import select
+
+from crisiscast.core.domain import ValidationError
+from crisiscast.services import subscribers
+from crisiscast.services.subscriber_import import import_csv
+from crisiscast.store.models import AuditEvent, Subscriber
+
+
+def test_numbers_are_normalised_to_e164_and_invalid_ones_refused_with_the_reason(db):
+    added = subscribers.add(db, "(512) 555-1267", "Ann", ["public", "media"], "author")
+    assert added.phone == "+15125551267" and [lst.name for lst in added.lists] == ["media", "public"]
+    with pytest.raises(ValidationError) as exc:
+        subscribers.add(db, "555-12", "", ["public"], "author")
+    assert "555-12" in exc.value.errors["phone"]
+    assert subscribers.add(db, "+44 20 7946 0958", "", ["media"], "author").phone == "+442079460958"
+
+
+def test_a_number_that_texted_stop_cannot_be_added_back_by_staff(db):
+    subscribers.add(db, "+15125551267", "", ["public"], "author")
+    subscribers.opt_out(db, "+15125551267")
+    db.commit()
+    with pytest.raises(ValidationError) as exc:
+        subscribers.add(db, "+15125551267", "", ["public"], "author")
+    assert "texted STOP" in exc.value.errors["phone"] and "JOIN" in exc.value.errors["phone"]
+
+
+def test_a_number_staff_removed_can_be_added_back(db):
+    added = subscribers.add(db, "+15125551267", "", ["public"], "author")
+    subscribers.remove(db, added.id, "author")
+    assert subscribers.add(db, "+15125551267", "", ["media"], "author").active
+    assert [e.action for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))] == [
+        "subscriber_added", "subscriber_removed", "subscriber_added"]
+
+
+def test_counts_per_list_and_audience_count_each_number_once(db):
+    subscribers.add(db, "+15125550001", "", ["public", "media"], "author")
+    subscribers.add(db, "+15125550002", "", ["media"], "author")
+    gone = subscribers.add(db, "+15125550003", "", ["public"], "author")
+    subscribers.remove(db, gone.id, "author")
+    assert subscribers.list_counts(db) == {"public": 1, "media": 2, "staff-on-call": 0}
+    assert subscribers.audience_count(db, ["public", "media"]) == 2
+
+
+def test_search_by_digits_name_and_list(db):
+    subscribers.add(db, "+15125551267", "Ann Lee", ["public"], "author")
+    subscribers.add(db, "+15125550188", "Bob", ["media"], "author")
+    assert [s.name for s in subscribers.search(db, "1267")] == ["Ann Lee"]
+    assert [s.name for s in subscribers.search(db, "bob")] == ["Bob"]
+    assert [s.name for s in subscribers.search(db, "", "public")] == ["Ann Lee"]
+
+
+CSV = """number,name,lists
+(512) 555-0101,Ann,public
++15125550102,Bob,public;media
+512-555-0103,Cy,
+not a number,Dee,public
++15125550105,Eve,volunteers
++15125550106,Stopped,public
++15125550102,Bob again,public
++15125550107,Kept,media
+"""
+
+
+def test_csv_import_reports_each_line_and_never_resubscribes_an_opt_out(db):
+    subscribers.add(db, "+15125550107", "Kept", ["media"], "author")
+    subscribers.opt_out(db, "+15125550106")
+    db.commit()
+    report = import_csv(db, CSV, "author")
+    assert [(line.number, line.outcome) for line in report.lines] == [
+        (2, "added"), (3, "added"), (4, "added"), (5, "rejected"), (6, "rejected"), (7, "rejected"),
+        (8, "rejected"), (9, "unchanged")]
+    details = {line.number: line.detail for line in report.lines}
+    assert "not a phone number" in details[5]
+    assert details[6] == "unknown list: volunteers"
+    assert "texted STOP" in details[7] and "never re-subscribes" in details[7]
+    assert "appears earlier in this file" in details[8]
+    stopped = db.scalar(select(Subscriber).where(Subscriber.phone == "+15125550106"))
+    assert not stopped.active
+    assert report.summary() == "3 added, 0 updated, 1 unchanged, 4 rejected"
+    assert subscribers.list_counts(db)["public"] == 3
+
+
+def test_csv_import_adds_lists_to_existing_numbers(db):
+    subscribers.add(db, "+15125550101", "Ann", ["public"], "author")
+    report = import_csv(db, "+15125550101,Ann,media\n", "author")
+    assert [(line.outcome, line.detail) for line in report.lines] == [("updated", "+15125550101: added to media")]
