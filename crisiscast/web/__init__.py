@@ -69,5 +69,5 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
                                     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
         return response
 
-    app.wsgi_app = PublicFiles(app.wsgi_app, settings["PUBLIC_DIR"], int(settings["PUBLIC_MAX_AGE"]))
+    app.wsgi_app = PublicFiles(app.wsgi_app, settings.PUBLIC_DIR, settings.PUBLIC_MAX_AGE)
     return app

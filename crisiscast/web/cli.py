@@ -4,7 +4,6 @@ from __future__ import annotations
 import secrets
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 import config
@@ -14,7 +13,7 @@ from crisiscast.public import site
 from crisiscast.services import accounts
 from crisiscast.store import audit
 from crisiscast.store.db import migrate
-from crisiscast.web.helpers import db, runtime
+from crisiscast.web.helpers import db, runtime, settings
 
 db_cli = AppGroup("db", help="The database schema.")
 users_cli = AppGroup("users", help="Staff accounts.")
@@ -31,7 +30,7 @@ def init_app(app) -> None:
 @db_cli.command("upgrade")
 def db_upgrade():
     """Apply every pending migration."""
-    migrate(current_app.config["DATABASE_URL"])
+    migrate(settings().DATABASE_URL)
     click.echo("database is up to date")
 
 
@@ -65,12 +64,12 @@ def users_list():
 @click.command("reconcile")
 def reconcile_command():
     """Resolve sends left in doubt, queue what is pending but not queued, settle finished fan-outs (once)."""
-    if not current_app.config["REDIS_URL"]:
+    if not settings().REDIS_URL:
         raise click.ClickException(
             "REDIS_URL is not set. Set it to the Redis your workers use (REDIS_URL=redis://host:6379/0). Beside "
             "./run, use the same CRISISCAST_INSTANCE as it: while it runs, it writes the Redis it started into "
             f"{config.INSTANCE / config.DEV_RUN_FILE}.")
-    report = jobs.reconcile_once(current_app.extensions["crisiscast"], jobs.make_queue(current_app.config))
+    report = jobs.reconcile_once(runtime(), jobs.make_queue(settings()))
     click.echo("another reconciler is running right now" if report is None else str(report))
     for note in report.notes if report else ():
         click.echo(f"  {note}")
@@ -79,5 +78,5 @@ def reconcile_command():
 @public_cli.command("rebuild")
 def public_rebuild():
     """Render every public file again (after a template change, or to restore PUBLIC_DIR)."""
-    changed = site.rebuild(runtime().sessions, runtime().settings)
-    click.echo(f"public site rebuilt: {changed} files changed in {runtime().settings['PUBLIC_DIR']}")
+    changed = site.rebuild(runtime().sessions, settings())
+    click.echo(f"public site rebuilt: {changed} files changed in {settings().PUBLIC_DIR}")

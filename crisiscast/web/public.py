@@ -28,7 +28,7 @@ def feed(kind: str):
     if kind not in KINDS:
         abort(404)
     mimetype, render = KINDS[kind]
-    body = render(settings(), feeds.stories(db()), f"{settings()['ORG_NAME']}: status updates")
+    body = render(settings(), feeds.stories(db()), f"{settings().ORG_NAME}: status updates")
     return Response(body, mimetype=mimetype, headers={"Cache-Control": "public, max-age=10"})
 
 

@@ -8,6 +8,7 @@ from flask import current_app
 from crisiscast import jobs
 from crisiscast.sending import reconciler_health
 from crisiscast.web import duration
+from crisiscast.web.helpers import settings
 
 
 def init_app(app) -> None:
@@ -18,7 +19,7 @@ def queue():
     """The RQ queue for this app, connected on first use."""
     ext = current_app.extensions
     if ext["crisiscast.queue"] is None:
-        ext["crisiscast.queue"] = jobs.make_queue(current_app.config)
+        ext["crisiscast.queue"] = jobs.make_queue(settings())
     return ext["crisiscast.queue"]
 
 
@@ -38,7 +39,7 @@ def health() -> str:
 def channel_health(channel: str) -> str:
     """'ok', 'degraded (paused N s)' while the circuit breaker holds the channel, or 'unknown'."""
     try:
-        health = jobs.breaker(current_app.config, queue()).health(channel)
+        health = jobs.breaker(settings(), queue()).health(channel)
     except Exception:  # noqa: BLE001 - the dashboard must render whatever is down
         return "unknown"
     return f"degraded (paused {health.paused_for:.0f} s)" if health.state == "degraded" else health.state
@@ -58,9 +59,9 @@ def recovery(queue_health: str) -> Recovery:
     if queue_health != "ok":
         return Recovery("down", "Not running: Redis cannot be reached, so no worker can recover stuck or in-doubt "
                                 "sends or queue waiting ones. They wait, saved, until Redis is back.")
-    every = float(current_app.config["RECONCILE_SECONDS"])
+    every = settings().RECONCILE_SECONDS
     try:
-        beat = reconciler_health.read(queue().connection, current_app.config["QUEUE_NAME"], every)
+        beat = reconciler_health.read(queue().connection, settings().QUEUE_NAME, every)
     except Exception as exc:  # noqa: BLE001 - the dashboard must render whatever is down
         return Recovery("down", f"Unknown: the reconciler's heartbeat could not be read from Redis "
                                 f"({type(exc).__name__}).")

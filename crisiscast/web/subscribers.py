@@ -36,7 +36,7 @@ def add():
     values = request.form
     try:
         added = subscribers.add(db(), values.get("phone", ""), values.get("name", ""), values.getlist("lists"),
-                                g.user.username, settings()["SMS_DEFAULT_REGION"])
+                                g.user.username, settings().SMS_DEFAULT_REGION)
     except ValidationError as exc:
         db().rollback()
         return _page(errors=exc.errors, values=values, status=422)
@@ -66,7 +66,7 @@ def import_file():
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     try:
-        report = import_csv(db(), text, g.user.username, settings()["SMS_DEFAULT_REGION"])
+        report = import_csv(db(), text, g.user.username, settings().SMS_DEFAULT_REGION)
     except ValidationError as exc:
         return _page(errors=exc.errors, status=422)
     flash(f"Import: {report.summary()}.", "success" if not report.count("rejected") else "warning")

@@ -15,7 +15,7 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 @bp.before_request
 def check_signature():
     """403 and an audit entry unless X-Twilio-Signature matches this URL and form under our auth token."""
-    token = settings()["TWILIO_AUTH_TOKEN"]
+    token = settings().TWILIO_AUTH_TOKEN
     signature = request.headers.get("X-Twilio-Signature", "")
     if token and signature and RequestValidator(token).validate(_public_url(), request.form.to_dict(), signature):
         return None
@@ -56,4 +56,4 @@ def message_status():
 def _public_url() -> str:
     """The URL Twilio signed: our public base (we may sit behind a proxy) plus the path and query."""
     query = request.query_string.decode()
-    return settings()["PUBLIC_BASE_URL"].rstrip("/") + request.path + (f"?{query}" if query else "")
+    return settings().PUBLIC_BASE_URL.rstrip("/") + request.path + (f"?{query}" if query else "")
