@@ -4,6 +4,7 @@ Pure data and validation; nothing here does I/O.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 ER_ACCESS = {
@@ -83,8 +84,8 @@ class Draft:
     corrects: str = ""
 
     @classmethod
-    def from_form(cls, form) -> "Draft":
-        """Build a draft from a form-like mapping, trimming whitespace."""
+    def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
+        """Build a draft from a plain mapping (a string or a list of strings per field), trimming whitespace."""
         return cls(
             incident=(form.get("incident") or "").strip(),
             er_access=(form.get("er_access") or "").strip(),
@@ -132,10 +133,7 @@ class Draft:
         return OPERATING_STATUS.get(self.operating_status, self.operating_status)
 
 
-def _getlist(form, key):
-    getlist = getattr(form, "getlist", None)
-    if getlist is not None:
-        return getlist(key)
+def _getlist(form: Mapping, key: str) -> list[str]:
     value = form.get(key) or ()
     return [value] if isinstance(value, str) else list(value)
 

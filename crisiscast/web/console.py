@@ -24,7 +24,7 @@ from crisiscast.services import delivery_receipts, publishing, subscribers
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, utcnow
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
-from crisiscast.web.helpers import db, runtime, settings
+from crisiscast.web.helpers import db, form_values, runtime, settings
 
 bp = Blueprint("console", __name__)
 UID = re.compile(r"^[0-9a-f]{12}$")
@@ -53,13 +53,14 @@ def compose():
     uid = request.form.get("uid", "")
     if not UID.match(uid):
         abort(400, "The form is missing its identifier; reload the page.")
-    draft = Draft.from_form(request.form)
+    values = form_values(request.form)
+    draft = Draft.from_form(values)
     try:
         renderings = publishing.preview(draft, settings(), uid)
         if "sms" in draft.channels:
             subscribers.check_lists(db(), draft.lists)
     except ValidationError as exc:
-        return _form(request.form, uid=uid, errors=exc.errors), 422
+        return _form(values, uid=uid, errors=exc.errors), 422
     digest = _digest(renderings, draft.lists)
     wants_publish = request.form.get("action") == "publish"
     if not wants_publish or request.form.get("digest") != digest:
@@ -67,7 +68,7 @@ def compose():
         if wants_publish:
             flash("The text or the lists changed since the preview. Check the preview below, then publish.",
                   "warning")
-        return _form(request.form, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
+        return _form(values, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
             409 if wants_publish else 200
     result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
@@ -148,13 +149,10 @@ def _delivery_context(found: Update) -> dict:
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 
-def _form(values, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
-    if hasattr(values, "getlist"):
-        chosen, chosen_lists = values.getlist("channels"), values.getlist("lists")
-    else:
-        chosen, chosen_lists = values.get("channels", []), values.get("lists", [])
+def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
     return render_template(
-        "console/compose.html", values=values, chosen=chosen, chosen_lists=chosen_lists, uid=uid,
+        "console/compose.html", values=values, chosen=values.get("channels", []),
+        chosen_lists=values.get("lists", []), uid=uid,
         errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
         operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
         lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()), incidents=_incident_titles(),

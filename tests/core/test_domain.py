@@ -1,16 +1,20 @@
 """Drafts and their validation; backoff."""
 import pytest
-from werkzeug.datastructures import MultiDict
 
 from crisiscast.core.domain import Draft, ValidationError, backoff_seconds
 
 
 def test_draft_from_form_trims_and_keeps_only_known_channels():
-    form = MultiDict([("incident", " Fort Hood "), ("er_access", "open"), ("operating_status", "normal"),
-                      ("headline", "  ER   open  "), ("body", "line one\r\nline two  "),
-                      ("channels", "x"), ("channels", "pager"), ("channels", "sms")])
+    form = {"incident": " Fort Hood ", "er_access": "open", "operating_status": "normal", "headline": "  ER   open  ",
+            "body": "line one\r\nline two  ", "channels": ["x", "pager", "sms"], "lists": [" staff ", "", "staff"]}
     d = Draft.from_form(form)
     assert (d.incident, d.headline, d.body, d.channels) == ("Fort Hood", "ER open", "line one\nline two", ("sms", "x"))
+    assert d.lists == ("staff",)
+
+
+def test_draft_from_form_takes_a_single_string_for_a_list_field_and_missing_fields_as_empty():
+    d = Draft.from_form({"channels": "feed", "lists": "public"})
+    assert (d.channels, d.lists, d.incident, d.corrects) == (("feed",), ("public",), "", "")
 
 
 def test_validate_names_every_bad_field():
