@@ -78,6 +78,17 @@ def set_role(session: Session, user_id: int, role: str, active: bool, actor: str
     return user
 
 
+def change_account(session: Session, user_id: int, role: str, active: bool, actor: User, password: str = "") -> User:
+    """An admin's change to an account: role, on or off, and a new password if given. Nobody demotes or switches
+    off themself, so there is always an admin who can undo a change."""
+    if user_id == actor.id and (role != "admin" or not active):
+        raise ValidationError({"role": "You cannot take away your own admin rights; ask another admin."})
+    user = set_role(session, user_id, role, active, actor=actor.username)
+    if password:
+        set_password(session, user_id, password, actor=actor.username)
+    return user
+
+
 def set_password(session: Session, user_id: int, password: str, actor: str) -> User:
     """Give an account a new password (the first admin's printed one, a forgotten one); audited, never logged."""
     if len(password) < 10:
@@ -101,6 +112,17 @@ def authenticate(session: Session, username: str, password: str, source: str = "
                  target=source, message="" if ok else "wrong username or password, or account disabled")
     session.commit()
     return user if ok else None
+
+
+def sign_out(session: Session, username: str) -> None:
+    """Record that `username` signed out."""
+    audit.record(session, actor=username, action="sign_out", outcome="ok")
+    session.commit()
+
+
+def all_users(session: Session) -> list[User]:
+    """Every account, by name."""
+    return list(session.scalars(select(User).order_by(User.username)))
 
 
 def ensure_admin(session: Session, password: str | None = None) -> str | None:

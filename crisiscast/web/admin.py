@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from crisiscast.core.domain import ValidationError
 from crisiscast.services import accounts
-from crisiscast.store.models import User
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db
 
@@ -27,25 +25,20 @@ def users():
         else:
             flash(f"Account {user.username} created as {user.role}.", "success")
             return redirect(url_for("admin.users"))
-    everyone = db().scalars(select(User).order_by(User.username)).all()
-    return render_template("admin/users.html", users=everyone, roles=accounts.ROLES, errors=errors,
+    return render_template("admin/users.html", users=accounts.all_users(db()), roles=accounts.ROLES, errors=errors,
                            values=values), 422 if errors else 200
 
 
 @bp.post("/admin/users/<int:user_id>")
 @login_required("admin")
 def change_user(user_id: int):
-    if user_id == g.user.id and (request.form.get("role") != "admin" or not request.form.get("active")):
-        flash("You cannot take away your own admin rights; ask another admin.", "error")
-        return redirect(url_for("admin.users"))
+    form = request.form
     try:
-        user = accounts.set_role(db(), user_id, request.form.get("role", ""), bool(request.form.get("active")),
-                                 actor=g.user.username)
-        if request.form.get("password"):
-            accounts.set_password(db(), user_id, request.form["password"], actor=g.user.username)
+        user = accounts.change_account(db(), user_id, form.get("role", ""), bool(form.get("active")), actor=g.user,
+                                       password=form.get("password", ""))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
-        changed = " and has a new password" if request.form.get("password") else ""
+        changed = " and has a new password" if form.get("password") else ""
         flash(f"{user.username} is now {user.role}{'' if user.active else ', disabled'}{changed}.", "success")
     return redirect(url_for("admin.users"))

@@ -6,7 +6,6 @@ import functools
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
 from crisiscast.services import accounts
-from crisiscast.store import audit
 from crisiscast.store.models import User
 from crisiscast.web.helpers import db
 
@@ -58,8 +57,7 @@ def login():
 @bp.post("/logout")
 def logout():
     if g.user is not None:
-        audit.record(db(), actor=g.user.username, action="sign_out", outcome="ok")
-        db().commit()
+        accounts.sign_out(db(), g.user.username)
     session.clear()
     return redirect(url_for("auth.login"))
 

@@ -53,11 +53,7 @@ def users_create(username, role, password):
 @users_cli.command("list")
 def users_list():
     """List staff accounts and their roles."""
-    from sqlalchemy import select
-
-    from crisiscast.store.models import User
-
-    for user in db().scalars(select(User).order_by(User.username)):
+    for user in accounts.all_users(db()):
         click.echo(f"{user.username:24} {user.role:8} {'active' if user.active else 'disabled'}")
 
 

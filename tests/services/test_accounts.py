@@ -33,3 +33,41 @@ def test_password_change_is_audited_without_the_password(db, users):
     assert (event.actor, event.target, event.message) == ("admin", "author", "")
     with pytest.raises(ValidationError):
         accounts.set_password(db, users["author"].id, "short", actor="admin")
+
+
+@pytest.mark.parametrize("role, active", [("viewer", True), ("author", True), ("admin", False)])
+def test_an_admin_cannot_demote_or_switch_off_themself(db, users, role, active):
+    admin = users["admin"]
+    with pytest.raises(ValidationError) as exc:
+        accounts.change_account(db, admin.id, role, active, actor=admin, password="a brand new password")
+    assert exc.value.errors == {"role": "You cannot take away your own admin rights; ask another admin."}
+    db.expire_all()
+    assert (admin.role, admin.active) == ("admin", True)
+    assert accounts.authenticate(db, "admin", "a brand new password") is None
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action.in_(("user_changed", "password_changed")))) is None
+
+
+def test_an_admin_changes_another_account_and_its_password(db, users):
+    changed = accounts.change_account(db, users["viewer"].id, "author", False, actor=users["admin"],
+                                      password="a brand new password")
+    assert (changed.role, changed.active) == ("author", False)
+    actions = db.scalars(select(AuditEvent.action).where(AuditEvent.actor == "admin")).all()
+    assert actions == ["user_changed", "password_changed"]
+    # Switched off: the right password no longer lets it in.
+    assert accounts.authenticate(db, "viewer", "a brand new password") is None
+
+
+def test_an_admin_may_keep_their_own_role_and_change_their_password(db, users):
+    accounts.change_account(db, users["admin"].id, "admin", True, actor=users["admin"],
+                            password="a brand new password")
+    assert accounts.authenticate(db, "admin", "a brand new password") is not None
+
+
+def test_all_users_are_listed_by_name(db, users):
+    assert [u.username for u in accounts.all_users(db)] == ["admin", "author", "viewer"]
+
+
+def test_sign_out_is_audited(db, users):
+    accounts.sign_out(db, "author")
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "sign_out"))
+    assert (event.actor, event.outcome) == ("author", "ok")
