@@ -22,6 +22,20 @@ def all_lists(session: Session) -> list[SubscriberList]:
     return list(session.scalars(select(SubscriberList).order_by(SubscriberList.id)))
 
 
+def create_list(session: Session, name: str, description: str, joinable: bool, actor: str) -> SubscriberList:
+    """Add a subscriber list (letters, digits and dashes, names unique); audited."""
+    name = name.strip().lower()
+    if not name or len(name) > 40 or not all(c.isalnum() or c == "-" for c in name):
+        raise ValidationError({"name": "A list name is letters, digits and dashes (at most 40)."})
+    if name in {lst.name for lst in all_lists(session)}:
+        raise ValidationError({"name": f"There is already a list named {name}."})
+    created = SubscriberList(name=name, description=description.strip()[:200], joinable=joinable)
+    session.add(created)
+    audit.record(session, actor=actor, action="list_created", outcome="ok", channel="sms", target=name)
+    session.commit()
+    return created
+
+
 def list_counts(session: Session) -> dict[str, int]:
     """Active subscribers per list name (lists with none included)."""
     rows = session.execute(

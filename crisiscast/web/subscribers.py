@@ -6,8 +6,6 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from crisiscast.core.domain import ValidationError
 from crisiscast.services import accounts, subscribers
 from crisiscast.services.subscriber_import import import_csv
-from crisiscast.store import audit
-from crisiscast.store.models import SubscriberList
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, settings
 
@@ -76,15 +74,12 @@ def import_file():
 @bp.post("/lists")
 @login_required("admin")
 def add_list():
-    name = request.form.get("name", "").strip().lower()
-    if not name or len(name) > 40 or not all(c.isalnum() or c == "-" for c in name):
-        flash("A list name is letters, digits and dashes (at most 40).", "error")
-    elif name in {lst.name for lst in subscribers.all_lists(db())}:
-        flash(f"There is already a list named {name}.", "error")
+    form = request.form
+    try:
+        created = subscribers.create_list(db(), form.get("name", ""), form.get("description", ""),
+                                          bool(form.get("joinable")), g.user.username)
+    except ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
     else:
-        db().add(SubscriberList(name=name, description=request.form.get("description", "").strip()[:200],
-                                joinable=bool(request.form.get("joinable"))))
-        audit.record(db(), actor=g.user.username, action="list_created", outcome="ok", channel="sms", target=name)
-        db().commit()
-        flash(f"List {name} created.", "success")
+        flash(f"List {created.name} created.", "success")
     return redirect(url_for("subscribers.index"))

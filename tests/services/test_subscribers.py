@@ -86,3 +86,26 @@ def test_csv_import_adds_lists_to_existing_numbers(db):
     subscribers.add(db, "+15125550101", "Ann", ["public"], "author")
     report = import_csv(db, "+15125550101,Ann,media\n", "author")
     assert [(line.outcome, line.detail) for line in report.lines] == [("updated", "+15125550101: added to media")]
+
+
+def test_a_list_is_created_with_a_clean_name_and_audited(db):
+    created = subscribers.create_list(db, "  Night-Shift ", " Who works nights ", True, "admin")
+    assert (created.name, created.description, created.joinable) == ("night-shift", "Who works nights", True)
+    assert "night-shift" in subscribers.list_counts(db)
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "list_created"))
+    assert (event.actor, event.target, event.channel) == ("admin", "night-shift", "sms")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "A list name is letters, digits and dashes (at most 40)."),
+    ("night shift", "A list name is letters, digits and dashes (at most 40)."),
+    ("x" * 41, "A list name is letters, digits and dashes (at most 40)."),
+    ("Public", "There is already a list named public."),
+])
+def test_a_bad_or_taken_list_name_is_refused_and_nothing_is_stored(db, name, message):
+    before = [lst.name for lst in subscribers.all_lists(db)]
+    with pytest.raises(ValidationError) as exc:
+        subscribers.create_list(db, name, "", False, "admin")
+    assert exc.value.errors == {"name": message}
+    assert [lst.name for lst in subscribers.all_lists(db)] == before
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "list_created")) is None

@@ -3,7 +3,7 @@ import io
 
 from sqlalchemy import select
 
-from crisiscast.store.models import Subscriber
+from crisiscast.store.models import Subscriber, SubscriberList
 from tests.conftest import csrf_token
 
 
@@ -49,3 +49,15 @@ def test_viewer_sees_counts_but_cannot_change_anything(client, auth, db):
     assert "staff-on-call" in page and "Add a number" not in page
     assert client.post("/subscribers/", data={"phone": "+15125550101",
                                               "csrf_token": csrf_token(client, "/subscribers/")}).status_code == 403
+
+
+def test_admin_creates_a_list_and_a_taken_name_is_explained(client, auth, db):
+    auth.login("admin")
+    token = csrf_token(client, "/subscribers/")
+    page = client.post("/subscribers/lists", data={"name": "night-shift", "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "List night-shift created." in page
+    page = client.post("/subscribers/lists", data={"name": "night-shift", "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "There is already a list named night-shift." in page
+    assert db.scalar(select(SubscriberList).where(SubscriberList.name == "night-shift")) is not None
