@@ -1,6 +1,7 @@
 """Fixtures: real Redis (private unless REDIS_URL), a real database (SQLite unless DATABASE_URL), the sandbox."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -15,18 +16,19 @@ from sqlalchemy import inspect, select, text
 
 import config
 from crisiscast import jobs
-from crisiscast.core.domain import DeliveryState
+from crisiscast.core.domain import DeliveryState, Draft
 from crisiscast.runtime import Runtime
 from crisiscast.sandbox import RunningSandbox, product_settings
 from crisiscast.sandbox.state import Settings as SandboxSettings
-from crisiscast.services import accounts
+from crisiscast.services import accounts, publishing
 from crisiscast.store.db import make_engine, migrate
-from crisiscast.store.models import Delivery, Subscriber, SubscriberList
+from crisiscast.store.models import Delivery, Subscriber, SubscriberList, Update
 from crisiscast.web import create_app
 from dev.redis_server import PrivateRedis
 from tests.support import scratch_database
 
 PASSWORD = "correct horse battery"
+DRAFT = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("feed",))
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +82,17 @@ def migrated_database(postgres_server, tmp_path_factory):
     path = tmp_path_factory.mktemp("db") / "template.db"
     migrate(f"sqlite:///{path}")
     yield path
+
+
+@pytest.fixture
+def scratch_url(postgres_server, tmp_path):
+    """An empty database of the kind the suite runs on (on PostgreSQL, a scratch database of this run)."""
+    if not postgres_server:
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    url = scratch_database.create(postgres_server, tag="mig")
+    yield url
+    scratch_database.drop(postgres_server, url)
 
 
 @pytest.fixture
@@ -189,6 +202,25 @@ def subscribe(db):
         return added
 
     return add
+
+
+@pytest.fixture
+def publish(db, runtime, users, queue):
+    """Publish `draft` (default: a feed-only drill) with `changes` to its fields, as the author; return the update.
+
+    Its deliveries go on the test queue, or nowhere with `queued=False` (for a test that sends them itself);
+    `on` publishes through another Runtime's settings and channels.
+    """
+
+    def run(draft: Draft | None = None, *, queued: bool = True, on: Runtime | None = None, **changes) -> Update:
+        used = on or runtime
+        enqueue = (lambda i, c: jobs.enqueue_delivery(queue, i, c)) if queued else (lambda *a: None)
+        result = publishing.publish(db, dataclasses.replace(draft or DRAFT, **changes), uid=publishing.new_uid(),
+                                    author=users["author"], settings=used.settings, channels=used.channels,
+                                    enqueue=enqueue)
+        return result.update
+
+    return run
 
 
 @pytest.fixture

@@ -6,20 +6,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crisiscast import jobs
-from crisiscast.core.domain import Draft
-from crisiscast.services import publishing
 from crisiscast.store.models import AuditEvent, Delivery
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_worker_process_sends_a_queued_delivery_and_audits_its_configuration(settings, runtime, db, users, queue,
+def test_worker_process_sends_a_queued_delivery_and_audits_its_configuration(settings, db, publish, queue,
                                                                               sandbox_client):
-    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("x",))
-    uid = publishing.new_uid()
-    publishing.publish(db, draft, uid=uid, author=users["author"], settings=settings,
-                     channels=runtime.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+    uid = publish(channels=("x",)).uid
     env = {**os.environ, **settings.as_environment()}
     done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)

@@ -4,23 +4,19 @@ import json
 import feedparser
 import pytest
 
-from crisiscast.core.domain import Draft
 from crisiscast.public import feeds
 from crisiscast.sending.delivery import deliver
 from crisiscast.services import publishing
 
 
 @pytest.fixture
-def publish(db, runtime, users):
+def publish(runtime, publish):
     """Publish to the feed and send it; returns the update."""
 
     def run(headline, body="", corrects="", incident="Fort Hood"):
-        draft = Draft(incident=incident, er_access="open", operating_status="normal", headline=headline, body=body,
-                      channels=("feed",), corrects=corrects)
-        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                  settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None)
-        deliver(runtime.sessions, runtime.channels, result.update.deliveries[0].id, runtime.retry_policy)
-        return result.update
+        update = publish(incident=incident, headline=headline, body=body, corrects=corrects, queued=False)
+        deliver(runtime.sessions, runtime.channels, update.deliveries[0].id, runtime.retry_policy)
+        return update
 
     return run
 

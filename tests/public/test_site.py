@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import event, select
 
-from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS, Draft
+from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.public import feeds, site
 from crisiscast.sending.delivery import deliver
 from crisiscast.services import publishing
@@ -25,15 +25,15 @@ def cap_schema():
 
 
 @pytest.fixture
-def publish(db, runtime, users):
+def publish(db, runtime, publish):
+    """Publish to the feed and send it in this process; return the update."""
+
     def run(headline="ER open", er="open", status="normal", body="", corrects="", next_update=""):
-        draft = Draft(incident="Fort Hood shooting response", er_access=er, operating_status=status,
-                      headline=headline, body=body, channels=("feed",), corrects=corrects, next_update=next_update)
-        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                  settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None)
-        deliver(runtime.sessions, runtime.channels, result.update.deliveries[0].id, runtime.retry_policy)
-        db.refresh(result.update)
-        return result.update
+        update = publish(incident="Fort Hood shooting response", er_access=er, operating_status=status,
+                         headline=headline, body=body, corrects=corrects, next_update=next_update, queued=False)
+        deliver(runtime.sessions, runtime.channels, update.deliveries[0].id, runtime.retry_policy)
+        db.refresh(update)
+        return update
 
     return run
 

@@ -5,22 +5,18 @@ import pytest
 from sqlalchemy import select
 
 import config
-from crisiscast.core.domain import Draft
 from crisiscast.sending.delivery import RetryPolicy, deliver
-from crisiscast.services import publishing
 from crisiscast.store.models import AuditEvent, Delivery
 
 
 @pytest.fixture
-def publish(db, runtime, users):
+def publish(publish):
     """Publish a draft to `channels` without queueing; return the deliveries by channel."""
 
     def run(*channels, body="Blood donors needed at the main campus.", lists=("public",)):
-        draft = Draft(incident="Fort Hood", er_access="open", operating_status="normal", headline="Update",
-                      body=body, channels=channels, lists=lists if "sms" in channels else ())
-        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                  settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None)
-        return {d.channel: d.id for d in result.update.deliveries}
+        update = publish(incident="Fort Hood", headline="Update", body=body, channels=channels,
+                         lists=lists if "sms" in channels else (), queued=False)
+        return {d.channel: d.id for d in update.deliveries}
 
     return run
 

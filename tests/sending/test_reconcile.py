@@ -7,23 +7,21 @@ from sqlalchemy import select, update
 
 from crisiscast import jobs
 from crisiscast.channels import Message
-from crisiscast.core.domain import Draft
 from crisiscast.sending.breaker import Breaker
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
-from crisiscast.services import publishing
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient, utcnow
 from tests.support.faultkit import wait_until
 
 
 @pytest.fixture
-def publish(db, runtime, users):
+def publish(publish):
+    """Publish a draft to `channels` without queueing; return the deliveries by channel."""
+
     def run(*channels, lists=("public",)):
-        draft = Draft(incident="Fort Hood", er_access="open", operating_status="normal", headline="Reconcile me",
-                      body="Blood donors needed.", channels=channels, lists=lists if "sms" in channels else ())
-        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                  settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None)
-        return {d.channel: d.id for d in result.update.deliveries}
+        update = publish(incident="Fort Hood", headline="Reconcile me", body="Blood donors needed.", channels=channels,
+                         lists=lists if "sms" in channels else (), queued=False)
+        return {d.channel: d.id for d in update.deliveries}
 
     return run
 

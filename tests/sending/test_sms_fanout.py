@@ -7,22 +7,20 @@ import pytest
 from sqlalchemy import select
 
 from crisiscast import jobs
-from crisiscast.core.domain import Draft
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.sms_recipients import plan
 from crisiscast.sending.throttle import Throttle
-from crisiscast.services import publishing
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient
 
 
 @pytest.fixture
-def publish_sms(db, runtime, users):
+def publish_sms(publish):
+    """Publish an SMS update to `lists` without queueing; return its delivery's id."""
+
     def run(lists=("public",), body="Blood donors needed at the main campus."):
-        draft = Draft(incident="Fort Hood", er_access="open", operating_status="normal", headline="Update",
-                      body=body, channels=("sms",), lists=lists)
-        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                  settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None)
-        return result.update.deliveries[0].id
+        update = publish(incident="Fort Hood", headline="Update", body=body, channels=("sms",), lists=lists,
+                         queued=False)
+        return update.deliveries[0].id
 
     return run
 

@@ -1,5 +1,4 @@
 """Migrations build the schema the models describe, and go down and up again cleanly."""
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -8,18 +7,6 @@ from sqlalchemy import text
 
 from crisiscast.store.db import alembic_config, make_engine, migrate
 from crisiscast.store.models import Base
-from tests.support import scratch_database
-
-
-@pytest.fixture
-def scratch_url(postgres_server, tmp_path):
-    """An empty database of the kind the suite runs on (on PostgreSQL, a scratch database of this run)."""
-    if not postgres_server:
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    url = scratch_database.create(postgres_server, tag="mig")
-    yield url
-    scratch_database.drop(postgres_server, url)
 
 
 def test_head_matches_the_models(scratch_url):

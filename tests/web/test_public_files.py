@@ -5,23 +5,18 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from crisiscast import jobs
 from crisiscast.core.domain import Draft
 from crisiscast.services import publishing
 
 
 @pytest.fixture
-def publish(db, runtime, users, queue, drain):
+def publish(publish, drain):
     """Publish to the feed through a real worker, as the console does."""
 
     def run(headline, incident="Fort Hood shooting response"):
-        draft = Draft(incident=incident, er_access="open_delays", operating_status="limited", headline=headline,
-                      channels=("feed",))
-        result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                  settings=runtime.settings, channels=runtime.channels,
-                                  enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+        update = publish(incident=incident, er_access="open_delays", operating_status="limited", headline=headline)
         drain()
-        return result.update
+        return update
 
     return run
 

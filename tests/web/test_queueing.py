@@ -11,9 +11,7 @@ from sqlalchemy import update
 
 import config
 from crisiscast import jobs
-from crisiscast.core.domain import Draft
 from crisiscast.runtime import Runtime
-from crisiscast.services import publishing
 from crisiscast.store.models import Delivery, utcnow
 from crisiscast.web import create_app
 from dev.redis_server import free_port
@@ -75,11 +73,9 @@ def test_red_in_plain_words_when_redis_is_unreachable(dashboard):
     assert "Redis cannot be reached, so no worker can recover stuck or in-doubt sends" in banner
 
 
-def test_failed_lookups_are_shown_and_logged_with_their_reason(dashboard, queue, db, users, sandbox_client, caplog):
+def test_failed_lookups_are_shown_and_logged_with_their_reason(dashboard, queue, db, publish, sandbox_client, caplog):
     client, runtime = dashboard()
-    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("x",))
-    publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=runtime.settings,
-                     channels=runtime.channels, enqueue=lambda *a: None)
+    publish(channels=("x",), queued=False, on=runtime)
     # A worker claimed it and stopped without an answer from X: only a lookup can tell whether it went out.
     db.execute(update(Delivery).values(state="in_doubt", attempts=1, claimed_at=utcnow() - timedelta(minutes=1)))
     db.commit()

@@ -12,13 +12,11 @@ from werkzeug.serving import make_server
 
 import config
 from crisiscast import jobs
-from crisiscast.core.domain import Draft
 from crisiscast.runtime import Runtime
 from crisiscast.sending import sms_recipients
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.sending.sms_recipients import Result
-from crisiscast.services import publishing
 from crisiscast.store.models import AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList, utcnow
 from crisiscast.web import create_app
 from tests.conftest import AuthActions
@@ -79,21 +77,18 @@ def test_a_signature_for_other_parameters_is_refused(client, settings, db):
 STATUS = "/webhooks/twilio/status"
 
 
-def plan_drill(db, runtime, users, settings):
+def plan_drill(publish, runtime):
     """An SMS update to the public list, its recipients planned and not sent: their (first, last) row ids."""
-    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
-                  lists=("public",))
-    result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=settings,
-                              channels=runtime.channels, enqueue=lambda *a: None)
-    outcome = deliver(runtime.sessions, runtime.channels, result.update.deliveries[0].id, runtime.retry_policy, 50)
+    drill = publish(channels=("sms",), lists=("public",), queued=False)
+    outcome = deliver(runtime.sessions, runtime.channels, drill.deliveries[0].id, runtime.retry_policy, 50)
     return outcome.batches[0]
 
 
 @pytest.fixture
-def one_recipient(db, subscribe, runtime, users, settings):
+def one_recipient(subscribe, runtime, publish):
     """An SMS delivery to +15125551267, planned and not sent: its recipient row."""
     subscribe("+15125551267")
-    return plan_drill(db, runtime, users, settings)
+    return plan_drill(publish, runtime)
 
 
 def receipts_audited(db):
@@ -184,11 +179,11 @@ def test_a_second_message_for_a_row_is_audited_and_changes_nothing(client, setti
 
 
 @pytest.mark.parametrize("proof", ["callback", "worker's answer"])
-def test_a_message_the_lookup_gave_the_wrong_row_goes_to_its_own(client, settings, db, runtime, users, subscribe,
+def test_a_message_the_lookup_gave_the_wrong_row_goes_to_its_own(client, settings, db, runtime, subscribe, publish,
                                                                  proof):
     subscribe("+15125551267")
-    wrong, _ = plan_drill(db, runtime, users, settings)
-    plan_drill(db, runtime, users, settings)  # a second update to the same number
+    wrong, _ = plan_drill(publish, runtime)
+    plan_drill(publish, runtime)  # a second update to the same number
     sid = "SM" + "6" * 32
     db.execute(update(SmsRecipient).where(SmsRecipient.id == wrong).values(state="sent", provider_id=sid))
     db.commit()  # the lookup credited the first update's row with it
@@ -244,13 +239,10 @@ def live_app(settings, runtime, sandbox_client):
     runtime.close()
 
 
-def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_client, subscribe, users, db, queue):
+def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_client, subscribe, publish, db, queue):
     sandbox_client.configure(status_callbacks=True, status_delay_ms=10)
     subscribe("+15125551267", "+15125550188", "+15005550030")
-    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
-                  lists=("public",))
-    result = publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=live_app.settings,
-                              channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+    drill = publish(channels=("sms",), lists=("public",), on=live_app)
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     def statuses():
         db.expire_all()
@@ -261,23 +253,20 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     failed = db.scalar(select(SmsRecipient).where(SmsRecipient.status == "undelivered"))
     assert failed.status_error_code == "30003"
     client = server_client(live_app)
-    page = client.get(f"/updates/{result.update.id}/deliveries").get_data(as_text=True)
+    page = client.get(f"/updates/{drill.id}/deliveries").get_data(as_text=True)
     assert "Receipts: 2 delivered, 1 undelivered" in " ".join(page.split())
     assert "carrier reported undelivered (error 30003)" in page
     db.expire_all()  # the loop above may have matched before it ever refreshed the session
-    assert db.get(Delivery, result.update.deliveries[0].id).state == "sent"
+    assert db.get(Delivery, drill.deliveries[0].id).state == "sent"
 
 
-def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sandbox_client, users, db, queue):
+def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sandbox_client, publish, db, queue):
     """Callbacks posted the moment Twilio accepts a message race the worker's write of its SID: none is lost."""
     sandbox_client.configure(status_callbacks=True, status_delay_ms=0)
     numbers = faultkit.add_subscribers(db, 300) + ["+15005550030", "+15005550031"]
     db.add_all([Subscriber(phone=n, lists=[db.get(SubscriberList, 1)]) for n in numbers[-2:]])
     db.commit()
-    draft = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("sms",),
-                  lists=("public",))
-    publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=live_app.settings,
-                     channels=live_app.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c))
+    publish(channels=("sms",), lists=("public",), on=live_app)
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     final = {"delivered": 300, "undelivered": 1, "failed": 1}
     deadline = time.monotonic() + 60
