@@ -5,6 +5,8 @@ the rendering is stored with the delivery at publish time and sent as stored.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -40,6 +42,13 @@ class Rendering:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def fingerprint(renderings: dict[str, Rendering], lists) -> str:
+    """A digest of exactly what would be sent and to whom, so publish can tell the preview is current."""
+    payload = json.dumps({"lists": sorted(lists), **{k: v.to_dict() for k, v in sorted(renderings.items())}},
+                         sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 def render_all(draft: Draft, ctx: RenderContext, channels=None) -> dict[str, Rendering]:

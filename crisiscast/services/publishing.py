@@ -37,6 +37,14 @@ def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
     return render_all(draft, render_context(settings, uid))
 
 
+def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str, Rendering]:
+    """Validate the draft, its SMS lists included, and render it as publish will."""
+    renderings = preview(draft, settings, uid)
+    if "sms" in draft.channels:
+        subscribers.check_lists(session, draft.lists)
+    return renderings
+
+
 def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
     """Recipients, segments and the time the fan-out will take at the configured sender rate."""
     recipients = subscribers.audience_count(session, draft.lists)
@@ -65,9 +73,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
         return Published(existing, created=False)
-    renderings = preview(draft, settings, uid)
-    if "sms" in draft.channels:
-        subscribers.check_lists(session, draft.lists)
+    renderings = check_draft(session, draft, settings, uid)
     corrected = correctable(session, draft.corrects) if draft.corrects else None
     try:
         update = _store(session, draft, uid, author, renderings, channels, corrected)

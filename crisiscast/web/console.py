@@ -1,13 +1,9 @@
 """The console: the dashboard, composing with a preview, publishing, and each update's delivery status."""
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from datetime import timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, select
 
 from crisiscast.core.domain import (
     CHANNEL_LABELS,
@@ -18,10 +14,11 @@ from crisiscast.core.domain import (
     Draft,
     ValidationError,
 )
+from crisiscast.core.rendering import fingerprint
 from crisiscast.public import site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import delivery_receipts, publishing, subscribers
-from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, utcnow
+from crisiscast.services import dashboard, delivery_receipts, publishing, subscribers
+from crisiscast.store.models import Delivery, Update
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, form_values, runtime, settings
@@ -33,15 +30,11 @@ UID = re.compile(r"^[0-9a-f]{12}$")
 @bp.get("/")
 @login_required()
 def index():
-    updates = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(20)).unique().all()
-    since = utcnow() - timedelta(days=1)
-    tally = {(c, s): n for c, s, n in db().execute(
-        select(Delivery.channel, Delivery.state, func.count()).where(Delivery.created_at >= since)
-        .group_by(Delivery.channel, Delivery.state))}
     queue_health = queueing.health()
-    return render_template("console/index.html", updates=updates, channels=_channel_status(with_health=True),
-                           queue_health=queue_health, recovery=queueing.recovery(queue_health),
-                           labels=CHANNEL_LABELS, tally=tally,
+    return render_template("console/index.html", updates=dashboard.recent_updates(db()),
+                           channels=_channel_status(with_health=True), queue_health=queue_health,
+                           recovery=queueing.recovery(queue_health), labels=CHANNEL_LABELS,
+                           tally=dashboard.delivery_tally(db()),
                            states=("pending", "sending", "sent", "partial", "failed", "in_doubt"))
 
 
@@ -49,19 +42,19 @@ def index():
 @login_required("author")
 def compose():
     if request.method == "GET":
-        return _form(_starting_values(request.args.get("corrects", "")), uid=publishing.new_uid())
+        configured = [c["name"] for c in _channel_status() if c["configured"]]
+        starting = dashboard.starting_values(db(), configured, request.args.get("corrects", ""))
+        return _form(starting, uid=publishing.new_uid())
     uid = request.form.get("uid", "")
     if not UID.match(uid):
         abort(400, "The form is missing its identifier; reload the page.")
     values = form_values(request.form)
     draft = Draft.from_form(values)
     try:
-        renderings = publishing.preview(draft, settings(), uid)
-        if "sms" in draft.channels:
-            subscribers.check_lists(db(), draft.lists)
+        renderings = publishing.check_draft(db(), draft, settings(), uid)
     except ValidationError as exc:
         return _form(values, uid=uid, errors=exc.errors), 422
-    digest = _digest(renderings, draft.lists)
+    digest = fingerprint(renderings, draft.lists)
     wants_publish = request.form.get("action") == "publish"
     if not wants_publish or request.form.get("digest") != digest:
         estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
@@ -136,12 +129,9 @@ def _delivery_context(found: Update) -> dict:
     if sms:
         counts = sms_recipients.counts(session, sms.id)
         receipts_by_status = delivery_receipts.status_counts(session, sms.id)
-        failed = (SmsRecipient.state == "failed") | SmsRecipient.status.in_(delivery_receipts.FAILED)
-        failures = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == sms.id, failed)
-                                   .order_by(SmsRecipient.id).limit(100)).all()
+        failures = dashboard.sms_failures(session, sms.id)
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
-    awaiting = receipts_by_status.get("awaiting receipt", 0) + sum(
-        n for status, n in receipts_by_status.items() if status in ("queued", "sending", "sent", "accepted"))
+    awaiting = dashboard.receipts_outstanding(receipts_by_status)
     unfinished = any(d.state not in DeliveryState.FINAL for d in found.deliveries)
     moving = unfinished or awaiting > 0
     waiting_for_queue = unfinished and queueing.health() != "ok"
@@ -155,28 +145,8 @@ def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = ""
         chosen_lists=values.get("lists", []), uid=uid,
         errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
         operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
-        lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()), incidents=_incident_titles(),
+        lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()), incidents=dashboard.incident_titles(db()),
     )
-
-
-def _starting_values(corrects: str = "") -> dict:
-    """Start from the latest update's incident and statuses (in a crisis most updates change one thing), or
-    from the update being corrected."""
-    original = db().scalar(select(Update).where(Update.uid == corrects)) if corrects else None
-    if original is not None:
-        return {"incident": original.incident.title, "er_access": original.er_access, "corrects": original.uid,
-                "operating_status": original.operating_status, "headline": original.headline,
-                "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": []}
-    latest = db().scalars(select(Update).order_by(Update.published_at.desc()).limit(1)).first()
-    configured = [c["name"] for c in _channel_status() if c["configured"]]
-    if latest is None:
-        return {"channels": configured, "lists": ["public"]}
-    return {"incident": latest.incident.title, "er_access": latest.er_access,
-            "operating_status": latest.operating_status, "channels": configured, "lists": ["public"]}
-
-
-def _incident_titles() -> list[str]:
-    return db().scalars(select(Incident.title).order_by(Incident.created_at.desc()).limit(20)).all()
 
 
 def _channel_status(with_health: bool = False) -> list[dict]:
@@ -188,10 +158,3 @@ def _channel_status(with_health: bool = False) -> list[dict]:
                        "target": channel.describe(),
                        "health": queueing.channel_health(name) if with_health and name != "feed" else None})
     return result
-
-
-def _digest(renderings, lists) -> str:
-    """A fingerprint of exactly what would be sent and to whom, so publish can tell the preview is current."""
-    payload = json.dumps({"lists": sorted(lists), **{k: v.to_dict() for k, v in sorted(renderings.items())}},
-                         sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]

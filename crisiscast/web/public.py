@@ -6,10 +6,9 @@ Normally crisiscast.web.public_files answers these paths from PUBLIC_DIR before 
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort
-from sqlalchemy import select
 
 from crisiscast.public import feeds, site
-from crisiscast.store.models import Incident, Update
+from crisiscast.store.queries import incident_by_slug, update_by_uid
 from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("public", __name__)
@@ -34,7 +33,7 @@ def feed(kind: str):
 
 @bp.get("/u/<uid>")
 def update(uid: str):
-    found = db().scalar(select(Update).where(Update.uid == uid))
+    found = update_by_uid(db(), uid)
     if found is None:
         abort(404)
     return Response(site.update_page(db(), settings(), found), mimetype="text/html")
@@ -42,7 +41,7 @@ def update(uid: str):
 
 @bp.get("/incidents/<slug>/feed.<kind>")
 def incident_feed(slug: str, kind: str):
-    incident = db().scalar(select(Incident).where(Incident.slug == slug))
+    incident = incident_by_slug(db(), slug)
     if incident is None or kind not in KINDS:
         abort(404)
     body = site.incident_feeds(db(), settings(), incident)[f"incidents/{slug}/feed.{kind}"]
@@ -51,7 +50,7 @@ def incident_feed(slug: str, kind: str):
 
 @bp.get("/cap/<name>.xml")
 def cap_alert(name: str):
-    found = db().scalar(select(Update).where(Update.uid == name.removesuffix("-cancel")))
+    found = update_by_uid(db(), name.removesuffix("-cancel"))
     body = site.story_files(db(), settings(), found).get(f"cap/{name}.xml") if found else None
     if body is None:
         abort(404)

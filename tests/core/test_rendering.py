@@ -2,7 +2,7 @@
 import pytest
 
 from crisiscast.core.domain import Draft, ValidationError
-from crisiscast.core.rendering import RenderContext, render_all, render_sms, render_x
+from crisiscast.core.rendering import RenderContext, fingerprint, render_all, render_sms, render_x
 from crisiscast.core.textlimits import count_sms, x_weight
 
 CTX = RenderContext(org_name="Scott & White", link="https://status.example.org/u/abc123def456", sms_max_segments=2)
@@ -59,3 +59,11 @@ def test_feed_and_facebook_carry_everything_with_the_link():
     assert renderings["feed"].title == "ER on diversion"
     assert renderings["facebook"].link == CTX.link
     assert "Ambulances go to Metroplex." in renderings["facebook"].text
+
+
+def test_the_fingerprint_changes_with_the_text_or_the_lists_and_not_with_their_order():
+    renderings = render_all(draft(), CTX)
+    same = render_all(draft(), CTX)
+    assert fingerprint(renderings, ["public", "media"]) == fingerprint(same, ["media", "public"])
+    assert fingerprint(renderings, ["public"]) != fingerprint(renderings, ["public", "media"])
+    assert fingerprint(renderings, ["public"]) != fingerprint(render_all(draft(body="Changed."), CTX), ["public"])

@@ -68,3 +68,16 @@ def test_unconfigured_channel_is_skipped_with_the_missing_settings(db, settings,
         "skipped", "Facebook Page is not configured: set FACEBOOK_PAGE_TOKEN.")
     assert db.scalar(select(AuditEvent).where(AuditEvent.outcome == "skipped")).channel == "facebook"
     rt.close()
+
+
+def test_check_draft_renders_each_channel_and_refuses_unknown_sms_lists(db, settings):
+    renderings = publishing.check_draft(db, DRAFT, settings, "ffffffffffff")
+    assert set(renderings) == {"x", "facebook", "feed"}
+    with pytest.raises(ValidationError) as exc:
+        publishing.check_draft(db, Draft(**{**vars(DRAFT), "channels": ("sms",), "lists": ("nobody",)}), settings,
+                               "ffffffffffff")
+    assert exc.value.errors == {"lists": "Unknown list: nobody."}
+    with pytest.raises(ValidationError) as exc:
+        publishing.check_draft(db, Draft(incident="", er_access="", operating_status="", headline=""), settings,
+                               "ffffffffffff")
+    assert "headline" in exc.value.errors

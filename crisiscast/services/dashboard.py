@@ -1,0 +1,60 @@
+"""What the console shows: recent updates, the day's delivery tally, SMS failures and outstanding receipts,
+and where a new draft starts from."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crisiscast.services import delivery_receipts
+from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, utcnow
+from crisiscast.store.queries import update_by_uid
+
+# Provider statuses after which a receipt is still to come.
+IN_FLIGHT = ("queued", "sending", "sent", "accepted")
+
+
+def recent_updates(session: Session, limit: int = 20) -> list[Update]:
+    """The latest updates, newest first."""
+    return list(session.scalars(select(Update).order_by(Update.published_at.desc()).limit(limit)).unique())
+
+
+def delivery_tally(session: Session, window: timedelta = timedelta(days=1)) -> dict[tuple[str, str], int]:
+    """Deliveries created within `window`, counted per (channel, state)."""
+    rows = session.execute(select(Delivery.channel, Delivery.state, func.count())
+                           .where(Delivery.created_at >= utcnow() - window).group_by(Delivery.channel, Delivery.state))
+    return {(channel, state): count for channel, state, count in rows}
+
+
+def sms_failures(session: Session, delivery_id: int, limit: int = 100) -> list[SmsRecipient]:
+    """Recipients of an SMS delivery whose send failed or whose receipt says it was not delivered."""
+    failed = (SmsRecipient.state == "failed") | SmsRecipient.status.in_(delivery_receipts.FAILED)
+    return list(session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == delivery_id, failed)
+                                .order_by(SmsRecipient.id).limit(limit)))
+
+
+def receipts_outstanding(receipts_by_status: dict[str, int]) -> int:
+    """How many sent messages still await a final receipt (from delivery_receipts.status_counts)."""
+    return receipts_by_status.get("awaiting receipt", 0) + sum(
+        n for status, n in receipts_by_status.items() if status in IN_FLIGHT)
+
+
+def incident_titles(session: Session, limit: int = 20) -> list[str]:
+    """The latest incidents' titles, newest first, for the compose form's suggestions."""
+    return list(session.scalars(select(Incident.title).order_by(Incident.created_at.desc()).limit(limit)))
+
+
+def starting_values(session: Session, configured: list[str], corrects: str = "") -> dict:
+    """A new draft starts from the update it corrects, or from the latest update's incident and statuses (in a
+    crisis most updates change one thing), sent on the `configured` channels."""
+    original = update_by_uid(session, corrects) if corrects else None
+    if original is not None:
+        return {"incident": original.incident.title, "er_access": original.er_access, "corrects": original.uid,
+                "operating_status": original.operating_status, "headline": original.headline,
+                "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": []}
+    latest = next(iter(recent_updates(session, limit=1)), None)
+    if latest is None:
+        return {"channels": configured, "lists": ["public"]}
+    return {"incident": latest.incident.title, "er_access": latest.er_access,
+            "operating_status": latest.operating_status, "channels": configured, "lists": ["public"]}
