@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 import config
 from crisiscast import jobs
@@ -58,6 +58,7 @@ def users_list():
 
 
 @click.command("reconcile")
+@with_appcontext  # `flask` pushes one anyway; this makes the command whole outside it (the test runner)
 def reconcile_command():
     """Resolve sends left in doubt, queue what is pending but not queued, settle finished fan-outs (once)."""
     if not settings().REDIS_URL:
