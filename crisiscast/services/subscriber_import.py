@@ -38,6 +38,14 @@ class Report:
         return ", ".join(f"{self.count(o)} {o}" for o in ("added", "updated", "unchanged", "rejected"))
 
 
+def decode(raw: bytes) -> str:
+    """An uploaded file's text: UTF-8 (with or without a byte order mark), else Latin-1 (older spreadsheet exports)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def import_csv(session: Session, text: str, actor: str, region: str = "US") -> Report:
     """Add or update every valid row; never re-subscribe a number that opted out; report every line."""
     report = Report()

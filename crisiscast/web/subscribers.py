@@ -4,8 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from crisiscast.core.domain import ValidationError
-from crisiscast.services import accounts, subscribers
-from crisiscast.services.subscriber_import import import_csv
+from crisiscast.services import accounts, subscriber_import, subscribers
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, settings
 
@@ -60,11 +59,8 @@ def import_file():
     if not raw.strip():
         return _page(errors={"file": "Choose a CSV file (number, name, lists) or paste its lines."}, status=422)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    try:
-        report = import_csv(db(), text, g.user.username, settings().SMS_DEFAULT_REGION)
+        report = subscriber_import.import_csv(db(), subscriber_import.decode(raw), g.user.username,
+                                              settings().SMS_DEFAULT_REGION)
     except ValidationError as exc:
         return _page(errors=exc.errors, status=422)
     flash(f"Import: {report.summary()}.", "success" if not report.count("rejected") else "warning")

@@ -1,11 +1,10 @@
-"""Subscribers and lists: normalised numbers, opt-outs that stick, counts and search; the CSV import report."""
+"""Subscribers and lists: normalised numbers, opt-outs that stick, counts and search, creating lists."""
 import pytest
 from sqlalchemy import select
 
 from crisiscast.core.domain import ValidationError
 from crisiscast.services import subscribers
-from crisiscast.services.subscriber_import import import_csv
-from crisiscast.store.models import AuditEvent, Subscriber
+from crisiscast.store.models import AuditEvent
 
 
 def test_numbers_are_normalised_to_e164_and_invalid_ones_refused_with_the_reason(db):
@@ -49,43 +48,6 @@ def test_search_by_digits_name_and_list(db):
     assert [s.name for s in subscribers.search(db, "1267")] == ["Ann Lee"]
     assert [s.name for s in subscribers.search(db, "bob")] == ["Bob"]
     assert [s.name for s in subscribers.search(db, "", "public")] == ["Ann Lee"]
-
-
-CSV = """number,name,lists
-(512) 555-0101,Ann,public
-+15125550102,Bob,public;media
-512-555-0103,Cy,
-not a number,Dee,public
-+15125550105,Eve,volunteers
-+15125550106,Stopped,public
-+15125550102,Bob again,public
-+15125550107,Kept,media
-"""
-
-
-def test_csv_import_reports_each_line_and_never_resubscribes_an_opt_out(db):
-    subscribers.add(db, "+15125550107", "Kept", ["media"], "author")
-    subscribers.opt_out(db, "+15125550106")
-    db.commit()
-    report = import_csv(db, CSV, "author")
-    assert [(line.number, line.outcome) for line in report.lines] == [
-        (2, "added"), (3, "added"), (4, "added"), (5, "rejected"), (6, "rejected"), (7, "rejected"),
-        (8, "rejected"), (9, "unchanged")]
-    details = {line.number: line.detail for line in report.lines}
-    assert "not a phone number" in details[5]
-    assert details[6] == "unknown list: volunteers"
-    assert "texted STOP" in details[7] and "never re-subscribes" in details[7]
-    assert "appears earlier in this file" in details[8]
-    stopped = db.scalar(select(Subscriber).where(Subscriber.phone == "+15125550106"))
-    assert not stopped.active
-    assert report.summary() == "3 added, 0 updated, 1 unchanged, 4 rejected"
-    assert subscribers.list_counts(db)["public"] == 3
-
-
-def test_csv_import_adds_lists_to_existing_numbers(db):
-    subscribers.add(db, "+15125550101", "Ann", ["public"], "author")
-    report = import_csv(db, "+15125550101,Ann,media\n", "author")
-    assert [(line.outcome, line.detail) for line in report.lines] == [("updated", "+15125550101: added to media")]
 
 
 def test_a_list_is_created_with_a_clean_name_and_audited(db):
