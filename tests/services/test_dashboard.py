@@ -24,14 +24,13 @@ def test_the_tally_counts_the_last_days_deliveries_by_channel_and_state(db, publ
 
 
 def test_sms_failures_are_failed_sends_and_undelivered_receipts(db, publish, subscribe):
-    subscribe("+15125550101", "+15125550102", "+15125550103", "+15125550104")
+    people = subscribe("+15125550101", "+15125550102", "+15125550103", "+15125550104")
     sms = publish(channels=("sms",), lists=("public",), queued=False).deliveries[0]
-    phones = ["+15125550101", "+15125550102", "+15125550103", "+15125550104"]
-    db.add_all([SmsRecipient(delivery_id=sms.id, subscriber_id=i + 1, phone=phone, state=state, status=status)
-                for i, (phone, state, status) in enumerate(zip(phones, ["failed", "sent", "sent", "sent"],
-                                                               [None, "undelivered", "failed", "delivered"]))])
+    outcomes = [("failed", None), ("sent", "undelivered"), ("sent", "failed"), ("sent", "delivered")]
+    db.add_all([SmsRecipient(delivery_id=sms.id, subscriber_id=person.id, phone=person.phone, state=state,
+                             status=status) for person, (state, status) in zip(people, outcomes)])
     db.commit()
-    assert [r.phone for r in dashboard.sms_failures(db, sms.id)] == phones[:3]
+    assert [r.phone for r in dashboard.sms_failures(db, sms.id)] == [p.phone for p in people[:3]]
     assert len(dashboard.sms_failures(db, sms.id, limit=1)) == 1
 
 
