@@ -145,7 +145,8 @@ def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = ""
         chosen_lists=values.get("lists", []), uid=uid,
         errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
         operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
-        lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()), incidents=dashboard.incident_titles(db()),
+        lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()),
+        incidents=dashboard.incident_titles(db()),
     )
 
 
