@@ -70,7 +70,7 @@ def reconcile_command():
             "REDIS_URL is not set. Set it to the Redis your workers use (REDIS_URL=redis://host:6379/0). Beside "
             "./run, use the same CRISISCAST_INSTANCE as it: while it runs, it writes the Redis it started into "
             f"{config.INSTANCE / config.DEV_RUN_FILE}.")
-    report = jobs.reconcile_once(current_app.extensions["crisiscast"], jobs.make_queue(current_app.config))
+    report = jobs.reconcile_once(current_app.extensions["crisiscast"], jobs.make_queue(current_app.extensions["crisiscast"].settings))
     click.echo("another reconciler is running right now" if report is None else str(report))
     for note in report.notes if report else ():
         click.echo(f"  {note}")

@@ -18,7 +18,7 @@ def queue():
     """The RQ queue for this app, connected on first use."""
     ext = current_app.extensions
     if ext["crisiscast.queue"] is None:
-        ext["crisiscast.queue"] = jobs.make_queue(current_app.config)
+        ext["crisiscast.queue"] = jobs.make_queue(current_app.extensions["crisiscast"].settings)
     return ext["crisiscast.queue"]
 
 
@@ -38,7 +38,7 @@ def health() -> str:
 def channel_health(channel: str) -> str:
     """'ok', 'degraded (paused N s)' while the circuit breaker holds the channel, or 'unknown'."""
     try:
-        health = jobs.breaker(current_app.config, queue()).health(channel)
+        health = current_app.extensions["crisiscast"].breaker().health(channel)
     except Exception:  # noqa: BLE001 - the dashboard must render whatever is down
         return "unknown"
     return f"degraded (paused {health.paused_for:.0f} s)" if health.state == "degraded" else health.state
