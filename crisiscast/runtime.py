@@ -26,7 +26,9 @@ class Runtime:
         self.channels = build_channels(settings, self.sessions)
         self.retry_policy = RetryPolicy.from_settings(settings)
         self._built: dict[str, object] = {}
-        self._lock = threading.Lock()  # SMS batches run on several threads: each part is built once
+        # SMS batches run on several threads: each part is built once. Reentrant: a part's build asks for
+        # another (the breaker and the throttle need the Redis client).
+        self._lock = threading.RLock()
 
     def _once(self, name: str, build):
         with self._lock:
