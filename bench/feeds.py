@@ -81,7 +81,7 @@ def main() -> None:
     env = {**os.environ, **settings.as_environment()}
     processes = []
     try:
-        migrate(settings["DATABASE_URL"])
+        migrate(settings.DATABASE_URL)
         runtime = Runtime(settings)
         queue = jobs.make_queue(settings)
         processes.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,

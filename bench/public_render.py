@@ -38,7 +38,7 @@ INCIDENTS = ("Fort Hood shooting response", "Winter storm", "Water main break", 
 
 def add_history(runtime, author_id: int, upto: int) -> None:
     """Bulk-insert updates (and their feed entries) until there are `upto`, all older than now."""
-    base = runtime.settings["PUBLIC_BASE_URL"].rstrip("/")
+    base = runtime.settings.PUBLIC_BASE_URL.rstrip("/")
     with runtime.sessions() as session, session.begin():
         have = session.query(Update).count()
         incidents = [i.id for i in session.query(Incident).order_by(Incident.id)]

@@ -79,7 +79,7 @@ def main() -> None:
 
 
 def seed(settings, count: int) -> None:
-    engine = make_engine(settings["DATABASE_URL"])
+    engine = make_engine(settings.DATABASE_URL)
     with session_factory(engine)() as session:
         accounts.create_user(session, "bench", "bench password", "author", actor="bench")
         faultkit.add_subscribers(session, count)

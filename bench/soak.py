@@ -94,7 +94,7 @@ class Soak:
         self.author = author
         self.queue = jobs.make_queue(settings)
         self.redis: Redis = self.queue.connection
-        self.redis_port = int(settings["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        self.redis_port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
         self.published = 0
 
     def run(self, minutes: int, every: float) -> list[dict]:

@@ -1,10 +1,18 @@
-"""The composition root shared by the web app and the workers: settings, database, channels, retry policy."""
+"""The composition root shared by the web app and the workers: settings, database, channels, retry policy,
+and the per-process Redis client, circuit breaker and SMS throttle."""
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from redis import Redis
+
 from crisiscast.channels import build_channels
+from crisiscast.sending.breaker import Breaker
 from crisiscast.sending.delivery import RetryPolicy
+from crisiscast.sending.reconcile import LOOKUP_THREADS
+from crisiscast.sending.redis_connections import client
+from crisiscast.sending.throttle import Limits, Throttle
 from crisiscast.store.db import make_engine, session_factory
 
 
@@ -13,18 +21,50 @@ class Runtime:
 
     def __init__(self, settings):
         self.settings = settings
-        self.engine = make_engine(settings["DATABASE_URL"])
+        self.engine = make_engine(settings.DATABASE_URL)
         self.sessions = session_factory(self.engine)
         self.channels = build_channels(settings, self.sessions)
         self.retry_policy = RetryPolicy.from_settings(settings)
-        self._sms_executor = None
+        self._built: dict[str, object] = {}
+        # SMS batches run on several threads: each part is built once. Reentrant: a part's build asks for
+        # another (the breaker and the throttle need the Redis client).
+        self._lock = threading.RLock()
+
+    def _once(self, name: str, build):
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = build()
+            return self._built[name]
 
     def sms_executor(self) -> ThreadPoolExecutor:
         """The thread pool SMS batches send on: SMS_WORKER_THREADS requests in flight per worker process."""
-        if self._sms_executor is None:
-            self._sms_executor = ThreadPoolExecutor(int(self.settings["SMS_WORKER_THREADS"]),
-                                                    thread_name_prefix="sms")
-        return self._sms_executor
+        return self._once("executor", lambda: ThreadPoolExecutor(self.settings.SMS_WORKER_THREADS,
+                                                                 thread_name_prefix="sms"))
+
+    def redis(self) -> Redis:
+        """This process's Redis client for the breaker and the throttle (no connection until first used)."""
+        return self._once("redis", lambda: client(self.settings.REDIS_URL))
+
+    def breaker(self) -> Breaker:
+        """The circuit breaker every worker shares through Redis; one per process, so its cache lasts."""
+        s = self.settings
+        return self._once("breaker", lambda: Breaker(
+            self.redis(), s.BREAKER_THRESHOLD, s.BREAKER_COOLDOWN_SECONDS, s.BREAKER_MAX_COOLDOWN_SECONDS,
+            namespace=f"crisiscast:{s.QUEUE_NAME}"))
+
+    def sms_throttle(self) -> Throttle:
+        """The shared limits for this Twilio account and sender number; one per process, kept across jobs."""
+        return self._once("throttle", self._build_throttle)
+
+    def _build_throttle(self) -> Throttle:
+        s = self.settings
+        # A burst of 50 ms worth of messages: responses come back in clumps, and making each of them wait a few
+        # microseconds for its exact turn costs a round trip to Redis apiece. At 1 msg/s the burst stays 1.
+        # A connection for each thread that may call at once: the senders, the reconciler's lookups, the sweeper.
+        return Throttle(self.redis(), Limits(account=s.TWILIO_ACCOUNT_SID, sender=s.TWILIO_FROM_NUMBER,
+                        max_concurrency=s.SMS_MAX_CONCURRENCY, rate_per_second=s.SMS_SENDER_RATE),
+                        burst=max(1, int(s.SMS_SENDER_RATE / 20)),
+                        connections=s.SMS_WORKER_THREADS + LOOKUP_THREADS + 1)
 
     def prepare_channels(self) -> None:
         """Build every configured channel's SDK client now rather than on its first send."""
@@ -48,6 +88,12 @@ class Runtime:
         return "; ".join(parts)
 
     def close(self) -> None:
-        if self._sms_executor is not None:
-            self._sms_executor.shutdown(wait=True)
+        """Let the SMS sends in flight finish, then close the connections this process holds."""
+        built = self._built
+        if "executor" in built:
+            built["executor"].shutdown(wait=True)
+        if "throttle" in built:
+            built["throttle"].close()
+        if "redis" in built:
+            built["redis"].close()
         self.engine.dispose()

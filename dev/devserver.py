@@ -53,9 +53,9 @@ def main() -> int:
             processes.append(_start("sandbox", [sys.executable, "-m", "crisiscast.sandbox", "--port", sandbox_port,
                                                 "--inbound-url", f"http://{host}:{port}/webhooks/twilio/sms"]))
             settings, set_aside = _point_at_sandbox(settings, sandbox_url)
-        migrate(settings["DATABASE_URL"])
+        migrate(settings.DATABASE_URL)
         password = _ensure_admin(settings)
-        dev_run = config.write_dev_run(config.INSTANCE, {k: settings[k] for k in _SHARED + tuple(
+        dev_run = config.write_dev_run(config.INSTANCE, {k: getattr(settings, k) for k in _SHARED + tuple(
             product_settings(sandbox_url) if sandbox_url else ())})
         # The children load exactly these settings: the environment beats the instance file there too.
         environment = {**os.environ, **settings.as_environment()}
@@ -108,7 +108,7 @@ def _point_at_sandbox(settings: Settings, sandbox_url: str) -> tuple[Settings, l
     """The settings with every provider pointed at the sandbox, and which of the user's own values that sets aside."""
     sandbox = product_settings(sandbox_url)
     set_aside = sorted(k for k, v in sandbox.items()
-                       if settings[k] not in (v, Settings.model_fields[k].default))
+                       if getattr(settings, k) not in (v, Settings.model_fields[k].default))
     return settings.replace(**sandbox), set_aside
 
 
@@ -143,10 +143,10 @@ def _start(name: str, argv: list[str], environment: dict | None = None) -> subpr
 
 
 def _ensure_admin(settings) -> str | None:
-    engine = make_engine(settings["DATABASE_URL"])
+    engine = make_engine(settings.DATABASE_URL)
     try:
         with session_factory(engine)() as session:
-            return accounts.ensure_admin(session, settings.get("CRISISCAST_ADMIN_PASSWORD") or None)
+            return accounts.ensure_admin(session, settings.CRISISCAST_ADMIN_PASSWORD or None)
     finally:
         engine.dispose()
 
@@ -171,8 +171,8 @@ def _banner(b: Banner) -> None:
         "", "crisiscast is running. Ctrl-C stops everything.",
         f"  console:   {local}/",
         f"  public:    {local}/status  (feeds: /feed.rss /feed.atom /feed.json /cap/index.atom)",
-        f"  database:  {settings['DATABASE_URL'].split('@')[-1]}",
-        f"  redis:     {'private, ' if b.private_redis else ''}{settings['REDIS_URL'].split('@')[-1]}",
+        f"  database:  {settings.DATABASE_URL.split('@')[-1]}",
+        f"  redis:     {'private, ' if b.private_redis else ''}{settings.REDIS_URL.split('@')[-1]}",
         f"  providers: {providers}",
         f"  settings:  {config.INSTANCE / 'crisiscast.cfg'}, then the environment (README: Where settings come from)",
     ]

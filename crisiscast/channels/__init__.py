@@ -66,11 +66,11 @@ class Channel(ABC):
 
     def missing_settings(self) -> list[str]:
         """The settings this channel needs that are empty; an empty list means it is configured."""
-        return [key for key in self.required_settings if not self.settings.get(key)]
+        return [key for key in self.required_settings if not getattr(self.settings, key)]
 
     def endpoint(self) -> str:
         """The provider API base URL this channel sends to ('' for channels without one)."""
-        return self.settings.get(self.base_setting, "") if self.base_setting else ""
+        return getattr(self.settings, self.base_setting) if self.base_setting else ""
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach the audit log or a log line."""

@@ -33,17 +33,17 @@ class FacebookChannel(Channel):
         if self._graph is None:
             session = requests.Session()
             self._adapter = mount(session, GRAPH_REAL_BASE, self.endpoint(),
-                                  float(self.settings["PROVIDER_TIMEOUT"]))
-            self._graph = facebook.GraphAPI(access_token=self.settings["FACEBOOK_PAGE_TOKEN"],
-                                            timeout=float(self.settings["PROVIDER_TIMEOUT"]), session=session)
+                                  self.settings.PROVIDER_TIMEOUT)
+            self._graph = facebook.GraphAPI(access_token=self.settings.FACEBOOK_PAGE_TOKEN,
+                                            timeout=self.settings.PROVIDER_TIMEOUT, session=session)
         return self._graph
 
     def secrets(self):
-        return (self.settings.get("FACEBOOK_PAGE_TOKEN", ""),)
+        return (self.settings.FACEBOOK_PAGE_TOKEN,)
 
     def send(self, message: Message) -> Receipt:
-        version = self.settings["FACEBOOK_GRAPH_VERSION"]
-        path = f"{version}/{self.settings['FACEBOOK_PAGE_ID']}/feed"
+        version = self.settings.FACEBOOK_GRAPH_VERSION
+        path = f"{version}/{self.settings.FACEBOOK_PAGE_ID}/feed"
         post = {"message": message.text}
         if message.link:
             post["link"] = message.link
@@ -63,7 +63,7 @@ class FacebookChannel(Channel):
 
     def find(self, message: Message, since: datetime) -> Receipt | None:
         """The Page's recent posts (since a little before `since`) with our text."""
-        path = f"{self.settings['FACEBOOK_GRAPH_VERSION']}/{self.settings['FACEBOOK_PAGE_ID']}/feed"
+        path = f"{self.settings.FACEBOOK_GRAPH_VERSION}/{self.settings.FACEBOOK_PAGE_ID}/feed"
         try:
             result = self.graph().request(path, {"since": int((since - LOOKUP_SLACK).timestamp()), "limit": 100,
                                                  "fields": "id,message,created_time"})
@@ -77,4 +77,4 @@ class FacebookChannel(Channel):
         return None
 
     def describe(self, message: Message | None = None) -> str:
-        return f"page {mask_id(self.settings.get('FACEBOOK_PAGE_ID') or '?')}"
+        return f"page {mask_id(self.settings.FACEBOOK_PAGE_ID or '?')}"

@@ -29,7 +29,7 @@ class SmsChannel(Channel):
     def __init__(self, settings):
         super().__init__(settings)
         # The fan-out's threads and the reconciler's lookups share the connections.
-        self._pool_maxsize = int(settings.get("SMS_WORKER_THREADS") or 10) + 8
+        self._pool_maxsize = settings.SMS_WORKER_THREADS + 8
         self._building = threading.Lock()
         self._client = None
         self._http = None
@@ -39,9 +39,9 @@ class SmsChannel(Channel):
         """The Twilio client, sending through our urllib3 HttpClient (base URL, timeout, throttle)."""
         with self._building:  # the reconciler looks up from several threads at once
             if self._client is None:
-                self._http = TwilioHttp(TWILIO_REAL_BASE, self.endpoint(), float(self.settings["PROVIDER_TIMEOUT"]),
+                self._http = TwilioHttp(TWILIO_REAL_BASE, self.endpoint(), self.settings.PROVIDER_TIMEOUT,
                                         self._pool_maxsize)
-                client = Client(self.settings["TWILIO_ACCOUNT_SID"], self.settings["TWILIO_AUTH_TOKEN"],
+                client = Client(self.settings.TWILIO_ACCOUNT_SID, self.settings.TWILIO_AUTH_TOKEN,
                                 http_client=self._http)
                 # Stateless, and reached through lazily imported properties that cost a lookup per send.
                 self._messages = client.messages
@@ -68,17 +68,17 @@ class SmsChannel(Channel):
         With `ref` (the recipient row) in its query: Twilio calls that URL, signed, only for the message that
         request created, so a receipt names its row even before the worker has stored the message's SID.
         """
-        url = (self.settings.get("TWILIO_STATUS_CALLBACK_URL")
-               or f"{self.settings['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status")
+        url = (self.settings.TWILIO_STATUS_CALLBACK_URL
+               or f"{self.settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/twilio/status")
         if url and ref:
             url += ("&" if "?" in url else "?") + urlencode({"r": ref})
         return url
 
     def secrets(self):
-        return (self.settings.get("TWILIO_AUTH_TOKEN", ""),)
+        return (self.settings.TWILIO_AUTH_TOKEN,)
 
     def send(self, message: Message) -> Receipt:
-        kwargs = {"to": message.to, "from_": self.settings["TWILIO_FROM_NUMBER"], "body": message.text}
+        kwargs = {"to": message.to, "from_": self.settings.TWILIO_FROM_NUMBER, "body": message.text}
         callback = self.status_callback_url(message.ref)
         if callback:
             kwargs["status_callback"] = callback
@@ -107,7 +107,7 @@ class SmsChannel(Channel):
         Not filtered by DateSent at Twilio: a message still queued there has no date_sent yet.
         """
         try:
-            found = self.messages().list(to=message.to, from_=self.settings["TWILIO_FROM_NUMBER"], limit=200)
+            found = self.messages().list(to=message.to, from_=self.settings.TWILIO_FROM_NUMBER, limit=200)
         except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
             raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
         except HTTPError as exc:

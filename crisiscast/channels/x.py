@@ -29,10 +29,10 @@ class XChannel(Channel):
         """The tweepy client, sending through our transport adapter (tweepy sets no timeout itself)."""
         if self._client is None:
             s = self.settings
-            client = tweepy.Client(consumer_key=s["X_CONSUMER_KEY"], consumer_secret=s["X_CONSUMER_SECRET"],
-                                   access_token=s["X_ACCESS_TOKEN"], access_token_secret=s["X_ACCESS_TOKEN_SECRET"],
+            client = tweepy.Client(consumer_key=s.X_CONSUMER_KEY, consumer_secret=s.X_CONSUMER_SECRET,
+                                   access_token=s.X_ACCESS_TOKEN, access_token_secret=s.X_ACCESS_TOKEN_SECRET,
                                    wait_on_rate_limit=False)
-            self._adapter = mount(client.session, X_REAL_BASE, self.endpoint(), float(s["PROVIDER_TIMEOUT"]))
+            self._adapter = mount(client.session, X_REAL_BASE, self.endpoint(), float(s.PROVIDER_TIMEOUT))
             self._client = client
         return self._client
 
@@ -70,7 +70,7 @@ class XChannel(Channel):
         return None
 
     def describe(self, message: Message | None = None) -> str:
-        handle = self.settings.get("X_HANDLE") or "account"
+        handle = self.settings.X_HANDLE or "account"
         return handle if handle.startswith("@") else f"@{handle}"
 
 

@@ -32,11 +32,11 @@ def timestamp(moment: datetime) -> str:
 
 
 def sender(settings) -> str:
-    return settings.get("CAP_SENDER") or f"alerts@{urlparse(settings['PUBLIC_BASE_URL']).hostname or 'localhost'}"
+    return settings.CAP_SENDER or f"alerts@{urlparse(settings.PUBLIC_BASE_URL).hostname or 'localhost'}"
 
 
 def identifier(settings, uid: str, cancel: bool = False) -> str:
-    host = (urlparse(settings["PUBLIC_BASE_URL"]).hostname or "localhost").replace(",", "")
+    host = (urlparse(settings.PUBLIC_BASE_URL).hostname or "localhost").replace(",", "")
     return f"{host}-{uid}{'-cancel' if cancel else ''}"
 
 
@@ -62,7 +62,7 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     add(root, "identifier", identifier(settings, update.uid, bool(cancel)))
     add(root, "sender", sender(settings))
     add(root, "sent", timestamp(cancel.retracted_at if cancel else update.published_at))
-    add(root, "status", settings["CAP_STATUS"])
+    add(root, "status", settings.CAP_STATUS)
     add(root, "msgType", "Cancel" if cancel else "Update" if earlier else "Alert")
     add(root, "scope", "Public")
     if cancel:
@@ -77,7 +77,7 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     add(info, "urgency", "Past" if cancel else "Immediate" if severity(update) == "Severe" else "Expected")
     add(info, "severity", "Minor" if cancel else severity(update))
     add(info, "certainty", "Observed")
-    add(info, "senderName", settings["ORG_NAME"])
+    add(info, "senderName", settings.ORG_NAME)
     add(info, "headline", update.headline)
     add(info, "description", f"ER: {ER_ACCESS[update.er_access]}. Hospital: "
                              f"{OPERATING_STATUS[update.operating_status]}." + (f"\n\n{update.body}" if update.body else ""))
@@ -85,7 +85,7 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     if steps:
         add(info, "instruction", " ".join(steps))
     add(info, "web", link)
-    add(info, "contact", settings["SMS_HELP_CONTACT"])
+    add(info, "contact", settings.SMS_HELP_CONTACT)
     area = add(info, "area", None)
-    add(area, "areaDesc", settings.get("CAP_AREA") or f"{settings['ORG_NAME']} service area")
+    add(area, "areaDesc", settings.CAP_AREA or f"{settings.ORG_NAME} service area")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -26,7 +26,7 @@ def hospital_status(settings, update) -> bytes:
 
     hospital = add(root, "Hospital")
     organization = add(add(hospital, "Organization"), "OrganizationInformation")
-    add(organization, "OrganizationName", settings["ORG_NAME"])
+    add(organization, "OrganizationName", settings.ORG_NAME)
     if update is None:
         add(hospital, "LastUpdateTime", None)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

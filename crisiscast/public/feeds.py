@@ -101,15 +101,15 @@ def summary(update: Update) -> str:
 
 
 def _generator(settings, items: list[Story], title: str, path: str) -> FeedGenerator:
-    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
     fg = FeedGenerator()
     fg.id(f"{base}{path}.atom")
     fg.title(title)
     fg.subtitle("ER access, hospital operating status and news, as published by our communications team.")
     fg.link(href=f"{base}/", rel="alternate", type="text/html")
     fg.link(href=f"{base}{path}.atom", rel="self", type="application/atom+xml")
-    if settings.get("WEBSUB_HUB_URL"):
-        fg.link(href=settings["WEBSUB_HUB_URL"], rel="hub")
+    if settings.WEBSUB_HUB_URL:
+        fg.link(href=settings.WEBSUB_HUB_URL, rel="hub")
     fg.language("en")
     fg.updated(items[0].latest.published_at if items else utcnow())
     # feedgen prepends each entry it adds; adding oldest first leaves the newest on top in both formats.
@@ -142,7 +142,7 @@ def atom(settings, items: list[Story], title: str, path: str = "/feed") -> bytes
 
 def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
     """JSON Feed 1.1."""
-    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
     feed = {
         "version": "https://jsonfeed.org/version/1.1", "title": title, "home_page_url": f"{base}/",
         "feed_url": f"{base}{path}.json", "language": "en",
@@ -151,8 +151,8 @@ def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> 
                    "content_text": summary(s.latest), "date_published": s.first.published_at.isoformat(),
                    "date_modified": s.latest.published_at.isoformat()} for s in items],
     }
-    if settings.get("WEBSUB_HUB_URL"):
-        feed["hubs"] = [{"type": "WebSub", "url": settings["WEBSUB_HUB_URL"]}]
+    if settings.WEBSUB_HUB_URL:
+        feed["hubs"] = [{"type": "WebSub", "url": settings.WEBSUB_HUB_URL}]
     return json.dumps(feed, ensure_ascii=False, indent=1).encode()
 
 

@@ -29,7 +29,7 @@ _env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS)
 
 
 def permalink(settings, uid: str) -> str:
-    return f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/u/{uid}"
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
 def build(session, settings) -> dict[str, bytes]:
@@ -55,7 +55,7 @@ def touched(session, settings, update: Update) -> dict[str, bytes]:
 def top_level(session, settings) -> dict[str, bytes]:
     """The status page, the main feeds, the CAP index and HAVE: what every change touches."""
     current = feeds.stories(session)
-    files = _feed_files(settings, current, f"{settings['ORG_NAME']}: status updates", "/feed")
+    files = _feed_files(settings, current, f"{settings.ORG_NAME}: status updates", "/feed")
     files["cap/index.atom"] = _cap_index(settings, _current_alerts(session))
     files["have.xml"] = edxl_have.hospital_status(settings, current[0].latest if current else None)
     files["index.html"] = status_page(session, settings, current)
@@ -72,7 +72,7 @@ def _feed_files(settings, items: list[feeds.Story], title: str, path: str) -> di
 def incident_feeds(session, settings, incident: Incident) -> dict[str, bytes]:
     """One incident's RSS, Atom and JSON feeds."""
     items = feeds.stories(session, incident.id)
-    return _feed_files(settings, items, f"{settings['ORG_NAME']}: {incident.title}",
+    return _feed_files(settings, items, f"{settings.ORG_NAME}: {incident.title}",
                        f"/incidents/{incident.slug}/feed")
 
 
@@ -133,10 +133,10 @@ def _current_alerts(session) -> list[Update]:
 
 def _cap_index(settings, current: list[Update]) -> bytes:
     """An Atom index of current alerts (given oldest first), newest first, each linking to its CAP file."""
-    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
     fg = FeedGenerator()
     fg.id(f"{base}/cap/index.atom")
-    fg.title(f"{settings['ORG_NAME']}: current CAP alerts")
+    fg.title(f"{settings.ORG_NAME}: current CAP alerts")
     fg.link(href=f"{base}/cap/index.atom", rel="self", type="application/atom+xml")
     fg.updated(max((u.published_at for u in current), default=None) or utcnow())
     for update in current:
@@ -187,7 +187,7 @@ def rebuild(sessions, settings) -> int:
 
 def refresh(sessions, settings) -> int:
     """At a worker's start: the whole site on an empty PUBLIC_DIR (a fresh install or disk), else the top level."""
-    if not (Path(settings["PUBLIC_DIR"]) / "index.html").exists():
+    if not (Path(settings.PUBLIC_DIR) / "index.html").exists():
         return rebuild(sessions, settings)
     with sessions() as session:
         files = top_level(session, settings)
@@ -195,18 +195,18 @@ def refresh(sessions, settings) -> int:
 
 
 def _write(files: dict[str, bytes], settings) -> int:
-    changed = write(files, settings["PUBLIC_DIR"])
-    if changed and settings.get("WEBSUB_HUB_URL"):
+    changed = write(files, settings.PUBLIC_DIR)
+    if changed and settings.WEBSUB_HUB_URL:
         ping_hub(settings)
     return changed
 
 
 def ping_hub(settings) -> None:
     """WebSub publish notifications for the main feeds; a hub that is down costs a log line, never a send."""
-    base = settings["PUBLIC_BASE_URL"].rstrip("/")
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
     for path in ("/feed.rss", "/feed.atom", "/feed.json", "/cap/index.atom"):
         try:
-            requests.post(settings["WEBSUB_HUB_URL"], data={"hub.mode": "publish", "hub.url": base + path},
+            requests.post(settings.WEBSUB_HUB_URL, data={"hub.mode": "publish", "hub.url": base + path},
                           timeout=5)
         except requests.RequestException as exc:
             log.warning("WebSub hub ping for %s failed: %s", path, exc)

@@ -30,8 +30,8 @@ class RetryPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> "RetryPolicy":
-        return cls(int(settings["RETRY_MAX_ATTEMPTS"]), float(settings["RETRY_BASE_SECONDS"]),
-                   float(settings["RETRY_MAX_SECONDS"]))
+        return cls(settings.RETRY_MAX_ATTEMPTS, settings.RETRY_BASE_SECONDS,
+                   settings.RETRY_MAX_SECONDS)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         return backoff_seconds(attempt, self.base, self.cap, retry_after, random.random())
@@ -68,8 +68,8 @@ def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], deliv
     channel = channels[claimed.channel]
     missing = channel.missing_settings()
     if missing:
-        _finish(sessions, claimed, DeliveryState.SKIPPED, channel, code="not_configured",
-                message=f"{channel.label} is not configured on the worker: set {', '.join(missing)}.")
+        _finish(sessions, claimed, channel, Ending(DeliveryState.SKIPPED, "not_configured",
+                f"{channel.label} is not configured on the worker: set {', '.join(missing)}."))
         return Outcome()
     if claimed.channel == "sms":
         batches = sms_recipients.plan(sessions, claimed.id, claimed.audience, sms_batch_size)
@@ -88,17 +88,17 @@ def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], deliv
             delay = policy.delay(claimed.attempts, exc.retry_after)
             _release(sessions, claimed, channel, exc, delay)
             return Outcome(retry_in=delay, attempts=claimed.attempts)
-        _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code,
-                message=f"{exc.message} (gave up after {claimed.attempts} attempts)")
+        _finish(sessions, claimed, channel, Ending(DeliveryState.FAILED, exc.code,
+                f"{exc.message} (gave up after {claimed.attempts} attempts)"))
     except InDoubtError as exc:
         breaker.record(claimed.channel, ok=False)
-        _finish(sessions, claimed, DeliveryState.IN_DOUBT, channel, code=exc.code, message=in_doubt_note(exc, channel))
+        _finish(sessions, claimed, channel, Ending(DeliveryState.IN_DOUBT, exc.code, in_doubt_note(exc, channel)))
     except ChannelError as exc:
         breaker.record(claimed.channel, ok=True)  # the provider answered: it is up, the request was wrong
-        _finish(sessions, claimed, DeliveryState.FAILED, channel, code=exc.code, message=exc.message)
+        _finish(sessions, claimed, channel, Ending(DeliveryState.FAILED, exc.code, exc.message))
     else:
         breaker.record(claimed.channel, ok=True)
-        _finish(sessions, claimed, DeliveryState.SENT, channel, provider_id=receipt.provider_id)
+        _finish(sessions, claimed, channel, Ending(DeliveryState.SENT, provider_id=receipt.provider_id))
     return Outcome()
 
 
@@ -143,8 +143,18 @@ def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError | N
                      secrets=channel.secrets())
 
 
-def _finish(sessions, claimed: Claimed, state: str, channel: Channel, provider_id: str | None = None,
-            code: str | None = None, message: str = "") -> None:
+@dataclass(frozen=True)
+class Ending:
+    """How a delivery ended: its final state, the provider's error (code, message) or its id for the post."""
+
+    state: str
+    code: str | None = None
+    message: str = ""
+    provider_id: str | None = None
+
+
+def _finish(sessions, claimed: Claimed, channel: Channel, ending: Ending) -> None:
+    state, code, message, provider_id = ending.state, ending.code, ending.message, ending.provider_id
     with sessions() as session, session.begin():
         session.execute(update(Delivery).where(Delivery.id == claimed.id).values(
             state=state, provider_id=provider_id, error_code=code,

@@ -1,4 +1,5 @@
-"""A few Redis connections of one's own, for a hot path that must not share (or starve) a client's pool.
+"""Redis clients with short timeouts, and a few connections of one's own for a hot path that must not share
+(or starve) a client's pool.
 
 redis-py's pool does bookkeeping on every command (fork check, lock, metrics, a readiness poll of the
 socket) that costs more CPU than the command at fan-out rates. These connections are taken off a plain list
@@ -9,8 +10,17 @@ from __future__ import annotations
 
 import threading
 
+import redis
 from redis import Redis
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+
+def client(url: str) -> Redis:
+    """A Redis client for `url` with short timeouts: a Redis that went away fails fast, it does not hang."""
+    # The version given, not looked up: redis-py reads package metadata for every new connection otherwise.
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10,
+                          driver_info=DriverInfo(lib_version=redis.__version__))
 
 
 class Connections:
@@ -66,6 +76,10 @@ class Connections:
         connection.disconnect()
         with self._count_lock:
             self._open -= 1
+
+    def close(self) -> None:
+        """Close the idle connections (those in a call close when it ends)."""
+        self._drop_idle()
 
     def _drop_idle(self) -> None:
         while True:

@@ -16,7 +16,9 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from queue import Empty, SimpleQueue
+from typing import Any
 
 from crisiscast.channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError, Unavailable
 from crisiscast.core import masking
@@ -37,10 +39,34 @@ def claim_window(threads: int, rate: float) -> int:
     return max(1, min(2 * threads, math.ceil(rate * CLAIM_AHEAD_SECONDS)))
 
 
-def send_batch(sessions, channel: Channel, policy, executor: Executor, window: int, delivery_id: int,
-               update_id: int, uid: str, text: str, first_id: int, last_id: int, breaker=None,
-               lease: float = 120.0, later: Sequence[tuple[int, int]] = ()) -> float | None:
-    """Send every pending recipient with first_id <= id <= last_id, at most `window` at a time.
+@dataclass(frozen=True)
+class FanoutContext:
+    """What every SMS batch of a worker process sends with."""
+
+    sessions: Any
+    channel: Channel
+    policy: Any  # a crisiscast.sending.delivery.RetryPolicy
+    executor: Executor
+    breaker: Any = field(default_factory=NoBreaker)
+    lease: float = 120.0
+    window: int = 1  # sends kept claimed and queued at a time: see claim_window()
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One SMS batch: recipients first_id..last_id of a delivery, and the delivery's `later` batches."""
+
+    delivery_id: int
+    update_id: int
+    uid: str
+    text: str
+    first_id: int
+    last_id: int
+    later: Sequence[tuple[int, int]] = ()
+
+
+def send_batch(ctx: FanoutContext, batch: Batch) -> float | None:
+    """Send every pending recipient with first_id <= id <= last_id, at most `ctx.window` at a time.
 
     A batch that found work in its own range goes on, once that range is all claimed, to the `later`
     batches of the delivery, rather than letting its requests drain to none before the next batch's job
@@ -49,53 +75,82 @@ def send_batch(sessions, channel: Channel, policy, executor: Executor, window: i
     channel enforces the shared throttle itself, around each request it makes. Returns None when done, or,
     when the channel was paused, how long it stays paused (the rest waits as pending).
     """
-    breaker = breaker or NoBreaker()
-    ranges = deque([(first_id, last_id)])
-    found_work = False
-    pending: deque = deque()
-    in_flight: dict = {}
-    finished: SimpleQueue = SimpleQueue()  # futures as they complete: no waiter on every one per wake-up
-    unwritten = _Unwritten(sessions, update_id, channel)
-    exhausted = False
-    chunk = max(1, min(window, 100))
-    renew_at = time.monotonic() + lease / 4
-    handed_back = False  # a send came back unsent (paused, or no throttle): stop taking more
+    run = _Run(ctx, batch)
     while True:
-        while len(in_flight) < window and not (exhausted and not pending) and not breaker.wait_seconds("sms") \
-                and not handed_back:
-            while not pending and ranges:
-                pending.extend(recipients.claim(sessions, delivery_id, update_id, *ranges[0], chunk, lease))
-                if pending and not found_work:
-                    found_work = True
-                    ranges.extend(later)
-                elif not pending:
-                    ranges.popleft()
-            if not pending:
-                exhausted = True
-                break
-            recipient_id, phone, attempt = pending.popleft()
-            future = executor.submit(send_one, channel, policy, uid, text, recipient_id, phone, attempt, breaker)
-            in_flight[future] = recipient_id
-            future.add_done_callback(finished.put)
-        if not in_flight:
+        run.submit()
+        if not run.in_flight:
             break
-        for future in _completed(finished, timeout=min(unwritten.due(), renew_at) - time.monotonic()):
-            in_flight.pop(future)
+        run.collect()
+    return run.finish()
+
+
+class _Run:
+    """One send_batch call: claims waiting to be sent, sends in flight, results not written yet."""
+
+    def __init__(self, ctx: FanoutContext, batch: Batch):
+        self.ctx, self.batch = ctx, batch
+        self.ranges = deque([(batch.first_id, batch.last_id)])
+        self.found_work = False
+        self.pending: deque = deque()
+        self.in_flight: dict = {}
+        self.finished: SimpleQueue = SimpleQueue()  # futures as they complete: no waiter on every one per wake-up
+        self.unwritten = _Unwritten(ctx.sessions, batch.update_id, ctx.channel)
+        self.exhausted = False
+        self.chunk = max(1, min(ctx.window, 100))
+        self.renew_at = time.monotonic() + ctx.lease / 4
+        self.handed_back = False  # a send came back unsent (paused, or no throttle): stop taking more
+
+    def submit(self) -> None:
+        """Start sends until the window is full, the work runs out, or the channel is paused."""
+        ctx = self.ctx
+        while len(self.in_flight) < ctx.window and not (self.exhausted and not self.pending) \
+                and not ctx.breaker.wait_seconds("sms") and not self.handed_back:
+            if not self.pending:
+                self._claim()
+            if not self.pending:
+                self.exhausted = True
+                break
+            recipient_id, phone, attempt = self.pending.popleft()
+            future = ctx.executor.submit(send_one, ctx, self.batch, recipient_id, phone, attempt)
+            self.in_flight[future] = recipient_id
+            future.add_done_callback(self.finished.put)
+
+    def _claim(self) -> None:
+        """Claim the next chunk of this batch's range, then (once it found work) of the later batches'."""
+        ctx, batch = self.ctx, self.batch
+        while not self.pending and self.ranges:
+            self.pending.extend(recipients.claim(ctx.sessions, batch.delivery_id, batch.update_id, self.ranges[0],
+                                                 self.chunk, ctx.lease))
+            if self.pending and not self.found_work:
+                self.found_work = True
+                self.ranges.extend(batch.later)
+            elif not self.pending:
+                self.ranges.popleft()
+
+    def collect(self) -> None:
+        """Take the sends completed so far; write their results and renew the claims when due."""
+        for future in _completed(self.finished, timeout=min(self.unwritten.due(), self.renew_at) - time.monotonic()):
+            self.in_flight.pop(future)
             result = future.result()
-            unwritten.add(result)
-            handed_back = handed_back or result.state == RecipientState.PENDING
-        unwritten.write_if_due()
-        if time.monotonic() >= renew_at:
+            self.unwritten.add(result)
+            self.handed_back = self.handed_back or result.state == RecipientState.PENDING
+        self.unwritten.write_if_due()
+        if time.monotonic() >= self.renew_at:
             # Every claim still held: sent but not written, on the wire or waiting in the throttle, not started.
-            recipients.renew(sessions, [*unwritten.ids(), *in_flight.values(), *(p[0] for p in pending)], lease)
-            renew_at = time.monotonic() + lease / 4
-    unwritten.write()
-    recipients.unclaim(sessions, [p[0] for p in pending])
-    if (handed_back or not exhausted) and recipients.has_pending(sessions, delivery_id):
-        # Paused, or the throttle was unreachable: the reconciler queues the batches left pending again.
-        return max(breaker.wait_seconds("sms"), 1.0)
-    recipients.settle(sessions, delivery_id, update_id, channel)
-    return None
+            held = [*self.unwritten.ids(), *self.in_flight.values(), *(p[0] for p in self.pending)]
+            recipients.renew(self.ctx.sessions, held, self.ctx.lease)
+            self.renew_at = time.monotonic() + self.ctx.lease / 4
+
+    def finish(self) -> float | None:
+        """Write what is left and give back unsent claims; settle the delivery, or say how long it is paused."""
+        ctx, batch = self.ctx, self.batch
+        self.unwritten.write()
+        recipients.unclaim(ctx.sessions, [p[0] for p in self.pending])
+        if (self.handed_back or not self.exhausted) and recipients.has_pending(ctx.sessions, batch.delivery_id):
+            # Paused, or the throttle was unreachable: the reconciler queues the batches left pending again.
+            return max(ctx.breaker.wait_seconds("sms"), 1.0)
+        recipients.settle(ctx.sessions, batch.delivery_id, batch.update_id, ctx.channel)
+        return None
 
 
 class _Unwritten:
@@ -138,13 +193,12 @@ def _completed(finished: SimpleQueue, timeout: float) -> list:
     return done
 
 
-def send_one(channel: Channel, policy, uid: str, text: str, recipient_id: int, phone: str, attempt: int,
-             breaker=None) -> Result:
-    """Send to one recipient, retrying retryable errors with backoff up to the budget.
+def send_one(ctx: FanoutContext, batch: Batch, recipient_id: int, phone: str, attempt: int) -> Result:
+    """Send the batch's text to one recipient, retrying retryable errors with backoff up to the budget.
 
     While the channel is paused (circuit breaker open) it sends nothing and hands the recipient back.
     """
-    breaker = breaker or NoBreaker()
+    channel, policy, breaker, uid, text = ctx.channel, ctx.policy, ctx.breaker, batch.uid, batch.text
     target = masking.mask_phone(phone)
     events = []
     while True:

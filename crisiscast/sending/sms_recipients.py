@@ -56,11 +56,11 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
     return batches
 
 
-def claim(sessions, delivery_id: int, update_id: int, first_id: int, last_id: int, limit: int,
+def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int], limit: int,
           lease: float) -> list[tuple]:
-    """Cancel recipients of first_id..last_id who opted out since publish, then claim up to `limit` pending
-    ones for sending."""
-    in_batch = (*_in_range(delivery_id, first_id, last_id), R.state == RecipientState.PENDING)
+    """Cancel recipients in `id_range` (first and last id) who opted out since publish, then claim up to
+    `limit` pending ones for sending."""
+    in_batch = (*_in_range(delivery_id, *id_range), R.state == RecipientState.PENDING)
     active = exists().where(SUBSCRIBERS.c.id == R.subscriber_id, SUBSCRIBERS.c.active)
     with sessions() as session, session.begin():
         cancelled = session.execute(

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import NoScriptError, RedisError
@@ -87,12 +88,23 @@ CREDIT_BATCH = 16
 CONNECTIONS = 16
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a provider allows: `max_concurrency` requests at once per account, `rate_per_second` per sender."""
+
+    account: str
+    sender: str
+    max_concurrency: int
+    rate_per_second: float
+
+
 class Throttle:
     """Admit one provider request at a time under the shared concurrency cap and sender rate."""
 
-    def __init__(self, redis: Redis, account: str, sender: str, max_concurrency: int, rate_per_second: float,
-                 burst: int = 1, lease_seconds: float = 60.0, linger_seconds: float = LINGER_SECONDS,
-                 connections: int = CONNECTIONS):
+    def __init__(self, redis: Redis, limits: Limits, burst: int = 1, lease_seconds: float = 60.0,
+                 linger_seconds: float = LINGER_SECONDS, connections: int = CONNECTIONS):
+        account, sender = limits.account, limits.sender
+        max_concurrency, rate_per_second = limits.max_concurrency, limits.rate_per_second
         self._prefix = secrets.token_hex(8) + ":"  # tokens only need to be unique: this process's + a count
         # How CLIENT LIST shows this throttle's connections: which process, which throttle.
         self.client_name = f"crisiscast-throttle-{os.getpid()}-{self._prefix[:6]}"
@@ -117,6 +129,10 @@ class Throttle:
         self._generation = 0  # bumped when Redis may have lost our slots: those are then not reused
         self._sweeper: threading.Thread | None = None
         self._count = itertools.count()
+
+    def close(self) -> None:
+        """Close the connections this throttle keeps idle."""
+        self._connections.close()
 
     @contextmanager
     def slot(self, message: bool = True):

@@ -40,7 +40,7 @@ def handle(session: Session, settings, sender: str, body: str, opt_out_type: str
     twilio_replies = bool(opt_out_type)
     kind = (opt_out_type or "").upper() or _kind(keyword)
     try:
-        number = normalise(sender, settings["SMS_DEFAULT_REGION"])
+        number = normalise(sender, settings.SMS_DEFAULT_REGION)
     except ValidationError:  # a short code or an alphanumeric sender cannot subscribe
         number = None
     if number is None:
@@ -76,23 +76,23 @@ def _join(session, settings, number, list_name, keyword, twilio_replies) -> Effe
     target = session.scalar(select(SubscriberList).where(SubscriberList.name == list_name))
     if target is None or not target.joinable:
         open_lists = ", ".join(lst.name for lst in subscribers.all_lists(session) if lst.joinable)
-        return Effect(keyword, "refused", f"{settings['ORG_NAME']} alerts: there is no list '{list_name}' to join. "
+        return Effect(keyword, "refused", f"{settings.ORG_NAME} alerts: there is no list '{list_name}' to join. "
                                           f"Reply JOIN or JOIN with one of: {open_lists}.")
     subscribers.opt_in(session, number, target.name)
-    reply = (f"{settings['ORG_NAME']} emergency alerts: you're subscribed to {target.name} updates. "
-             f"{settings['SMS_FREQUENCY']}. Msg & data rates may apply. Reply STOP to cancel, HELP for help.")
+    reply = (f"{settings.ORG_NAME} emergency alerts: you're subscribed to {target.name} updates. "
+             f"{settings.SMS_FREQUENCY}. Msg & data rates may apply. Reply STOP to cancel, HELP for help.")
     return Effect(keyword, "subscribed", None if twilio_replies else reply)
 
 
 def _stopped(settings) -> str:
-    return (f"{settings['ORG_NAME']} alerts: you are unsubscribed and will receive no more messages. "
+    return (f"{settings.ORG_NAME} alerts: you are unsubscribed and will receive no more messages. "
             "Reply START to subscribe again.")
 
 
 def _help(settings) -> str:
-    return (f"{settings['ORG_NAME']} emergency alerts. Help: {settings['SMS_HELP_CONTACT']}. "
+    return (f"{settings.ORG_NAME} emergency alerts. Help: {settings.SMS_HELP_CONTACT}. "
             "Msg & data rates may apply. Reply STOP to cancel.")
 
 
 def _short_help(settings) -> str:
-    return f"{settings['ORG_NAME']} alerts: reply JOIN to subscribe, STOP to cancel, HELP for help."
+    return f"{settings.ORG_NAME} alerts: reply JOIN to subscribe, STOP to cancel, HELP for help."

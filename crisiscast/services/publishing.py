@@ -23,12 +23,12 @@ def new_uid() -> str:
 
 
 def update_link(settings, uid: str) -> str:
-    return f"{settings['PUBLIC_BASE_URL'].rstrip('/')}/u/{uid}"
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
 def render_context(settings, uid: str) -> RenderContext:
-    return RenderContext(org_name=settings["ORG_NAME"], link=update_link(settings, uid),
-                         sms_max_segments=int(settings["SMS_MAX_SEGMENTS"]))
+    return RenderContext(org_name=settings.ORG_NAME, link=update_link(settings, uid),
+                         sms_max_segments=settings.SMS_MAX_SEGMENTS)
 
 
 def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
@@ -48,7 +48,7 @@ def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str,
 def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
     """Recipients, segments and the time the fan-out will take at the configured sender rate."""
     recipients = subscribers.audience_count(session, draft.lists)
-    rate = float(settings["SMS_SENDER_RATE"])
+    rate = settings.SMS_SENDER_RATE
     segments = rendering.stats["segments"]
     return {"recipients": recipients, "segments": segments, "total_segments": recipients * segments,
             "rate": rate, "seconds": recipients / rate if rate > 0 else 0.0}
@@ -74,9 +74,8 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     if existing is not None:
         return Published(existing, created=False)
     renderings = check_draft(session, draft, settings, uid)
-    corrected = correctable(session, draft.corrects) if draft.corrects else None
     try:
-        update = _store(session, draft, uid, author, renderings, channels, corrected)
+        update = _store(session, draft, uid, author, renderings, channels)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -103,7 +102,8 @@ def correctable(session: Session, uid: str) -> Update:
     return original
 
 
-def _store(session, draft, uid, author, renderings, channels, corrected: Update | None) -> Update:
+def _store(session, draft, uid, author, renderings, channels) -> Update:
+    corrected = correctable(session, draft.corrects) if draft.corrects else None
     incident = session.scalar(select(Incident).where(Incident.title == draft.incident))
     if incident is None:
         incident = Incident(title=draft.incident)

@@ -15,16 +15,16 @@ WORKER = "worker"
 SYSTEM = "system"
 
 
-def record(session: Session, *, actor: str, action: str, outcome: str, update_id: int | None = None,
-           channel: str | None = None, target: str = "", provider_id: str | None = None,
-           error_code: str | None = None, message: str = "", secrets: Iterable[str] = ()) -> AuditEvent:
-    """Add one entry to the session; it is written with the caller's transaction."""
-    event = AuditEvent(
-        actor=actor, action=action, outcome=outcome, update_id=update_id, channel=channel,
-        target=target, provider_id=provider_id,
-        error_code=None if error_code is None else str(error_code),
-        message=scrub(message, secrets),
-    )
+def record(session: Session, *, actor: str, action: str, outcome: str, secrets: Iterable[str] = (),
+           **details) -> AuditEvent:
+    """Add one entry to the session; it is written with the caller's transaction.
+
+    `details` are the entry's other columns, each optional: update_id, channel, target, provider_id,
+    error_code and message (scrubbed of `secrets`); any other name is a TypeError.
+    """
+    code, message = details.pop("error_code", None), details.pop("message", "")
+    event = AuditEvent(actor=actor, action=action, outcome=outcome, target=details.pop("target", ""),
+                       error_code=None if code is None else str(code), message=scrub(message, secrets), **details)
     session.add(event)
     return event
 

@@ -8,7 +8,7 @@ from flask import current_app
 from crisiscast import jobs
 from crisiscast.sending import reconciler_health
 from crisiscast.web import duration
-from crisiscast.web.helpers import settings
+from crisiscast.web.helpers import runtime, settings
 
 
 def init_app(app) -> None:
@@ -39,7 +39,7 @@ def health() -> str:
 def channel_health(channel: str) -> str:
     """'ok', 'degraded (paused N s)' while the circuit breaker holds the channel, or 'unknown'."""
     try:
-        health = jobs.breaker(settings(), queue()).health(channel)
+        health = runtime().breaker().health(channel)
     except Exception:  # noqa: BLE001 - the dashboard must render whatever is down
         return "unknown"
     return f"degraded (paused {health.paused_for:.0f} s)" if health.state == "degraded" else health.state

@@ -142,7 +142,7 @@ def test_incremental_renders_equal_a_full_rebuild_file_by_file(db, settings, run
     # Retracting a version that was already corrected withdraws its whole story; the Cancel is the latest's.
     publishing.retract(db, first.id, "Wrong hospital", "author",
                      rerender=lambda: site.publish(runtime.sessions, settings, first.id))
-    full = {**settings, "PUBLIC_DIR": str(tmp_path / "full")}
+    full = settings.replace(PUBLIC_DIR=str(tmp_path / "full"))
     site.rebuild(runtime.sessions, full)
     incremental, rebuilt = tree(Path(settings["PUBLIC_DIR"])), tree(tmp_path / "full")
     assert sorted(incremental) == sorted(rebuilt)

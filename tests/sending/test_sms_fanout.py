@@ -9,7 +9,7 @@ from sqlalchemy import select
 from crisiscast import jobs
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.sms_recipients import plan
-from crisiscast.sending.throttle import Throttle
+from crisiscast.sending.throttle import Limits, Throttle
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient
 
 
@@ -162,7 +162,7 @@ def test_no_one_on_the_lists_is_skipped_with_a_reason(runtime, publish_sms, subs
 
 
 def test_throttle_holds_the_concurrency_cap_across_threads(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest", sender="+1", max_concurrency=3, rate_per_second=10_000)
+    throttle = Throttle(queue.connection, Limits(account="ACtest", sender="+1", max_concurrency=3, rate_per_second=10_000))
     peak, inside, lock, full = [0], [0], threading.Lock(), threading.Event()
 
     def hold():
@@ -187,7 +187,7 @@ def test_throttle_holds_the_concurrency_cap_across_threads(runtime, queue):
 
 
 def test_a_finished_slot_is_reused_by_the_next_request(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest4", sender="+4", max_concurrency=1, rate_per_second=10_000,
+    throttle = Throttle(queue.connection, Limits(account="ACtest4", sender="+4", max_concurrency=1, rate_per_second=10_000),
                         linger_seconds=30)
     with throttle.slot():
         first = queue.connection.zrange(throttle.slots_key, 0, -1)
@@ -199,7 +199,7 @@ def test_a_finished_slot_is_reused_by_the_next_request(runtime, queue):
 
 
 def test_a_finished_slot_no_acquire_takes_along_goes_back_soon(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest6", sender="+6", max_concurrency=1, rate_per_second=10_000)
+    throttle = Throttle(queue.connection, Limits(account="ACtest6", sender="+6", max_concurrency=1, rate_per_second=10_000))
     with throttle.slot():
         pass
     deadline = time.monotonic() + 60
@@ -209,14 +209,14 @@ def test_a_finished_slot_no_acquire_takes_along_goes_back_soon(runtime, queue):
 
 
 def test_the_throttle_loads_its_script_into_a_new_redis_server(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest5", sender="+5", max_concurrency=2, rate_per_second=10_000)
+    throttle = Throttle(queue.connection, Limits(account="ACtest5", sender="+5", max_concurrency=2, rate_per_second=10_000))
     queue.connection.script_flush()
     with throttle.slot():
         assert throttle.in_use() == 1
 
 
 def test_throttle_holds_the_sender_rate(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest2", sender="+2", max_concurrency=100, rate_per_second=50)
+    throttle = Throttle(queue.connection, Limits(account="ACtest2", sender="+2", max_concurrency=100, rate_per_second=50))
     started = time.monotonic()
     for _ in range(26):
         with throttle.slot():
@@ -225,7 +225,7 @@ def test_throttle_holds_the_sender_rate(runtime, queue):
 
 
 def test_reserving_several_messages_at_once_still_holds_the_rate(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest7", sender="+7", max_concurrency=100, rate_per_second=200,
+    throttle = Throttle(queue.connection, Limits(account="ACtest7", sender="+7", max_concurrency=100, rate_per_second=200),
                         burst=10)
     started = time.monotonic()
     for _ in range(100):
@@ -237,9 +237,9 @@ def test_reserving_several_messages_at_once_still_holds_the_rate(runtime, queue)
 
 def test_slots_kept_from_before_redis_was_replaced_are_not_reused(private_redis):
     """A new Redis knows nothing of this process's idle slots: using them would exceed the cap unseen."""
-    ours = Throttle(private_redis, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000,
+    ours = Throttle(private_redis, Limits(account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000),
                     linger_seconds=30)
-    theirs = Throttle(private_redis, account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000)
+    theirs = Throttle(private_redis, Limits(account="ACtest8", sender="+8", max_concurrency=1, rate_per_second=10_000))
     with ours.slot():
         pass  # now an idle slot of ours, kept for our next request
     private_redis.flushdb()  # a Redis of this test's own, never one REDIS_URL named
@@ -261,7 +261,7 @@ def test_slots_kept_from_before_redis_was_replaced_are_not_reused(private_redis)
 
 
 def test_throttle_slots_of_a_dead_worker_come_back_after_the_lease(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACtest3", sender="+3", max_concurrency=1, rate_per_second=1000,
+    throttle = Throttle(queue.connection, Limits(account="ACtest3", sender="+3", max_concurrency=1, rate_per_second=1000),
                         lease_seconds=0.2)
     queue.connection.zadd(throttle.slots_key, {"killed-worker": int(time.time() * 1000)})
     started = time.monotonic()

@@ -7,7 +7,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 import config
 from crisiscast import jobs
-from crisiscast.sending.throttle import Throttle
+from crisiscast.sending.throttle import Limits, Throttle
 from dev.redis_server import PrivateRedis
 
 KEEP = 4
@@ -27,7 +27,7 @@ def wait_until(condition, timeout: float = 30) -> bool:
 
 
 def test_threads_that_come_and_go_reuse_a_few_connections_and_leave_the_job_queues_pool_alone(runtime, queue):
-    throttle = Throttle(queue.connection, account="ACconn", sender="+9", max_concurrency=5, rate_per_second=10_000,
+    throttle = Throttle(queue.connection, Limits(account="ACconn", sender="+9", max_concurrency=5, rate_per_second=10_000),
                         connections=KEEP)
     pool = queue.connection.connection_pool
     created = pool._created_connections
@@ -59,7 +59,7 @@ def test_a_throttle_whose_redis_was_replaced_connects_to_the_new_one(settings, t
     redis = PrivateRedis()
     try:
         client = jobs.redis_connection(config.Settings({**settings, "REDIS_URL": redis.url}))
-        throttle = Throttle(client, account="ACgone", sender="+10", max_concurrency=2, rate_per_second=10_000,
+        throttle = Throttle(client, Limits(account="ACgone", sender="+10", max_concurrency=2, rate_per_second=10_000),
                             connections=KEEP)
         with throttle.slot():
             pass
@@ -79,8 +79,8 @@ def test_a_throttle_whose_redis_was_replaced_connects_to_the_new_one(settings, t
 
 
 def test_a_lookup_waits_for_the_cap_but_not_for_the_sender_rate(runtime, queue):
-    throttle = Throttle(queue.connection, account="AClook", sender="+11", max_concurrency=1,
-                        rate_per_second=1 / 3600)
+    throttle = Throttle(queue.connection, Limits(account="AClook", sender="+11", max_concurrency=1,
+                        rate_per_second=1 / 3600))
     with throttle.slot():  # the sender's one message an hour
         pass
     throttle.flush()

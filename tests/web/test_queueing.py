@@ -95,7 +95,7 @@ def test_a_failing_pass_is_logged_and_shown_with_its_reason(dashboard, settings,
     away = config.Settings({**settings, "DATABASE_URL": f"postgresql://nobody@127.0.0.1:{free_port()}/gone"})
     broken = Runtime(away)
     stop = threading.Event()
-    reconciler = threading.Thread(target=jobs._reconcile_forever, args=(broken, queue, 0.05, stop), daemon=True)
+    reconciler = threading.Thread(target=jobs.reconcile_forever, args=(broken, queue, 0.05, stop), daemon=True)
     with caplog.at_level(logging.ERROR, logger="crisiscast.jobs"):
         reconciler.start()
         try:

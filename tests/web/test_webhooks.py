@@ -218,7 +218,7 @@ def test_a_callback_for_a_sid_not_stored_yet_waits_then_applies(client, settings
 
 def claim_all(runtime, db, batch):
     delivery_id, update_id = db.execute(select(Delivery.id, Delivery.update_id)).one()
-    return sms_recipients.claim(runtime.sessions, delivery_id, update_id, *batch, 100, 120)
+    return sms_recipients.claim(runtime.sessions, delivery_id, update_id, batch, 100, 120)
 
 
 @pytest.fixture

@@ -1,0 +1,87 @@
+"""The worker process: RQ's worker loop, and the reconciler beside it on a thread of its own."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from redis.exceptions import LockError
+from rq import Queue
+
+from crisiscast.jobs.queue import make_queue, redis_connection
+from crisiscast.jobs.tasks import RQQueuePort, current_runtime
+from crisiscast.sending import reconciler_health
+from crisiscast.sending.reconcile import Report, reconcile
+
+log = logging.getLogger(__name__)
+
+
+def reconcile_once(runtime, queue: Queue) -> Report | None:
+    """One reconciler pass, unless another worker holds the lock right now (then None)."""
+    # A killed worker's lock must not stop reconciling for long: it lapses after a minute.
+    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=reconciler_health.LOCK_SECONDS,
+                                 blocking=False)
+    if not lock.acquire():
+        return None
+    settings = runtime.settings
+    try:
+        reconciler_health.record_begin(queue.connection, queue.name)
+        report = reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), runtime.breaker(),
+                           grace=settings.RECONCILE_GRACE_SECONDS)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            log.warning("the reconciler's lock lapsed during a long pass")
+    for note in report.notes:  # each with its reason: a failed lookup leaves its send in doubt
+        log.warning("reconciler: %s", note)
+    reconciler_health.record_pass(queue.connection, queue.name, report, settings.RECONCILE_SECONDS)
+    return report
+
+
+def reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event) -> None:
+    """Run a reconciler pass every `every` seconds until `stop` is set; a failed pass is logged and recorded."""
+    _record_heartbeat(queue, reconciler_health.record_start, every)
+    while not stop.wait(every):
+        try:
+            report = reconcile_once(runtime, queue)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: try again next round, loudly
+            reason = f"{type(exc).__name__}: {exc}"
+            log.exception("reconciler pass failed (%s); trying again in %.0fs", reason, every)
+            _record_heartbeat(queue, reconciler_health.record_failure, reason)
+            continue
+        if report:
+            log.info("reconciler: %s", report)
+
+
+def _record_heartbeat(queue: Queue, record, *args) -> None:
+    """Write to the heartbeat if Redis lets us; when it does not, the console sees Redis down anyway."""
+    try:
+        record(queue.connection, queue.name, *args)
+    except redis.RedisError as exc:
+        log.warning("could not update the reconciler's heartbeat in Redis: %s", exc)
+
+
+def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
+    """Work the queue in this process, with RQ's scheduler for delayed retries.
+
+    A SimpleWorker runs jobs in-process: our jobs are few and long (one per channel per update, one per SMS
+    batch), so a fork per job would buy little isolation for its cost and would share database connections
+    across the fork.
+    """
+    from rq import SimpleWorker
+
+    connection = redis_connection(settings)
+    queue = make_queue(settings, connection)
+    # Made before the reconciler's first use of the pool: RQ raises the pool's socket timeout above its
+    # blocking dequeue here, and a connection opened earlier keeps the short one (the BLPOP then times out
+    # and the worker quits).
+    worker = SimpleWorker([queue], connection=connection, name=name)
+    stop = threading.Event()
+    reconciler = threading.Thread(target=reconcile_forever, daemon=True, name="reconciler",
+                                  args=(current_runtime(), queue, settings.RECONCILE_SECONDS, stop))
+    reconciler.start()
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        stop.set()
