@@ -9,7 +9,7 @@ from redis import Redis
 
 from crisiscast.channels import build_channels
 from crisiscast.sending.breaker import Breaker
-from crisiscast.sending.delivery import RetryPolicy
+from crisiscast.sending.delivery import DeliveryContext, RetryPolicy
 from crisiscast.sending.reconcile import LOOKUP_THREADS
 from crisiscast.sending.redis_connections import client
 from crisiscast.sending.throttle import Limits, Throttle
@@ -44,6 +44,13 @@ class Runtime:
     def redis(self) -> Redis:
         """This process's Redis client for the breaker and the throttle (no connection until first used)."""
         return self._once("redis", lambda: client(self.settings.REDIS_URL))
+
+    def delivery_context(self, **changes) -> DeliveryContext:
+        """How deliveries are sent in this process: its sessions, channels and retry policy, the lease and SMS
+        batch size of its settings; `changes` replace any of them (the jobs pass the shared breaker)."""
+        return DeliveryContext(**{"sessions": self.sessions, "channels": self.channels, "policy": self.retry_policy,
+                                  "lease": self.settings.CLAIM_LEASE_SECONDS,
+                                  "sms_batch_size": self.settings.SMS_BATCH_SIZE, **changes})
 
     def breaker(self) -> Breaker:
         """The circuit breaker every worker shares through Redis; one per process, so its cache lasts."""

@@ -73,8 +73,7 @@ def deliver_job(delivery_id: int, channel: str = "") -> None:
     runtime = current_runtime()
     settings = runtime.settings
     queue = current_queue(settings)
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy,
-                      settings.SMS_BATCH_SIZE, runtime.breaker(), settings.CLAIM_LEASE_SECONDS)
+    outcome = deliver(runtime.delivery_context(breaker=runtime.breaker()), delivery_id)
     if outcome.retry_in is not None:
         enqueue_delivery(queue, delivery_id, channel, outcome.retry_in, outcome.attempts)
         log.info("delivery %s: next try in %.1fs", delivery_id, outcome.retry_in)

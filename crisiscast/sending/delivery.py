@@ -7,7 +7,8 @@ plan) and crisiscast.sending.sms_fanout (the sending).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -58,10 +59,22 @@ class Claimed:
     audience: tuple[str, ...] = ()
 
 
-def deliver(sessions: sessionmaker[Session], channels: dict[str, Channel], delivery_id: int,
-            policy: RetryPolicy, sms_batch_size: int = 500, breaker=None, lease: float = 120.0) -> Outcome:
+@dataclass(frozen=True)
+class DeliveryContext:
+    """What a worker process sends deliveries with."""
+
+    sessions: sessionmaker[Session]
+    channels: dict[str, Channel]
+    policy: RetryPolicy
+    breaker: Any = field(default_factory=NoBreaker)
+    lease: float = 120.0
+    sms_batch_size: int = 500
+
+
+def deliver(ctx: DeliveryContext, delivery_id: int) -> Outcome:
     """Send delivery `delivery_id` if it is pending (for SMS: plan its batches); say what should happen next."""
-    breaker = breaker or NoBreaker()
+    sessions, channels, policy, breaker, lease = ctx.sessions, ctx.channels, ctx.policy, ctx.breaker, ctx.lease
+    sms_batch_size = ctx.sms_batch_size
     claimed = _claim(sessions, delivery_id, lease)
     if claimed is None:
         return Outcome()

@@ -15,7 +15,7 @@ def publish(runtime, publish):
 
     def run(headline, body="", corrects="", incident="Fort Hood"):
         update = publish(incident=incident, headline=headline, body=body, corrects=corrects, queued=False)
-        deliver(runtime.sessions, runtime.channels, update.deliveries[0].id, runtime.retry_policy)
+        deliver(runtime.delivery_context(), update.deliveries[0].id)
         return update
 
     return run

@@ -31,7 +31,7 @@ def publish(db, runtime, publish):
     def run(headline="ER open", er="open", status="normal", body="", corrects="", next_update=""):
         update = publish(incident="Fort Hood shooting response", er_access=er, operating_status=status,
                          headline=headline, body=body, corrects=corrects, next_update=next_update, queued=False)
-        deliver(runtime.sessions, runtime.channels, update.deliveries[0].id, runtime.retry_policy)
+        deliver(runtime.delivery_context(), update.deliveries[0].id)
         db.refresh(update)
         return update
 

@@ -23,7 +23,7 @@ def publish(publish):
 
 def run(runtime, delivery_id, policy=None):
     """Run the delivery once; the seconds until it should run again, or None when it is settled."""
-    return deliver(runtime.sessions, runtime.channels, delivery_id, policy or runtime.retry_policy).retry_in
+    return deliver(runtime.delivery_context(policy=policy or runtime.retry_policy), delivery_id).retry_in
 
 
 def outcomes(db, channel):

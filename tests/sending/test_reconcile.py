@@ -76,7 +76,7 @@ def test_in_doubt_sms_recipients_are_looked_up_at_twilio(runtime, publish, subsc
                                                          drain):
     subscribe("+15125550001", "+15125550002", "+15125550003")
     delivery_id = publish("sms")["sms"]
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, 50)
+    outcome = deliver(runtime.delivery_context(sms_batch_size=50), delivery_id)
     [(first_id, last_id)] = outcome.batches
     text = db.get(Delivery, delivery_id).rendering["text"]
     from crisiscast.channels import Message
@@ -103,16 +103,16 @@ def test_breaker_pauses_a_failing_channel_and_resumes_when_it_recovers(settings,
     sandbox_client.configure(script={"x": ["503", "503", "503"]})
     ids = publish("x")
     for _ in range(3):
-        outcome = deliver(runtime.sessions, runtime.channels, ids["x"], runtime.retry_policy, breaker=breaker)
+        outcome = deliver(runtime.delivery_context(breaker=breaker), ids["x"])
         assert outcome.retry_in is not None
     assert breaker.health("x").state == "degraded"
-    paused = deliver(runtime.sessions, runtime.channels, ids["x"], runtime.retry_policy, breaker=breaker)
+    paused = deliver(runtime.delivery_context(breaker=breaker), ids["x"])
     assert 0 < paused.retry_in <= 1.0
     db.expire_all()
     delivery = db.get(Delivery, ids["x"])
     assert (delivery.state, delivery.error_code, delivery.attempts) == ("pending", "paused", 3)
     wait_until(lambda: breaker.wait_seconds("x") == 0)  # the cooldown is over: the next request is the trial
-    deliver(runtime.sessions, runtime.channels, ids["x"], runtime.retry_policy, breaker=breaker)
+    deliver(runtime.delivery_context(breaker=breaker), ids["x"])
     db.expire_all()
     assert db.get(Delivery, ids["x"]).state == "sent" and breaker.health("x").state == "ok"
     assert len(sandbox_client.accepted("x")) == 1
@@ -138,12 +138,12 @@ def test_an_earlier_updates_identical_message_is_never_credited(runtime, publish
                                                                 db, drain):
     subscribe("+15125550001")
     first = publish("sms")["sms"]
-    outcome = deliver(runtime.sessions, runtime.channels, first, runtime.retry_policy, 50)
+    outcome = deliver(runtime.delivery_context(sms_batch_size=50), first)
     jobs.sms_batch_job(first, *outcome.batches[0])  # the first update's message went out and is recorded
     second, third = publish("sms")["sms"], publish("sms")["sms"]  # the same text twice more
     assert len({db.get(Delivery, d).rendering["text"].split("http")[0] for d in (first, second, third)}) == 1
     for delivery_id in (second, third):
-        deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, 50)
+        deliver(runtime.delivery_context(sms_batch_size=50), delivery_id)
     # Both claim windows cover the first's message (it is on the first's row) and one more message with
     # their text, which one of their workers sent before both died: one of them gets it, the other is resent.
     runtime.channels["sms"].send(Message(text=db.get(Delivery, third).rendering["text"], to="+15125550001"))

@@ -27,8 +27,7 @@ def publish_sms(publish):
 
 def fan_out(runtime, delivery_id):
     """Plan the delivery and run each of its batches with the real job function, in this process."""
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy,
-                      int(runtime.settings["SMS_BATCH_SIZE"]))
+    outcome = deliver(runtime.delivery_context(), delivery_id)
     for first_id, last_id in outcome.batches:
         jobs.sms_batch_job(delivery_id, first_id, last_id)
     return outcome
@@ -57,7 +56,7 @@ def test_a_batch_with_work_goes_on_to_the_later_batches_and_they_then_stop_at_on
     batch_size = int(runtime.settings["SMS_BATCH_SIZE"])
     subscribe(*[f"+1512555{i:04d}" for i in range(2 * batch_size + 10)])
     delivery_id = publish_sms()
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, batch_size)
+    outcome = deliver(runtime.delivery_context(sms_batch_size=batch_size), delivery_id)
     first, *later = outcome.batches
     assert len(later) == 2
     jobs.sms_batch_job(delivery_id, *first)
@@ -91,7 +90,7 @@ def test_stop_after_publish_before_the_send_cancels_that_message(runtime, publis
                                                                  db):
     stays, leaves = subscribe("+15125551267", "+15125550188")
     delivery_id = publish_sms()
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, 50)
+    outcome = deliver(runtime.delivery_context(sms_batch_size=50), delivery_id)
     leaves.active = False  # texted STOP after the recipients were planned, before the batch ran
     db.commit()
     for first_id, last_id in outcome.batches:
@@ -142,7 +141,7 @@ def test_two_workers_running_the_same_batch_send_each_message_once(runtime, publ
     subscribe(*[f"+1512555{i:04d}" for i in range(60)])
     sandbox_client.configure(latency_ms=20)
     delivery_id = publish_sms()
-    outcome = deliver(runtime.sessions, runtime.channels, delivery_id, runtime.retry_policy, 100)
+    outcome = deliver(runtime.delivery_context(sms_batch_size=100), delivery_id)
     [(first_id, last_id)] = outcome.batches
     threads = [threading.Thread(target=jobs.sms_batch_job, args=(delivery_id, first_id, last_id)) for _ in range(3)]
     for t in threads:

@@ -80,7 +80,7 @@ STATUS = "/webhooks/twilio/status"
 def plan_drill(publish, runtime):
     """An SMS update to the public list, its recipients planned and not sent: their (first, last) row ids."""
     drill = publish(channels=("sms",), lists=("public",), queued=False)
-    outcome = deliver(runtime.sessions, runtime.channels, drill.deliveries[0].id, runtime.retry_policy, 50)
+    outcome = deliver(runtime.delivery_context(sms_batch_size=50), drill.deliveries[0].id)
     return outcome.batches[0]
 
 
