@@ -70,7 +70,7 @@ def load(name: str | None = None, environ=None, instance: Path | None = None, de
     for key in unknown_in_environment(environ):
         log.warning("environment variable %s is not a crisiscast setting%s; it is ignored", key, did_you_mean(key))
     if not values.get("DATABASE_URL"):
-        values["DATABASE_URL"] = f"sqlite:///{instance / 'crisiscast.store.db'}"
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'crisiscast.db'}"
     if not values.get("PUBLIC_DIR"):
         values["PUBLIC_DIR"] = str(instance / "public")
     if not values.get("SECRET_KEY"):

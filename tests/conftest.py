@@ -106,7 +106,7 @@ def database_url(migrated_database, tmp_path):
             conn.execute(text("DELETE FROM subscriber_lists WHERE id > 3"))
         engine.dispose()
         return migrated_database
-    path = tmp_path / "crisiscast.store.db"
+    path = tmp_path / "crisiscast.db"
     shutil.copy(migrated_database, path)
     return f"sqlite:///{path}"
 

@@ -20,7 +20,7 @@ def test_instance_file_is_read_and_environment_wins(tmp_path):
 
 def test_defaults_put_sqlite_and_a_secret_key_in_the_instance_folder(tmp_path):
     s = config.load("development", environ={}, instance=tmp_path)
-    assert s.DATABASE_URL == f"sqlite:///{tmp_path / 'crisiscast.store.db'}"
+    assert s.DATABASE_URL == f"sqlite:///{tmp_path / 'crisiscast.db'}"
     assert s.SECRET_KEY == (tmp_path / "secret_key").read_text()
     assert config.load("development", environ={}, instance=tmp_path).SECRET_KEY == s.SECRET_KEY
 

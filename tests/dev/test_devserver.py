@@ -111,7 +111,7 @@ def test_run_command_serves_publishes_through_the_worker_and_stops_on_ctrl_c(pro
     for url in (f"{web}/login", f"{sandbox}/"):
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=1)
-    assert (Path(product.env["CRISISCAST_INSTANCE"]) / "crisiscast.store.db").exists()
+    assert (Path(product.env["CRISISCAST_INSTANCE"]) / "crisiscast.db").exists()
 
 
 def test_a_dev_run_killed_outright_leaves_nothing_running(product):
@@ -191,7 +191,7 @@ def test_a_taken_port_stops_the_dev_run_before_it_starts_anything(tmp_path, sett
     assert f"Port {taken} ({setting}) on 127.0.0.1 is taken" in done.stderr, done.stderr
     assert f"choose another port, for example: {setting}=" in done.stderr
     assert "running" not in done.stdout + done.stderr
-    assert started_by(tmp_path) == [] and not (tmp_path / "crisiscast.store.db").exists()
+    assert started_by(tmp_path) == [] and not (tmp_path / "crisiscast.db").exists()
 
 
 def test_the_instance_file_wins_over_the_dev_runs_own_defaults(tmp_path):
