@@ -76,3 +76,18 @@ def test_sign_in_compose_preview_publish_and_watch_delivery(page, live_server, u
     shot(page, "update-status.png")
     assert len(sandbox_client.accepted("twilio")) == 2
     assert len(sandbox_client.accepted("x")) == 1
+
+
+def test_the_dashboard_on_a_phone_fits_the_screen_and_says_how_recovery_is(page, live_server, users):
+    """390x844, as on-call staff hold it: no sideways scrolling, and the recovery state in words."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/")
+    page.fill("#username", "author")
+    page.fill("#password", "correct horse battery")
+    page.click("button:has-text('Sign in')")
+    expect(page.locator("#recovery-health")).to_be_visible(timeout=60_000)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.locator("#recovery-health .narrow")).to_be_visible()  # the summary, not only a coloured pill
+    shot(page, "dashboard-phone.png")
