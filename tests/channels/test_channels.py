@@ -82,13 +82,15 @@ def test_an_invalid_number_is_permanent_21211(channels):
 @pytest.mark.parametrize("name", ["sms", "x", "facebook"])
 def test_no_answer_within_the_timeout_is_in_doubt_not_retryable(settings, sandbox_client, name):
     """tweepy sets no timeout of its own: the transport adapter's must hold for it too."""
-    sandbox_client.configure(timeout_seconds=5, script={PROVIDER[name]: ["lost"]})
+    # The sandbox holds the request for 30 s: only the client's own 0.5 s timeout can end it sooner, so the
+    # bound below tells the two apart with a margin no load on this machine comes near.
+    sandbox_client.configure(timeout_seconds=30, script={PROVIDER[name]: ["lost"]})
     fast = config.Settings({**settings, "PROVIDER_TIMEOUT": 0.5})
     channel = {"sms": SmsChannel, "x": XChannel, "facebook": FacebookChannel}[name](fast)
     started = time.monotonic()
     with pytest.raises(InDoubtError):
         channel.send(MESSAGE)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 20
     assert len(sandbox_client.accepted(PROVIDER[name])) == 1
 
 
