@@ -41,12 +41,13 @@ def _provider_call(state: State, provider: str, handler):
 
     async def call(request: web.Request) -> web.StreamResponse:
         limit = state.settings.concurrency
-        if limit and state.in_flight[provider] >= limit:
+        in_flight = state.in_flight  # a reset starts a new count: a request held from before leaves it alone
+        if limit and in_flight[provider] >= limit:
             state.counters[f"{provider}.rejected_concurrency"] += 1
             return MODULES[provider].fault_response("429")
-        state.in_flight[provider] += 1
+        in_flight[provider] += 1
         state.counters[f"{provider}.peak_in_flight"] = max(state.counters[f"{provider}.peak_in_flight"],
-                                                           state.in_flight[provider])
+                                                           in_flight[provider])
         try:
             if state.settings.latency_ms:
                 await asyncio.sleep(state.settings.latency_ms / 1000)
@@ -63,7 +64,7 @@ def _provider_call(state: State, provider: str, handler):
                 return response
             return MODULES[provider].fault_response(fault)
         finally:
-            state.in_flight[provider] -= 1
+            in_flight[provider] -= 1
 
     return call
 

@@ -101,7 +101,7 @@ class State:
         """Forget every request and return to the start settings."""
         self.settings = Settings()
         self.settings.update(self.initial)
-        self.in_flight.clear()
+        self.in_flight = defaultdict(int)
         self.records.clear()
         self.counters.clear()
 
