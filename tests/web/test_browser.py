@@ -90,4 +90,7 @@ def test_the_dashboard_on_a_phone_fits_the_screen_and_says_how_recovery_is(page,
     expect(page.locator("#recovery-health")).to_be_visible(timeout=60_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     expect(page.locator("#recovery-health .narrow")).to_be_visible()  # the summary, not only a coloured pill
+    heights = page.evaluate("[...document.querySelectorAll('header a, header button, main a.button, main button')]"
+                            ".map(e => e.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 44, heights  # touch targets
     shot(page, "dashboard-phone.png")
