@@ -62,13 +62,12 @@ class Watch:
 
 
 def wait_for_accepted(sandbox_client, at_least: int, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        accepted = sandbox_client.stats()["sms_accepted"]
-        if accepted >= at_least:
-            return accepted
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {at_least} messages accepted after {timeout}s")
+    """Wait until the sandbox accepted at least `at_least` SMS; how many it had then."""
+    def accepted():
+        count = sandbox_client.stats()["sms_accepted"]
+        return count if count >= at_least else 0
+
+    return faultkit.wait_until(accepted, timeout, what=f"at least {at_least} messages accepted")
 
 
 def assert_exactly_once(runtime, sandbox_client, numbers):

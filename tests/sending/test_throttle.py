@@ -1,6 +1,5 @@
 """The shared throttle's Redis connections: its own, few, reused by threads that come and go, and renewed."""
 import threading
-import time
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -9,6 +8,7 @@ import config
 from crisiscast import jobs
 from crisiscast.sending.throttle import Limits, Throttle
 from dev.redis_server import PrivateRedis
+from tests.support.faultkit import wait_until
 
 KEEP = 4
 
@@ -16,14 +16,6 @@ KEEP = 4
 def named(connection, name: str) -> int:
     return sum(1 for client in connection.client_list() if client["name"] == name)
 
-
-def wait_until(condition, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def test_threads_that_come_and_go_reuse_a_few_connections_and_leave_the_job_queues_pool_alone(runtime, queue):
