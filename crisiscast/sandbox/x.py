@@ -7,7 +7,7 @@ from functools import partial
 
 from aiohttp import web
 
-from crisiscast.core.textlimits import X_MAX_WEIGHT, x_weight
+from crisiscast.sandbox import x_counting
 
 NAME = "x"
 RATE_LIMIT = 300
@@ -66,7 +66,7 @@ async def create(state, request) -> web.Response:
     if not text:
         return problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
                        kind="https://api.twitter.com/2/problems/invalid-request")
-    if x_weight(text) > X_MAX_WEIGHT:
+    if x_counting.weight(text) > x_counting.MAX_WEIGHT:
         return web.json_response({"errors": [{"parameters": {"text": [text]},
                                               "message": "Tweet text is too long."}],
                                   "title": "Invalid Request", "type": "https://api.twitter.com/2/problems/invalid-request",
