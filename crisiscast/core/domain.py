@@ -82,6 +82,8 @@ class Draft:
     lists: tuple[str, ...] = field(default_factory=tuple)
     next_update: str = ""
     corrects: str = ""
+    # The author chose to let earlier updates' texts finish rather than be superseded by this one.
+    keep_earlier: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
@@ -96,6 +98,7 @@ class Draft:
             lists=tuple(dict.fromkeys(n.strip() for n in _getlist(form, "lists") if n.strip())),
             next_update=" ".join((form.get("next_update") or "").split()),
             corrects=(form.get("corrects") or "").strip(),
+            keep_earlier=bool(form.get("keep_earlier")),
         )
 
     def validate(self) -> None:

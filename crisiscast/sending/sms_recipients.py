@@ -14,6 +14,7 @@ from sqlalchemy import exists, func, insert, literal, select, update
 from crisiscast.channels import Channel
 from crisiscast.core import masking
 from crisiscast.core.domain import DeliveryState, RecipientState
+from crisiscast.sending import supersede
 from crisiscast.services import delivery_receipts
 from crisiscast.services.subscribers import in_audience
 from crisiscast.store import audit, bulk
@@ -46,6 +47,7 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
                           literal(0), literal(utcnow())).where(in_audience(audience or ["public"]))
             session.execute(insert(SmsRecipient).from_select(
                 ["delivery_id", "subscriber_id", "phone", "state", "attempts", "updated_at"], rows))
+            supersede.on_plan(session, session.get(Delivery, delivery_id))
         ids = session.scalars(select(SmsRecipient.id).where(SmsRecipient.delivery_id == delivery_id,
                                                             SmsRecipient.state == RecipientState.PENDING)
                               .order_by(SmsRecipient.id)).all()
@@ -136,6 +138,20 @@ def event(target: str, outcome: str, provider_id=None, code=None, message="") ->
             "message": message or "", "at": utcnow()}
 
 
+def not_sent(session, delivery_id: int) -> dict[str, int]:
+    """Why cancelled recipients were not sent: {"superseded": 12, "opted_out": 1}."""
+    rows = session.execute(select(SmsRecipient.error_code, func.count())
+                           .where(SmsRecipient.delivery_id == delivery_id,
+                                  SmsRecipient.state == RecipientState.CANCELLED)
+                           .group_by(SmsRecipient.error_code))
+    return {code or "cancelled": n for code, n in rows}
+
+
+def _not_sent(session, delivery_id: int) -> str:
+    reasons = not_sent(session, delivery_id)
+    return "".join(f", {n} {code.replace('_', ' ')}" for code, n in sorted(reasons.items()))
+
+
 def counts(session, delivery_id: int) -> dict[str, int]:
     """How many recipients of an SMS delivery are in each state."""
     rows = session.execute(select(SmsRecipient.state, func.count()).where(SmsRecipient.delivery_id == delivery_id)
@@ -157,8 +173,11 @@ def settle(sessions, delivery_id: int, update_id: int, channel: Channel) -> bool
         if total == 0:
             state, note = DeliveryState.SKIPPED, "No active subscribers on the chosen lists."
             values.update(error_code="no_subscribers", error_message=note)
+        elif sent == 0 and failed == 0:  # every recipient cancelled: superseded or opted out before sending
+            state, note = DeliveryState.SKIPPED, f"Nothing sent:{_not_sent(session, delivery_id)[1:]}."
+            values.update(error_code="cancelled", error_message=note)
         elif failed == 0:
-            state, note = DeliveryState.SENT, f"{sent} sent" + (f", {total - sent} opted out" if total > sent else "")
+            state, note = DeliveryState.SENT, f"{sent} sent" + _not_sent(session, delivery_id)
         else:
             first = session.execute(select(SmsRecipient.error_code, SmsRecipient.error_message)
                                     .where(SmsRecipient.delivery_id == delivery_id,

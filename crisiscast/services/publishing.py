@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
+from crisiscast.sending import supersede
 from crisiscast.services import review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
@@ -130,7 +131,7 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
         incident.slug = f"{slugify(draft.incident)}-{incident.id}"
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
                     headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
-                    next_update=draft.next_update, corrects=corrected,
+                    next_update=draft.next_update, corrects=corrected, supersede_earlier=not draft.keep_earlier,
                     story_uid=(corrected.story_uid or corrected.uid) if corrected else uid)
     session.add(update)
     session.flush()
@@ -153,6 +154,8 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
                          message=delivery.error_message)
         session.add(delivery)
     session.flush()
+    if "sms" in draft.channels and not draft.keep_earlier:
+        supersede.on_publish(session, update, draft.lists, author.username)
     return update
 
 

@@ -195,9 +195,10 @@ def retry(delivery_id: int):
 def _delivery_context(found: Update) -> dict:
     session = db()
     sms = next((d for d in found.deliveries if d.channel == "sms"), None)
-    counts, receipts_by_status, failures = {}, {}, []
+    counts, receipts_by_status, failures, not_sent = {}, {}, [], {}
     if sms:
         counts = sms_recipients.counts(session, sms.id)
+        not_sent = sms_recipients.not_sent(session, sms.id)
         receipts_by_status = delivery_receipts.status_counts(session, sms.id)
         failures = dashboard.sms_failures(session, sms.id)
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
@@ -206,6 +207,7 @@ def _delivery_context(found: Update) -> dict:
     moving = unfinished or awaiting > 0
     waiting_for_queue = unfinished and queueing.health() != "ok"
     return {"sms_counts": counts, "sms_receipts": receipts_by_status, "sms_failures": failures, "moving": moving,
+            "sms_not_sent": not_sent,
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 
