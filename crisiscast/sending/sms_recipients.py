@@ -43,11 +43,15 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
     with sessions() as session, session.begin():
         planned = session.scalar(select(exists().where(SmsRecipient.delivery_id == delivery_id)))
         if not planned:
+            delivery = session.get(Delivery, delivery_id)
+            notice = delivery.channel == "sms.notice"
+            who = _received_original(delivery) if notice else in_audience(audience or ["public"])
             rows = select(literal(delivery_id), Subscriber.id, Subscriber.phone, literal(RecipientState.PENDING),
-                          literal(0), literal(utcnow())).where(in_audience(audience or ["public"]))
+                          literal(0), literal(utcnow())).where(who)
             session.execute(insert(SmsRecipient).from_select(
                 ["delivery_id", "subscriber_id", "phone", "state", "attempts", "updated_at"], rows))
-            supersede.on_plan(session, session.get(Delivery, delivery_id))
+            if not notice:
+                supersede.on_plan(session, delivery)
         ids = session.scalars(select(SmsRecipient.id).where(SmsRecipient.delivery_id == delivery_id,
                                                             SmsRecipient.state == RecipientState.PENDING)
                               .order_by(SmsRecipient.id)).all()
@@ -56,6 +60,14 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
         session.execute(update(Delivery).where(Delivery.id == delivery_id)
                         .values(batches=[list(b) for b in batches]))
     return batches
+
+
+def _received_original(notice: Delivery):
+    """SQL condition: the subscriber got the retracted update's text and has not opted out since."""
+    original = select(Delivery.id).where(Delivery.update_id == notice.update_id, Delivery.channel == "sms")
+    got_it = select(R.subscriber_id).where(R.delivery_id.in_(original.scalar_subquery()),
+                                           R.state == RecipientState.SENT)
+    return Subscriber.active & Subscriber.id.in_(got_it)
 
 
 def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int], limit: int,
