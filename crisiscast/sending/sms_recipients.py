@@ -89,8 +89,12 @@ def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int],
             for phone in cancelled])
         # SKIP LOCKED: two jobs claiming the same range take different rows rather than the loser getting
         # none (and stopping early) once the winner's update commits. SQLite has one writer and ignores it.
-        next_ids = (select(R.id).where(*in_batch).order_by(R.id).limit(limit).with_for_update(skip_locked=True)
-                    .scalar_subquery())
+        # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL may run such a
+        # subquery again per row, each time skipping the rows just locked, and so claim far past the limit.
+        next_ids = session.scalars(select(R.id).where(*in_batch).order_by(R.id).limit(limit)
+                                   .with_for_update(skip_locked=True)).all()
+        if not next_ids:
+            return []
         claimed = session.execute(
             update(RECIPIENTS).where(R.id.in_(next_ids), R.state == RecipientState.PENDING, active)
             .values(state=RecipientState.SENDING, attempts=R.attempts + 1, updated_at=utcnow(),
