@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
+from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE
 from crisiscast.core.domain import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -51,17 +52,18 @@ def compose():
     values = form_values(request.form)
     draft = Draft.from_form(values)
     try:
-        renderings = publishing.check_draft(db(), draft, settings(), uid)
+        checked = publishing.check(db(), draft, settings(), uid)
     except ValidationError as exc:
         return _form(values, uid=uid, errors=exc.errors), 422
-    digest = fingerprint(renderings, draft.lists)
+    renderings = checked.renderings
+    digest = fingerprint(renderings, draft.lists, checked.audience)
     wants_publish = request.form.get("action") == "publish"
     if not wants_publish or request.form.get("digest") != digest:
         estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
         if wants_publish:
             flash("The text or the lists changed since the preview. Check the preview below, then publish.",
                   "warning")
-        return _form(values, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
+        return _form(values, uid=uid, checked=checked, digest=digest, estimate=estimate), \
             409 if wants_publish else 200
     result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
@@ -139,11 +141,13 @@ def _delivery_context(found: Update) -> dict:
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 
-def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
+def _form(values: dict, uid: str, errors=None, checked: publishing.Checked | None = None, digest: str = "",
+          estimate=None):
     return render_template(
         "console/compose.html", values=values, chosen=values.get("channels", []),
-        chosen_lists=values.get("lists", []), uid=uid,
-        errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
+        chosen_lists=values.get("lists", []), uid=uid, internal=checked is not None and checked.audience == INTERNAL,
+        internal_notice=INTERNAL_NOTICE, errors=errors or {}, renderings=checked.renderings if checked else None,
+        digest=digest, estimate=estimate, er_access=ER_ACCESS,
         operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
         lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()),
         incidents=dashboard.incident_titles(db()),
