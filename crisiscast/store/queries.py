@@ -14,11 +14,6 @@ def update_by_uid(session: Session, uid: str) -> Update | None:
     return session.scalar(select(Update).where(Update.uid == uid))
 
 
-def incident_by_slug(session: Session, slug: str) -> Incident | None:
-    """The incident whose public slug is `slug`, or None."""
-    return session.scalar(select(Incident).where(Incident.slug == slug))
-
-
 def is_public():
     """The condition every public view applies to updates: published to the public (crisiscast.core.audience)."""
     return Update.audience == PUBLIC

@@ -5,7 +5,7 @@ import re
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE
+from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE, PUBLIC
 from crisiscast.core.domain import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -102,12 +102,14 @@ def retract(update_id: int):
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
         # queue is down. Only the files it touches, so the request stays short however long the history.
-        publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
-                         lambda: site.publish(runtime().sessions, settings(), update_id))
+        retracted = publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
+                                       lambda: site.publish(runtime().sessions, settings(), update_id))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
-        flash("Retracted: it leaves the public status page and feeds, and CAP readers get a Cancel.", "success")
+        flash("Retracted: it leaves the public status page and feeds, and CAP readers get a Cancel."
+              if retracted.audience == PUBLIC else
+              "Retracted. It was internal (staff only), so nothing public changes.", "success")
     return redirect(url_for("console.update", update_id=update_id))
 
 

@@ -13,6 +13,7 @@ from crisiscast.core.domain import Draft
 from crisiscast.public import site
 from crisiscast.services import subscribers
 from crisiscast.web.public_files import ROUTES
+from tests.conftest import csrf_token
 
 STAFF = Draft(incident="Code silver response ward 3", er_access="closed", operating_status="lockdown",
               headline="Code silver in ward 3", body="Stay clear of the east stairs.", channels=("sms",),
@@ -138,3 +139,15 @@ def test_an_sms_to_a_list_turned_internal_is_not_published_and_carries_no_link(a
     for path in ("/status", "/feed.atom", "/cap/index.atom", f"/u/{internal.uid}", f"/cap/{internal.uid}.xml"):
         assert leaks(app.test_client().get(path).data, secrets_of(internal)) == [], path
     assert not any(internal.uid in str(p) for p in Path(settings.PUBLIC_DIR).rglob("*"))
+
+
+def test_retracting_an_internal_update_publishes_no_cancel(client, auth, settings, updates):
+    internal, _ = updates
+    auth.login("author")
+    token = csrf_token(client, f"/updates/{internal.id}")
+    page = client.post(f"/updates/{internal.id}/retract", data={"reason": "Code silver over", "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "It was internal (staff only), so nothing public changes." in page
+    assert client.get(f"/cap/{internal.uid}-cancel.xml").status_code == 404
+    for path in Path(settings.PUBLIC_DIR).rglob("*"):
+        assert path.is_dir() or leaks(path.read_bytes(), [*secrets_of(internal), "Code silver over"]) == [], path
