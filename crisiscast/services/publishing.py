@@ -14,7 +14,7 @@ from crisiscast.core.audience import INTERNAL, PUBLIC
 from crisiscast.core.audience import audience as decide_audience
 from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
-from crisiscast.services import subscribers
+from crisiscast.services import review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 
@@ -54,7 +54,11 @@ def check(session: Session, draft: Draft, settings, uid: str) -> Checked:
     if "sms" in draft.channels:
         subscribers.check_lists(session, draft.lists)
     chosen = draft_audience(session, draft)
-    return Checked(chosen, render_all(draft, render_context(settings, uid, chosen)))
+    ctx = render_context(settings, uid, chosen)
+    renderings = render_all(draft, ctx)
+    if "x" in renderings:
+        renderings["x"] = review.distinct_x(session, draft, ctx, renderings["x"])
+    return Checked(chosen, renderings)
 
 
 def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str, Rendering]:
