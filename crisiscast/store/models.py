@@ -79,6 +79,8 @@ class Update(Base):
     # neither publishes an old staff-only update nor withdraws what the public already received. A row
     # written without one (by hand, or by an older migration's test) is internal: nothing private goes out.
     audience: Mapped[str] = mapped_column(String(16), server_default="internal")
+    # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
+    supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")

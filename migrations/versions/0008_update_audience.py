@@ -7,13 +7,13 @@ crisiscast.core.audience decides it: public when any went to the feed, X, Facebo
 list (an SMS from before lists existed went to everyone, so it counts as public); otherwise internal.
 
 Revision ID: 0008
-Revises: 0015
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
