@@ -104,6 +104,7 @@ def database_url(migrated_database, tmp_path):
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             conn.execute(text("DELETE FROM subscriber_lists WHERE id > 3"))
+            conn.execute(text("UPDATE subscriber_lists SET public = name <> 'staff-on-call', joinable = name = 'public'"))
         engine.dispose()
         return migrated_database
     path = tmp_path / "crisiscast.db"

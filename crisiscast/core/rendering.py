@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.textlimits import X_MAX_WEIGHT, count_sms, x_weight
 
@@ -46,10 +47,11 @@ class Rendering:
         return asdict(self)
 
 
-def fingerprint(renderings: dict[str, Rendering], lists) -> str:
-    """A digest of exactly what would be sent and to whom, so publish can tell the preview is current."""
-    payload = json.dumps({"lists": sorted(lists), **{k: v.to_dict() for k, v in sorted(renderings.items())}},
-                         sort_keys=True)
+def fingerprint(renderings: dict[str, Rendering], lists, audience: str = PUBLIC) -> str:
+    """A digest of exactly what would be sent, to whom, and whether it goes public, so publish can tell the
+    preview is current (a list's public flag changed since the preview changes the digest)."""
+    payload = json.dumps({"lists": sorted(lists), "audience": audience,
+                          **{k: v.to_dict() for k, v in sorted(renderings.items())}}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crisiscast.core.audience import INTERNAL, PUBLIC
+from crisiscast.core.audience import audience as decide_audience
 from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.sending import supersede
@@ -27,25 +29,42 @@ def update_link(settings, uid: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
-def render_context(settings, uid: str) -> RenderContext:
-    return RenderContext(org_name=settings.ORG_NAME, link=update_link(settings, uid),
-                         sms_max_segments=settings.SMS_MAX_SEGMENTS)
+def render_context(settings, uid: str, audience: str = PUBLIC) -> RenderContext:
+    """What rendering needs; an internal update gets no link, since it has no public page to link to."""
+    link = update_link(settings, uid) if audience == PUBLIC else ""
+    return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS)
 
 
-def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
-    """Validate the draft and render it for its channels exactly as publish will."""
+@dataclass(frozen=True)
+class Checked:
+    """A draft ready to publish: who it is for, and exactly what each channel will carry."""
+
+    audience: str
+    renderings: dict[str, Rendering]
+
+
+def draft_audience(session: Session, draft: Draft) -> str:
+    """Public or internal, from the draft's channels and its SMS lists' public flags as they stand now."""
+    return decide_audience(draft.channels, draft.lists if "sms" in draft.channels else (),
+                           subscribers.public_flags(session))
+
+
+def check(session: Session, draft: Draft, settings, uid: str) -> Checked:
+    """Validate the draft, its SMS lists included, decide its audience and render it as publish will."""
     draft.validate()
-    return render_all(draft, render_context(settings, uid))
+    if "sms" in draft.channels:
+        subscribers.check_lists(session, draft.lists)
+    chosen = draft_audience(session, draft)
+    ctx = render_context(settings, uid, chosen)
+    renderings = render_all(draft, ctx)
+    if "x" in renderings:
+        renderings["x"] = review.distinct_x(session, draft, ctx, renderings["x"])
+    return Checked(chosen, renderings)
 
 
 def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str, Rendering]:
     """Validate the draft, its SMS lists included, and render it as publish will."""
-    renderings = preview(draft, settings, uid)
-    if "x" in renderings:
-        renderings["x"] = review.distinct_x(session, draft, render_context(settings, uid), renderings["x"])
-    if "sms" in draft.channels:
-        subscribers.check_lists(session, draft.lists)
-    return renderings
+    return check(session, draft, settings, uid).renderings
 
 
 def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
@@ -76,9 +95,9 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
         return Published(existing, created=False)
-    renderings = check_draft(session, draft, settings, uid)
+    checked = check(session, draft, settings, uid)
     try:
-        update = _store(session, draft, uid, author, renderings, channels)
+        update = _store(session, draft, uid, author, checked, channels)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -121,7 +140,7 @@ def correctable(session: Session, uid: str) -> Update:
     return original
 
 
-def _store(session, draft, uid, author, renderings, channels) -> Update:
+def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
     corrected = correctable(session, draft.corrects) if draft.corrects else None
     incident = session.scalar(select(Incident).where(Incident.title == draft.incident))
     if incident is None:
@@ -132,16 +151,18 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
                     headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
                     next_update=draft.next_update, corrects=corrected, supersede_earlier=not draft.keep_earlier,
-                    story_uid=(corrected.story_uid or corrected.uid) if corrected else uid)
+                    story_uid=(corrected.story_uid or corrected.uid) if corrected else uid,
+                    audience=checked.audience)
     session.add(update)
     session.flush()
     note = f" (correction of #{corrected.id})" if corrected else ""
+    note += " [internal: staff only]" if checked.audience == INTERNAL else ""
     audit.record(session, actor=author.username, action="publish", outcome="ok", update_id=update.id,
                  message=f"{draft.headline}{note} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
     for name in draft.channels:
         channel = channels[name]
         missing = channel.missing_settings()
-        rendering = renderings[name].to_dict()
+        rendering = checked.renderings[name].to_dict()
         if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X, an edit on Facebook
             rendering["corrects_update_id"] = corrected.id
         delivery = Delivery(update=update, channel=name, rendering=rendering,

@@ -75,6 +75,10 @@ class Update(Base):
     story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retraction_reason: Mapped[str] = mapped_column(String(200), default="")
+    # "public" or "internal" (crisiscast.core.audience), fixed at publish: a list's flag changed later
+    # neither publishes an old staff-only update nor withdraws what the public already received. A row
+    # written without one (by hand, or by an older migration's test) is internal: nothing private goes out.
+    audience: Mapped[str] = mapped_column(String(16), server_default="internal")
     # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
     supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
@@ -112,13 +116,17 @@ class Delivery(Base):
 
 
 class SubscriberList(Base):
-    """A list an update can target, e.g. public, media, staff-on-call; `joinable` lists accept JOIN by text."""
+    """A list an update can target, e.g. public, media, staff-on-call; `joinable` lists accept JOIN by text.
+
+    A `public` list's members are the public: an SMS to it makes an update public. Joinable implies public.
+    """
 
     __tablename__ = "subscriber_lists"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(40), unique=True)
     description: Mapped[str] = mapped_column(String(200), default="")
     joinable: Mapped[bool] = mapped_column(Boolean, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -5,6 +5,7 @@ import re
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
+from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE, PUBLIC
 from crisiscast.core.domain import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -54,10 +55,10 @@ def compose():
     if published is not None and publishing.differs(published, draft):
         return _edited_after_publish(values, published), 409
     try:
-        renderings = publishing.check_draft(db(), draft, settings(), uid)
+        checked = publishing.check(db(), draft, settings(), uid)
     except ValidationError as exc:
         return _form(values, uid=uid, errors=exc.errors), 422
-    held = _held_back(values, uid, draft, renderings)
+    held = _held_back(values, uid, draft, checked)
     if held is not None:
         return held
     result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
@@ -119,10 +120,11 @@ def _start():
     return _form(saved.values, uid=uid, preview={"restored": True})
 
 
-def _held_back(values: dict, uid: str, draft: Draft, renderings):
+def _held_back(values: dict, uid: str, draft: Draft, checked: publishing.Checked):
     """The preview page when this request must not publish yet (a preview, a stale preview, an unticked
     warning); None when it may."""
-    digest = fingerprint(renderings, draft.lists)
+    renderings = checked.renderings
+    digest = fingerprint(renderings, draft.lists, checked.audience)
     found = review.warnings(draft, settings())
     wants_publish = request.form.get("action") == "publish"
     current = request.form.get("digest") == digest
@@ -135,7 +137,8 @@ def _held_back(values: dict, uid: str, draft: Draft, renderings):
     if wants_publish:
         flash("The text or the lists changed since the preview. Check the preview below, then publish."
               if not current else "Check the warnings below and tick the box to confirm, then publish.", "warning")
-    preview = {"renderings": renderings, "digest": digest, "estimate": estimate, "warnings": found}
+    preview = {"renderings": renderings, "digest": digest, "estimate": estimate, "warnings": found,
+               "internal": checked.audience == INTERNAL}
     return _form(values, uid=uid, preview=preview), 409 if wants_publish else 200
 
 
@@ -182,7 +185,9 @@ def retract(update_id: int):
     actions = [d for d in withdrawn.deliveries if "." in d.channel and d.state == DeliveryState.PENDING]
     queued = _enqueue_all(actions)
     taken_down = ", ".join(CHANNEL_LABELS[d.channel] for d in actions) or "nothing else to take down"
-    flash(f"Retracted: it leaves the public status page and feeds, CAP readers get a Cancel; {taken_down}."
+    public = ("it leaves the public status page and feeds, CAP readers get a Cancel" if withdrawn.audience == PUBLIC
+              else "it was internal (staff only), so nothing public changes")
+    flash(f"Retracted: {public}; {taken_down}."
           + ("" if queued else " The job queue is unreachable: these wait for it."), "success")
     return redirect(url_for("console.update", update_id=update_id))
 
@@ -230,12 +235,14 @@ def _delivery_context(found: Update) -> dict:
 
 
 def _form(values: dict, uid: str, errors=None, preview: dict | None = None):
-    """The compose page; `preview` holds the renderings, their digest, the SMS estimate and the guard warnings."""
+    """The compose page; `preview` holds the renderings, their digest, the SMS estimate, the guard warnings and
+    whether the update is internal."""
     preview = {"renderings": None, "digest": "", "estimate": None, "warnings": [], "restored": False,
-               "edited": None, **(preview or {})}
+               "edited": None, "internal": False, **(preview or {})}
     return render_template(
         "console/compose.html", values=values, chosen=values.get("channels", []), uid=uid, errors=errors or {},
         acknowledgement=guards.acknowledgement(preview["warnings"]), chosen_lists=values.get("lists", []),
+        internal_notice=INTERNAL_NOTICE,
         er_access=ER_ACCESS, operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
         lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()),
         incidents=dashboard.incident_titles(db()), **preview,

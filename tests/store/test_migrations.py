@@ -63,6 +63,43 @@ def test_0006_keeps_a_shared_sid_only_on_the_row_claimed_first(scratch_url):
     assert [tuple(r) for r in rows] == [(1, "sent", "SM1"), (2, "in_doubt", None)]
 
 
+def test_0008_flags_the_seeded_lists_and_gives_every_update_its_audience(scratch_url):
+    """Updates already published get the audience their deliveries had: only staff-only SMS is internal."""
+    from sqlalchemy import insert
+
+    from crisiscast.store.models import Delivery, Incident, Update, User
+
+    command.upgrade(alembic_config(scratch_url), "0006")
+    engine = make_engine(scratch_url)
+    sent = {1: [("sms", ["staff-on-call"])], 2: [("sms", ["staff-on-call", "media"])], 3: [("x", None)],
+            4: [("sms", None)], 5: [("sms", ["staff-on-call"]), ("feed", None)], 6: [("sms", ["volunteers"])],
+            7: [("sms", ["night-shift"])]}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO subscriber_lists (id, name, description, joinable, created_at) VALUES "
+                          "(4, 'volunteers', '', :yes, CURRENT_TIMESTAMP), (5, 'night-shift', '', :no, "
+                          "CURRENT_TIMESTAMP)"), {"yes": True, "no": False})
+        conn.execute(insert(User.__table__).values(id=1, username="a", password_hash="x", role="author"))
+        conn.execute(insert(Incident.__table__).values(id=1, title="Drill"))
+        for n, channels in sent.items():
+            conn.execute(text("INSERT INTO updates (id, uid, incident_id, er_access, operating_status, headline, "
+                              "body, author_id, published_at, next_update, retraction_reason) VALUES "
+                              "(:n, :uid, 1, 'open', 'normal', 'Drill', '', 1, CURRENT_TIMESTAMP, '', '')"),
+                         {"n": n, "uid": f"{n:012x}"})
+            for channel, lists in channels:
+                conn.execute(insert(Delivery.__table__).values(update_id=n, channel=channel, state="sent",
+                                                               rendering={"text": "Drill"}, audience=lists))
+    migrate(scratch_url)
+    with engine.connect() as conn:
+        audiences = dict(conn.execute(text("SELECT id, audience FROM updates")).all())
+        lists = {name: (bool(public), bool(joinable)) for name, public, joinable in conn.execute(
+            text("SELECT name, public, joinable FROM subscriber_lists"))}
+    engine.dispose()
+    assert lists == {"public": (True, True), "media": (True, False), "staff-on-call": (False, False),
+                     "volunteers": (True, True), "night-shift": (False, False)}
+    assert audiences == {1: "internal", 2: "public", 3: "public", 4: "public", 5: "public", 6: "public",
+                         7: "internal"}
+
+
 def _required(table, now) -> dict:
     """A plain value for each NOT NULL column with no server default, so a test row names only what matters."""
     from sqlalchemy import JSON, Boolean, DateTime, Integer
