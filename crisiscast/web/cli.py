@@ -1,8 +1,6 @@
 """Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `reconcile`, `public rebuild`."""
 from __future__ import annotations
 
-import secrets
-
 import click
 from flask.cli import AppGroup, with_appcontext
 
@@ -40,7 +38,7 @@ def db_upgrade():
 @click.option("--password", envvar="CRISISCAST_NEW_PASSWORD", help="default: generate one and print it once")
 def users_create(username, role, password):
     """Create a staff account."""
-    generated = None if password else secrets.token_urlsafe(12)
+    generated = None if password else accounts.generate_password()
     try:
         user = accounts.create_user(db(), username, password or generated, role, actor=audit.SYSTEM)
     except ValidationError as exc:

@@ -33,7 +33,7 @@ def test_users_create_without_a_password_prints_a_one_time_one_that_works(runner
 
 @pytest.mark.parametrize("args, message", [
     (["author", "--password", PASSWORD], "Error: There is already an account named author."),
-    (["lee", "--password", "short"], "Error: Use at least 10 characters."),
+    (["lee", "--password", "short"], "Error: Use at least 12 characters."),
     (["no spaces", "--password", PASSWORD], "Error: Use letters, digits, dots, dashes or underscores (at most 80)."),
 ])
 def test_users_create_refuses_a_taken_or_bad_name_or_password_and_says_why(runner, db, users, args, message):
