@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.passwords import check_password, hash_password, needs_rehash, password_problem
+from crisiscast.services import sessions
 from crisiscast.store import audit
 from crisiscast.store.models import User
 
@@ -49,7 +50,7 @@ def create_user(session: Session, username: str, password: str, role: str, actor
 
 
 def set_role(session: Session, user_id: int, role: str, active: bool, actor: str) -> User:
-    """Change an account's role or switch it off; the change is audited."""
+    """Change an account's role or switch it off; the change is audited and ends the account's sessions."""
     user = _apply_role(session, _account(session, user_id), role, active, actor)
     session.commit()
     return user
@@ -71,7 +72,8 @@ def change_account(session: Session, user_id: int, role: str, active: bool, acto
 
 
 def set_password(session: Session, user_id: int, password: str, actor: str) -> User:
-    """Give an account a new password (a lost one-time password, a forgotten one); audited, never logged."""
+    """Give an account a new password (a lost one-time password, a forgotten one); audited, never logged. Every
+    session of the account ends."""
     user = _account(session, user_id)
     if problem := password_problem(password, user.username):
         raise ValidationError({"password": problem})
@@ -81,7 +83,7 @@ def set_password(session: Session, user_id: int, password: str, actor: str) -> U
 
 
 def change_own_password(session: Session, user: User, current: str, new: str) -> User:
-    """A signed-in user's new password, given the current one."""
+    """A signed-in user's new password, given the current one; every session of theirs ends (sign in again)."""
     errors = {}
     if not check_password(user.password_hash, current):
         errors["current"] = "That is not your current password."
@@ -122,6 +124,15 @@ def sign_out(session: Session, username: str) -> None:
     session.commit()
 
 
+def sign_out_everywhere(session: Session, user: User) -> int:
+    """End every session of `user` (a lost phone, a shared computer); audited; returns how many ended."""
+    ended = sessions.end_all(session, user.id)
+    audit.record(session, actor=user.username, action="sign_out", outcome="ok",
+                 message=f"everywhere{_ended(ended)}")
+    session.commit()
+    return ended
+
+
 def all_users(session: Session) -> list[User]:
     """Every account, by name."""
     return list(session.scalars(select(User).order_by(User.username)))
@@ -158,12 +169,19 @@ def _apply_role(session: Session, user: User, role: str, active: bool, actor: st
     before = f"{user.role}{'' if user.active else ' (disabled)'}"
     user.role, user.active = role, active
     after = f"{role}{'' if active else ' (disabled)'}"
+    # Ended even on a promotion: whoever holds an old cookie signs in again and is checked again.
+    ended = sessions.end_all(session, user.id)
     audit.record(session, actor=actor, action="user_changed", outcome="ok", target=user.username,
-                 message=f"{before} → {after}")
+                 message=f"{before} → {after}{_ended(ended)}")
     return user
 
 
 def _apply_password(session: Session, user: User, password: str, actor: str) -> None:
     user.password_hash = hash_password(password)
-    audit.record(session, actor=actor, action="password_changed", outcome="ok", target=user.username)
+    ended = sessions.end_all(session, user.id)
+    audit.record(session, actor=actor, action="password_changed", outcome="ok", target=user.username,
+                 message=_ended(ended).lstrip("; "))
 
+
+def _ended(count: int) -> str:
+    return f"; {count} session{'s' if count != 1 else ''} ended" if count else ""

@@ -1,4 +1,5 @@
-"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `reconcile`, `public rebuild`."""
+"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create|set-password|list`, `reconcile`,
+`public rebuild`."""
 from __future__ import annotations
 
 import click
@@ -44,6 +45,24 @@ def users_create(username, role, password):
     except ValidationError as exc:
         raise click.ClickException("; ".join(exc.errors.values())) from exc
     click.echo(f"created {user.username} ({user.role})")
+    if generated:
+        click.echo(f"one-time password: {generated}")
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.option("--password", envvar="CRISISCAST_NEW_PASSWORD", help="default: generate one and print it once")
+def users_set_password(username, password):
+    """Give an account a new password (a lost one-time admin password); ends its sessions."""
+    user = accounts.user_named(db(), username)
+    if user is None:
+        raise click.ClickException(f"There is no account named {username.strip().lower()}.")
+    generated = None if password else accounts.generate_password()
+    try:
+        accounts.set_password(db(), user.id, password or generated, actor=audit.SYSTEM)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(exc.errors.values())) from exc
+    click.echo(f"new password set for {user.username}; its sessions are ended")
     if generated:
         click.echo(f"one-time password: {generated}")
 

@@ -7,7 +7,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.passwords import check_password, hash_password
-from crisiscast.services import accounts
+from crisiscast.services import accounts, sessions
 from crisiscast.store.models import AuditEvent, User
 from tests.conftest import PASSWORD
 
@@ -129,12 +129,14 @@ def test_sign_out_is_audited(db, users):
 
 def test_a_rejected_password_changes_neither_role_nor_access(db, users):
     viewer = users["viewer"]
+    token = sessions.start(db, viewer)
     with pytest.raises(ValidationError) as exc:
         accounts.change_account(db, viewer.id, "admin", False, actor=users["admin"], password="too weak")
     assert exc.value.errors == {"password": "Use at least 12 characters."}
     db.expire_all()
     assert (viewer.role, viewer.active) == ("viewer", True)
     assert accounts.authenticate(db, "viewer", PASSWORD) is not None
+    assert sessions.count(db, viewer.id) == 1 and token
     assert db.scalar(select(AuditEvent).where(AuditEvent.action.in_(("user_changed", "password_changed")))) is None
 
 
@@ -146,9 +148,20 @@ def test_an_unknown_role_changes_nothing_either(db, users):
     assert accounts.authenticate(db, "viewer", PASSWORD).role == "viewer"
 
 
-def test_saving_an_account_unchanged_writes_nothing(db, users):
+def test_saving_an_account_unchanged_keeps_its_sessions_and_writes_nothing(db, users):
+    sessions.start(db, users["viewer"])
     accounts.change_account(db, users["viewer"].id, "viewer", True, actor=users["admin"])
+    assert sessions.count(db, users["viewer"].id) == 1
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "user_changed")) is None
+
+
+def test_changes_that_end_sessions_say_how_many_in_the_audit_log(db, users):
+    for _ in range(2):
+        sessions.start(db, users["viewer"])
+    accounts.set_role(db, users["viewer"].id, "author", True, actor="admin")
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "user_changed"))
+    assert event.message == "viewer → author; 2 sessions ended"
+    assert sessions.count(db, users["viewer"].id) == 0
 
 
 def test_changing_my_own_password_needs_the_current_one(db, users):
