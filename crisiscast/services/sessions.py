@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from crisiscast.store.models import User, UserSession, utcnow
@@ -68,7 +68,7 @@ def end_all(session: Session, user_id: int) -> int:
 
 def count(session: Session, user_id: int) -> int:
     """How many sessions `user_id` has open (expired ones included until they are next presented)."""
-    return len(session.scalars(select(UserSession.id).where(UserSession.user_id == user_id)).all())
+    return session.scalar(select(func.count()).select_from(UserSession).where(UserSession.user_id == user_id))
 
 
 def _digest(token: str) -> str:

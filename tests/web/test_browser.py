@@ -94,3 +94,31 @@ def test_the_dashboard_on_a_phone_fits_the_screen_and_says_how_recovery_is(page,
                             ".map(e => e.getBoundingClientRect().height)")
     assert heights and min(heights) >= 44, heights  # touch targets
     shot(page, "dashboard-phone.png")
+
+
+def test_the_account_page_on_a_phone(page, live_server, users):
+    """390x844: the header (with the account link) fits; a new password is refused, then taken, on the phone."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/")
+    page.fill("#username", "author")
+    page.fill("#password", "correct horse battery")
+    page.click("button:has-text('Sign in')")
+    page.click("header a:has-text('author')")
+    expect(page.locator("h1")).to_have_text("Your account")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    heights = page.evaluate("[...document.querySelectorAll('header a, header button, main button')]"
+                            ".map(e => e.getBoundingClientRect().height)")
+    assert heights and min(heights) >= 44, heights
+    page.fill("#current", "correct horse battery")
+    page.fill("#password", "author password")
+    page.click("button:has-text('Change password')")
+    expect(page.locator(".field-error")).to_have_text("The password must not contain the username.")
+    shot(page, "account-phone.png")
+    page.fill("#current", "correct horse battery")
+    page.fill("#password", "amber kettle violin")
+    page.click("button:has-text('Change password')")
+    expect(page.locator(".flash.success")).to_contain_text("Your password is changed.")
+    page.click("button:has-text('Sign out everywhere')")
+    expect(page.locator("h1")).to_have_text("Sign in")
