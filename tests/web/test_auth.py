@@ -163,8 +163,8 @@ def test_a_weak_new_password_is_refused_and_changes_nothing(client, auth, passwo
 
 def test_a_wrong_current_password_is_refused(client, auth):
     auth.login("author")
-    response = client.post("/account/password", data={"current": "not my password", "password":
-                                                       "amber kettle violin", "csrf_token": csrf_token(client, "/account")})
+    response = client.post("/account/password", data={"current": "not my password", "password": "amber kettle violin",
+                                                       "csrf_token": csrf_token(client, "/account")})
     assert response.status_code == 422 and "That is not your current password." in response.get_data(as_text=True)
     auth.logout()
     assert auth.login("author").headers["Location"] == "/"
@@ -195,8 +195,9 @@ def test_re_enabling_an_account_does_not_revive_its_old_cookies(app, users, db):
 
 def test_an_admin_who_sets_their_own_password_stays_signed_in_here_only(app, users):
     admin, before = signed_in(app, "admin")
-    admin.post(f"/admin/users/{users['admin'].id}", data={"role": "admin", "active": "1", "password":
-                                                          "amber kettle violin", "csrf_token": csrf_token(admin, "/admin/users")})
+    admin.post(f"/admin/users/{users['admin'].id}", data={"role": "admin", "active": "1",
+                                                          "password": "amber kettle violin",
+                                                          "csrf_token": csrf_token(admin, "/admin/users")})
     assert admin.get("/admin/users").status_code == 200
     assert replay(app, before).status_code == 302
 
