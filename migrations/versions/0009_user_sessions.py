@@ -5,13 +5,13 @@ whose row is gone no longer signs anyone in. Sessions from before this revision 
 cookie) are not carried over: everyone signs in once more.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0015
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
