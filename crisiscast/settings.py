@@ -54,6 +54,8 @@ class Settings(BaseModel):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None
+    SESSION_IDLE_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    SESSION_MAX_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
 
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""

@@ -47,6 +47,23 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class UserSession(Base):
+    """One signed-in browser: the cookie carries its token, the table only the token's SHA-256.
+
+    Deleting the row ends that session wherever the cookie went; idle and absolute lifetimes are checked
+    against `last_seen_at` and `created_at` on every request.
+    """
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
 class Incident(Base):
     """An event that updates belong to, e.g. 'Fort Hood shooting response'."""
 

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from crisiscast.core.domain import ValidationError
 from crisiscast.services import accounts
-from crisiscast.web.auth import login_required
+from crisiscast.web.auth import login_required, sign_in
 from crisiscast.web.helpers import db
 
 bp = Blueprint("admin", __name__)
@@ -39,6 +39,8 @@ def change_user(user_id: int):
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
+        if user.id == g.user.id and form.get("password"):
+            sign_in(user)  # the new password ended every session of theirs, this one too: carry on in a new one
         changed = " and has a new password" if form.get("password") else ""
         flash(f"{user.username} is now {user.role}{'' if user.active else ', disabled'}{changed}.", "success")
     return redirect(url_for("admin.users"))
