@@ -5,13 +5,13 @@ whose row is gone no longer signs anyone in. Sessions from before this revision 
 cookie) are not carried over: everyone signs in once more.
 
 Revision ID: 0009
-Revises: 0016
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0016"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
