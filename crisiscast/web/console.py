@@ -14,24 +14,29 @@ from crisiscast.core.domain import (
     Draft,
     ValidationError,
 )
-from crisiscast.core.rendering import fingerprint
+from crisiscast.core import placeholders
+from crisiscast.core.counters import live_counts
 from crisiscast.public import site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import dashboard, delivery_receipts, publishing, subscribers
-from crisiscast.store.models import Delivery, Update
-from crisiscast.web import queueing
+from crisiscast.services import dashboard, delivery_receipts, publishing, subscribers, templates
+from crisiscast.store.models import Delivery, MessageTemplate, Update
+from crisiscast.web import composing, queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, form_values, runtime, settings
 
 bp = Blueprint("console", __name__)
 UID = re.compile(r"^[0-9a-f]{12}$")
+# The dashboard offers the most used templates first, enough to fill a phone's first screen.
+PICKER_ON_DASHBOARD = 4
 
 
 @bp.get("/")
 @login_required()
 def index():
     queue_health = queueing.health()
+    picker = templates.by_use(db()) if g.user.role in ("author", "admin") else []
     return render_template("console/index.html", updates=dashboard.recent_updates(db()),
+                           picker_templates=picker[:PICKER_ON_DASHBOARD], more_templates=len(picker) > PICKER_ON_DASHBOARD,
                            channels=_channel_status(with_health=True), queue_health=queue_health,
                            recovery=queueing.recovery(queue_health), labels=CHANNEL_LABELS,
                            tally=dashboard.delivery_tally(db()),
@@ -42,37 +47,64 @@ def index():
 @login_required("author")
 def compose():
     if request.method == "GET":
-        configured = [c["name"] for c in _channel_status() if c["configured"]]
-        starting = dashboard.starting_values(db(), configured, request.args.get("corrects", ""))
-        return _form(starting, uid=publishing.new_uid())
-    uid = request.form.get("uid", "")
-    if not UID.match(uid):
-        abort(400, "The form is missing its identifier; reload the page.")
+        return _start()
+    uid = _form_uid()
     values = form_values(request.form)
-    draft = Draft.from_form(values)
-    try:
-        renderings = publishing.check_draft(db(), draft, settings(), uid)
-    except ValidationError as exc:
-        return _form(values, uid=uid, errors=exc.errors), 422
-    digest = fingerprint(renderings, draft.lists)
+    checked = composing.check(values, uid)
+    if checked.errors:
+        return _form(checked, uid), 422
     wants_publish = request.form.get("action") == "publish"
-    if not wants_publish or request.form.get("digest") != digest:
-        estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
+    if not wants_publish or request.form.get("digest") != checked.digest:
         if wants_publish:
             flash("The text or the lists changed since the preview. Check the preview below, then publish.",
                   "warning")
-        return _form(values, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
-            409 if wants_publish else 200
-    result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
+        return _form(checked, uid), 409 if wants_publish else 200
+    result = publishing.publish(db(), checked.draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if not result.created:
         flash("This update was already published; it was not sent again.", "info")
-    elif not result.queued:
-        flash("Published and saved, but the job queue is unreachable: deliveries are waiting for the queue.",
-              "warning")
     else:
-        flash("Published. Deliveries are on their way.", "success")
+        templates.record_use(db(), result.update, values.get("template", ""))
+        if not result.queued:
+            flash("Published and saved, but the job queue is unreachable: deliveries are waiting for the queue.",
+                  "warning")
+        else:
+            flash("Published. Deliveries are on their way.", "success")
     return redirect(url_for("console.update", update_id=result.update.id))
+
+
+@bp.post("/updates/preview")
+@login_required("author")
+def live_preview():
+    """The preview, the counters and the Publish bar for the form as typed so far, swapped in place by script."""
+    uid = _form_uid()
+    checked = composing.check(form_values(request.form), uid)
+    return render_template("console/_live.html", **_compose_context(checked))
+
+
+def _form_uid() -> str:
+    uid = request.form.get("uid", "")
+    if not UID.match(uid):
+        abort(400, "The form is missing its identifier; reload the page.")
+    return uid
+
+
+def _start():
+    """A new draft: from the update it corrects, from a template, or (on the template picker) blank."""
+    configured = [c["name"] for c in _channel_status() if c["configured"]]
+    starting = dashboard.starting_values(db(), configured, request.args.get("corrects", ""))
+    chosen = request.args.get("template", "")
+    template = db().get(MessageTemplate, int(chosen)) if chosen.isdigit() else None
+    if chosen and template is None:
+        flash("That template no longer exists; start from another or from blank.", "warning")
+    if template is not None:
+        starting = templates.draft_values(template, starting)
+        starting["channels"] = [c for c in starting["channels"] if c in configured]
+    draft = Draft.from_form(starting)
+    uid = publishing.new_uid()
+    checked = composing.Checked(starting, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)))
+    picker = template is None and not starting.get("corrects")
+    return _form(checked, uid, picker=templates.by_use(db()) if picker else None)
 
 
 @bp.get("/updates/<int:update_id>")
@@ -125,9 +157,10 @@ def retry(delivery_id: int):
 def _delivery_context(found: Update) -> dict:
     session = db()
     sms = next((d for d in found.deliveries if d.channel == "sms"), None)
-    counts, receipts_by_status, failures = {}, {}, []
+    counts, receipts_by_status, failures, progress = {}, {}, [], None
     if sms:
         counts = sms_recipients.counts(session, sms.id)
+        progress = dashboard.sms_progress(session, sms.id, counts)
         receipts_by_status = delivery_receipts.status_counts(session, sms.id)
         failures = dashboard.sms_failures(session, sms.id)
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
@@ -136,18 +169,24 @@ def _delivery_context(found: Update) -> dict:
     moving = unfinished or awaiting > 0
     waiting_for_queue = unfinished and queueing.health() != "ok"
     return {"sms_counts": counts, "sms_receipts": receipts_by_status, "sms_failures": failures, "moving": moving,
-            "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
+            "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue, "sms_progress": progress}
 
 
-def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
-    return render_template(
-        "console/compose.html", values=values, chosen=values.get("channels", []),
-        chosen_lists=values.get("lists", []), uid=uid,
-        errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
-        operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
-        lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()),
-        incidents=dashboard.incident_titles(db()),
-    )
+def _form(checked: composing.Checked, uid: str, picker=None):
+    return render_template("console/compose.html", picker=picker, **_compose_context(checked, uid))
+
+
+def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
+    values = checked.values
+    return {
+        "values": values, "chosen": values.get("channels", []), "chosen_lists": values.get("lists", []),
+        "uid": uid or values.get("uid", ""), "errors": checked.errors, "renderings": checked.renderings,
+        "digest": checked.digest, "estimate": checked.estimate, "counts": checked.counts,
+        "warnings": checked.warnings, "asking": checked.asking, "publish_label": composing.publish_label(checked),
+        "er_access": ER_ACCESS, "operating_status": OPERATING_STATUS, "channels": _channel_status(),
+        "labels": CHANNEL_LABELS, "lists": subscribers.all_lists(db()), "list_counts": subscribers.list_counts(db()),
+        "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,
+    }
 
 
 def _channel_status(with_health: bool = False) -> list[dict]:
