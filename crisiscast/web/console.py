@@ -79,7 +79,7 @@ def live_preview():
     """The preview, the counters and the Publish bar for the form as typed so far, swapped in place by script."""
     uid = _form_uid()
     checked = composing.check(form_values(request.form), uid)
-    return render_template("console/_live.html", **_compose_context(checked))
+    return render_template("console/_live.html", live=True, **_compose_context(checked))
 
 
 def _form_uid() -> str:
