@@ -88,7 +88,9 @@ def template_to_every_channel(page, url: str, touch: bool, drain, shots: str = "
     act.fill("#username", "author")
     act.fill("#password", PASSWORD)
     act.tap("button:has-text('Sign in')")
-    shots and shot(page, f"{shots}-1-dashboard.png")
+    if shots:
+        page.locator("a.template").first.wait_for(state="visible", timeout=60_000)
+        shot(page, f"{shots}-1-dashboard.png")
     act.tap("a.template:has-text('ER on ambulance diversion')")
     act.fill("#ph_place", "Metroplex Hospital")
     publish = page.locator("#publish")
