@@ -8,7 +8,7 @@ from crisiscast.core import placeholders
 from crisiscast.core.counters import live_counts
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.rendering import Rendering, fingerprint
-from crisiscast.services import publishing
+from crisiscast.services import publishing, review
 from crisiscast.web.helpers import db, settings
 
 
@@ -23,8 +23,8 @@ class Checked:
     digest: str = ""
     estimate: dict | None = None
     counts: dict = field(default_factory=dict)
-    # The guards' findings (issue 11 "Guards"): each a message the author must acknowledge before publishing.
-    warnings: list[str] = field(default_factory=list)
+    # The guards' findings (patient information, contradictions): publishing needs them acknowledged.
+    warnings: list = field(default_factory=list)
 
     @property
     def asking(self) -> list[str]:
@@ -32,11 +32,17 @@ class Checked:
         return placeholders.in_fields(self.values)
 
 
+def unchecked(values: dict, uid: str) -> Checked:
+    """A form as it starts (or comes back), not validated yet: only its counters."""
+    draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)))
+    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)))
+
+
 def check(values: dict, uid: str) -> Checked:
-    """Fill the form's placeholders, validate and render it as publish will."""
+    """Fill the form's placeholders, validate and render it as publish will, and run the guards."""
+    result = unchecked(values, uid)
+    draft = result.draft
     filled = placeholders.fill_form(values, placeholders.values_from(values))
-    draft = Draft.from_form(filled)
-    result = Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)))
     left = placeholders.unfilled(filled)
     left.update({f"ph_{name}": f"Fill in {placeholders.label(name).lower()}: it cannot go out as {{{name}}}."
                  for name in placeholders.in_fields(filled)})
@@ -49,6 +55,7 @@ def check(values: dict, uid: str) -> Checked:
         result.errors = left
         return result
     result.renderings, result.digest = renderings, fingerprint(renderings, draft.lists)
+    result.warnings = review.warnings(draft, settings())
     if "sms" in renderings:
         result.estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"])
     return result

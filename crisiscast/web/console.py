@@ -14,11 +14,20 @@ from crisiscast.core.domain import (
     Draft,
     ValidationError,
 )
-from crisiscast.core import placeholders
+from crisiscast.core import guards, placeholders
 from crisiscast.core.counters import live_counts
 from crisiscast.public import site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import dashboard, delivery_receipts, publishing, subscribers, templates
+from crisiscast.services import (
+    accounts,
+    dashboard,
+    delivery_receipts,
+    drafts,
+    publishing,
+    review,
+    subscribers,
+    templates,
+)
 from crisiscast.store.models import Delivery, MessageTemplate, Update
 from crisiscast.web import composing, queueing
 from crisiscast.web.auth import login_required
@@ -51,25 +60,25 @@ def compose():
     uid = _form_uid()
     values = form_values(request.form)
     checked = composing.check(values, uid)
+    published = publishing.published(db(), uid)
+    if published is not None and publishing.differs(published, checked.draft):
+        return _edited_after_publish(values, published), 409
     if checked.errors:
         return _form(checked, uid), 422
-    wants_publish = request.form.get("action") == "publish"
-    if not wants_publish or request.form.get("digest") != checked.digest:
-        if wants_publish:
-            flash("The text or the lists changed since the preview. Check the preview below, then publish.",
-                  "warning")
-        return _form(checked, uid), 409 if wants_publish else 200
+    held = _held_back(checked, uid)
+    if held is not None:
+        return held
     result = publishing.publish(db(), checked.draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
+    if result.created:
+        _published(result.update, values)
     if not result.created:
         flash("This update was already published; it was not sent again.", "info")
+    elif not result.queued:
+        flash("Published and saved, but the job queue is unreachable: deliveries are waiting for the queue.",
+              "warning")
     else:
-        templates.record_use(db(), result.update, values.get("template", ""))
-        if not result.queued:
-            flash("Published and saved, but the job queue is unreachable: deliveries are waiting for the queue.",
-                  "warning")
-        else:
-            flash("Published. Deliveries are on their way.", "success")
+        flash("Published. Deliveries are on their way.", "success")
     return redirect(url_for("console.update", update_id=result.update.id))
 
 
@@ -79,7 +88,37 @@ def live_preview():
     """The preview, the counters and the Publish bar for the form as typed so far, swapped in place by script."""
     uid = _form_uid()
     checked = composing.check(form_values(request.form), uid)
-    return render_template("console/_live.html", live=True, **_compose_context(checked))
+    return render_template("console/_live.html", live=True, **_compose_context(checked, uid))
+
+
+@bp.post("/updates/draft")
+@login_required("author")
+def save_draft():
+    """Called by the composer as the author types (and by any form that would otherwise lose the text)."""
+    saved = drafts.save(db(), g.user, form_values(request.form))
+    return {"saved_at": saved.saved_at.strftime("%H:%M:%S UTC")}
+
+
+@bp.post("/updates/draft/discard")
+@login_required("author")
+def discard_draft():
+    drafts.discard(db(), g.user)
+    flash("The saved draft was thrown away.", "info")
+    return redirect(url_for("console.compose"))
+
+
+def recover_compose(reason: str):
+    """A compose form refused by the CSRF check (expired, or signed out and in again in another tab): the same
+    form again with what was typed and a fresh token, so nothing is lost. None when nobody is signed in."""
+    if getattr(g, "user", None) is None or not accounts.has_role(g.user, "author"):
+        return None
+    values = form_values(request.form)
+    drafts.save(db(), g.user, values)
+    flash("The form's security token had expired, so nothing was published or sent. Everything you typed is below: "
+          "check it and preview again.", "warning")
+    uid = request.form.get("uid", "")
+    uid = uid if UID.match(uid) else publishing.new_uid()
+    return _form(composing.unchecked(values, uid), uid), 400
 
 
 def _form_uid() -> str:
@@ -89,22 +128,61 @@ def _form_uid() -> str:
     return uid
 
 
+def _published(update: Update, values: dict) -> None:
+    """After a new update is stored: the draft is done, the template counted, the acknowledged warnings audited."""
+    drafts.discard(db(), g.user)
+    templates.record_use(db(), update, values.get("template", ""))
+    if g.get("acknowledged_warnings"):
+        review.record_acknowledgement(db(), update, g.acknowledged_warnings, g.user.username)
+
+
 def _start():
-    """A new draft: from the update it corrects, from a template, or (on the template picker) blank."""
+    """A new draft: from a template, from the update it corrects, from the author's saved draft, or (on the
+    template picker) blank."""
+    corrects, chosen = request.args.get("corrects", ""), request.args.get("template", "")
+    saved = None if corrects or chosen else drafts.load(db(), g.user)
+    if saved is not None:
+        uid = saved.values.get("uid", "")
+        if not UID.match(uid) or publishing.published(db(), uid) is not None:
+            uid = publishing.new_uid()
+        flash(f"Your unsent draft from {saved.saved_at:%H:%M} UTC is back.", "info")
+        return _form(composing.unchecked(saved.values, uid), uid, restored=True)
     configured = [c["name"] for c in _channel_status() if c["configured"]]
-    starting = dashboard.starting_values(db(), configured, request.args.get("corrects", ""))
-    chosen = request.args.get("template", "")
+    starting = dashboard.starting_values(db(), configured, corrects)
     template = db().get(MessageTemplate, int(chosen)) if chosen.isdigit() else None
     if chosen and template is None:
         flash("That template no longer exists; start from another or from blank.", "warning")
     if template is not None:
         starting = templates.draft_values(template, starting)
         starting["channels"] = [c for c in starting["channels"] if c in configured]
-    draft = Draft.from_form(starting)
     uid = publishing.new_uid()
-    checked = composing.Checked(starting, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)))
-    picker = template is None and not starting.get("corrects")
-    return _form(checked, uid, picker=templates.by_use(db()) if picker else None)
+    picker = template is None and not corrects
+    return _form(composing.unchecked(starting, uid), uid, picker=templates.by_use(db()) if picker else None)
+
+
+def _held_back(checked: composing.Checked, uid: str):
+    """The preview page when this request must not publish yet (a preview, a stale preview, an unticked
+    warning); None when it may."""
+    found = checked.warnings
+    wants_publish = request.form.get("action") == "publish"
+    current = request.form.get("digest") == checked.digest
+    acknowledged = not found or request.form.get("acknowledge") == guards.acknowledgement(found)
+    if wants_publish and current and acknowledged:
+        if found:
+            g.acknowledged_warnings = found
+        return None
+    if wants_publish:
+        flash("The text or the lists changed since the preview. Check the preview below, then publish."
+              if not current else "Check the warnings below and tick the box to confirm, then publish.", "warning")
+    return _form(checked, uid), 409 if wants_publish else 200
+
+
+def _edited_after_publish(values: dict, published: Update):
+    """Edits sent after the update went out: never dropped; offered as a correction of it, or a new update."""
+    flash(f"“{published.headline}” was already published at {published.published_at:%H:%M} UTC, and your edits "
+          "were not sent. Choose below: publish them as a correction of it, or as a new update.", "warning")
+    uid = publishing.new_uid()
+    return _form(composing.unchecked({**values, "corrects": published.uid}, uid), uid, edited=published)
 
 
 @bp.get("/updates/<int:update_id>")
@@ -172,8 +250,10 @@ def _delivery_context(found: Update) -> dict:
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue, "sms_progress": progress}
 
 
-def _form(checked: composing.Checked, uid: str, picker=None):
-    return render_template("console/compose.html", picker=picker, **_compose_context(checked, uid))
+def _form(checked: composing.Checked, uid: str, picker=None, restored: bool = False, edited: Update | None = None):
+    """The compose page: the template picker when starting, the form, and its preview when there is one."""
+    return render_template("console/compose.html", picker=picker, restored=restored, edited=edited,
+                           **_compose_context(checked, uid))
 
 
 def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
@@ -182,7 +262,8 @@ def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
         "values": values, "chosen": values.get("channels", []), "chosen_lists": values.get("lists", []),
         "uid": uid or values.get("uid", ""), "errors": checked.errors, "renderings": checked.renderings,
         "digest": checked.digest, "estimate": checked.estimate, "counts": checked.counts,
-        "warnings": checked.warnings, "asking": checked.asking, "publish_label": composing.publish_label(checked),
+        "warnings": checked.warnings, "acknowledgement": guards.acknowledgement(checked.warnings),
+        "asking": checked.asking, "publish_label": composing.publish_label(checked),
         "er_access": ER_ACCESS, "operating_status": OPERATING_STATUS, "channels": _channel_status(),
         "labels": CHANNEL_LABELS, "lists": subscribers.all_lists(db()), "list_counts": subscribers.list_counts(db()),
         "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,

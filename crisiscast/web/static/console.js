@@ -44,6 +44,7 @@ document.addEventListener("submit", function (event) {
     var holder = document.createElement("div");
     holder.innerHTML = html;
     var open = [].map.call(form.querySelectorAll("details[open]"), function (d) { return d.dataset.channel; });
+    var ticked = form.querySelector("input[name=acknowledge]:checked");
     [].slice.call(holder.children).forEach(function (fresh) {
       var old = fresh.id && document.getElementById(fresh.id);
       if (old) { old.replaceWith(fresh); }
@@ -52,6 +53,9 @@ document.addEventListener("submit", function (event) {
       var again = form.querySelector("details[data-channel='" + name + "']");
       if (again) { again.open = true; }
     });
+    // A tick stays while the warnings it acknowledged are the same ones.
+    var tick = form.querySelector("input[name=acknowledge]");
+    if (ticked && tick && tick.value === ticked.value) { tick.checked = true; }
   }
   function refresh() {
     var mine = ++latest;
