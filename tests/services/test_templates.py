@@ -67,3 +67,17 @@ def test_a_draft_from_a_template_keeps_the_latest_statuses_it_leaves_open(db):
     assert (values["incident"], values["er_access"], values["operating_status"]) == \
         ("Tornado", "open_delays", "limited")
     assert values["next_update"] == "within 60 minutes" and values["headline"] == "Blood donors needed at {place}"
+
+
+def test_no_starter_template_trips_a_guard_once_filled(db, settings):
+    """A starter filled in as intended must not warn of patient information or contradicting statuses."""
+    from crisiscast.core import placeholders
+    from crisiscast.core.domain import Draft
+    from crisiscast.services import review
+
+    fills = {"place": "the Red Cross center on 1st Street", "phone": "(254) 724-2111"}
+    for template in templates.by_use(db):
+        values = templates.draft_values(template, {"er_access": "open", "operating_status": "normal"})
+        draft = Draft.from_form(placeholders.fill_form(values, fills))
+        assert placeholders.unfilled(placeholders.fill_form(values, fills)) == {}, template.name
+        assert review.warnings(draft, settings) == [], template.name

@@ -196,3 +196,20 @@ def audit_page(page, url: str, path: str) -> list[str]:
                                "v => ['serious', 'critical'].includes(v.impact)).map("
                                "v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))")
     return problems + [f"{path}: {v}" for v in violations]
+
+
+def test_without_script_the_preview_posts_and_comes_back_at_the_preview(browser, live_server, users, subscribe,
+                                                                          drain):
+    from playwright.sync_api import expect
+
+    subscribe("+15125551267")
+    page = browser.new_context(**PHONE, java_script_enabled=False).new_page()
+    sign_in(page, live_server, "/updates/new?template=1")
+    page.fill("#ph_place", "Metroplex Hospital")
+    page.tap("#publish-bar button[value=preview]")
+    expect(page.locator("#publish")).to_have_text("Publish to 4 channels · 1 text")
+    assert page.url.endswith("#preview") and page.evaluate("window.scrollY") > 0  # not back at the top
+    page.tap("#publish")
+    drain()
+    page.reload()
+    expect(page.locator("#deliveries .state-sent")).to_have_count(4)

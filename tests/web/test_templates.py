@@ -121,3 +121,12 @@ def test_admins_create_edit_and_delete_templates_audited(client, auth, db):
 def test_only_admins_manage_templates(client, auth):
     auth.login("author")
     assert client.get("/admin/templates").status_code == 403
+
+
+def test_the_live_preview_carries_the_guard_warnings_and_their_tick(client, auth, db):
+    auth.login("author")
+    form = {**template_form(client, starter(db).id), "ph_place": "Metroplex Hospital",
+            "body": "Patient John Smith, DOB 04/12/1961, is in room 412."}
+    live = client.post("/updates/preview", data=form).get_data(as_text=True)
+    assert 'id="guards-title"' in live and 'name="acknowledge"' in live
+    assert live.index('id="guards-title"') < live.index('id="publish-bar"')  # inside the swapped preview
