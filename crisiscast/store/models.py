@@ -77,6 +77,8 @@ class Update(Base):
     retraction_reason: Mapped[str] = mapped_column(String(200), default="")
     # The template it started from, for "most used first"; no foreign key, so a template can be deleted.
     template_id: Mapped[int | None] = mapped_column(Integer)
+    # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
+    supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")

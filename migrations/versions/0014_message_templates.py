@@ -4,7 +4,7 @@ The starter set follows how hospitals have told the public what to do in a crisi
 since): short, one instruction each, never a patient's name. Admins edit or delete them like any other.
 
 Revision ID: 0014
-Revises: 0015
+Revises: 0016
 """
 from datetime import datetime, timezone
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
