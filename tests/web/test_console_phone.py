@@ -210,6 +210,7 @@ def test_without_script_the_preview_posts_and_comes_back_at_the_preview(browser,
     expect(page.locator("#publish")).to_have_text("Publish to 4 channels · 1 text")
     assert page.url.endswith("#preview") and page.evaluate("window.scrollY") > 0  # not back at the top
     page.tap("#publish")
+    page.wait_for_url(re.compile(r".*/updates/\d+(#.*)?$"))
     drain()
     page.reload()
     expect(page.locator("#deliveries .state-sent")).to_have_count(4)
