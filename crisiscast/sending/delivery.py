@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crisiscast.channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError
+from crisiscast.channels import Channel, ChannelError, InDoubtError, NoBreaker, RetryableError
 from crisiscast.core.domain import DeliveryState, backoff_seconds, channel_action
 from crisiscast.sending import actions, sms_recipients
 from crisiscast.store import audit

@@ -96,6 +96,8 @@ class Update(Base):
     # neither publishes an old staff-only update nor withdraws what the public already received. A row
     # written without one (by hand, or by an older migration's test) is internal: nothing private goes out.
     audience: Mapped[str] = mapped_column(String(16), server_default="internal")
+    # The template it started from, for "most used first"; no foreign key, so a template can be deleted.
+    template_id: Mapped[int | None] = mapped_column(Integer)
     # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
     supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
@@ -103,6 +105,23 @@ class Update(Base):
     author: Mapped[User] = relationship(lazy="joined")
     corrects: Mapped["Update | None"] = relationship(remote_side="Update.id")
     deliveries: Mapped[list["Delivery"]] = relationship(back_populates="update", order_by="Delivery.id")
+
+
+class MessageTemplate(Base):
+    """A ready-made update an author starts from; `{name}` placeholders must be filled before preview."""
+
+    __tablename__ = "message_templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    er_access: Mapped[str] = mapped_column(String(32), default="")
+    operating_status: Mapped[str] = mapped_column(String(32), default="")
+    headline: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    channels: Mapped[list] = mapped_column(JSON)
+    lists: Mapped[list] = mapped_column(JSON)
+    next_update_minutes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Delivery(Base):
