@@ -1,10 +1,9 @@
 """Retraction and correction reach every channel: posts deleted, texts told, replies and edits, all tracked."""
-import re
 
 from sqlalchemy import select
 
 from crisiscast.core.domain import Draft
-from crisiscast.services import publishing, subscribers
+from crisiscast.services import subscribers
 from crisiscast.store.models import AuditEvent, Delivery
 from tests.conftest import csrf_token
 

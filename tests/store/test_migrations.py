@@ -67,7 +67,7 @@ def test_0008_flags_the_seeded_lists_and_gives_every_update_its_audience(scratch
     """Updates already published get the audience their deliveries had: only staff-only SMS is internal."""
     from sqlalchemy import insert
 
-    from crisiscast.store.models import Delivery, Incident, Update, User
+    from crisiscast.store.models import Delivery, Incident, User
 
     command.upgrade(alembic_config(scratch_url), "0006")
     engine = make_engine(scratch_url)
