@@ -72,4 +72,4 @@ def test_anything_else_gets_a_short_help_and_everything_is_audited(db, settings)
     effect = text(db, settings, "is the ER open?")
     assert effect.outcome == "unrecognised" and "reply JOIN" in effect.reply
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "inbound"))
-    assert (event.outcome, event.target, event.actor) == ("unrecognised", "+1512555••67", "sms")
+    assert (event.outcome, event.target, event.actor) == ("unrecognised", "+1 ••••••••67", "sms")
