@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.phones import PhonePolicy
 from crisiscast.services import accounts, subscriber_import, subscribers
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, settings
@@ -18,7 +19,7 @@ def _page(errors=None, values=None, report=None, status=200):
         "subscribers/index.html", subscribers=subscribers.search(db(), query, list_name), query=query,
         list_name=list_name, lists=subscribers.all_lists(db()), counts=subscribers.list_counts(db()),
         active=subscribers.active_count(db()), errors=errors or {}, values=values or {}, report=report,
-        can_edit=accounts.has_role(g.user, "author")), status
+        can_edit=accounts.has_role(g.user, "author"), consent_sources=subscribers.CONSENT_SOURCES), status
 
 
 @bp.get("/")
@@ -33,7 +34,7 @@ def add():
     values = request.form
     try:
         added = subscribers.add(db(), values.get("phone", ""), values.get("name", ""), values.getlist("lists"),
-                                g.user.username, settings().SMS_DEFAULT_REGION)
+                                g.user.username, PhonePolicy.of(settings()))
     except ValidationError as exc:
         db().rollback()
         return _page(errors=exc.errors, values=values, status=422)
@@ -60,7 +61,7 @@ def import_file():
         return _page(errors={"file": "Choose a CSV file (number, name, lists) or paste its lines."}, status=422)
     try:
         report = subscriber_import.import_csv(db(), subscriber_import.decode(raw), g.user.username,
-                                              settings().SMS_DEFAULT_REGION)
+                                              PhonePolicy.of(settings()))
     except ValidationError as exc:
         return _page(errors=exc.errors, status=422)
     flash(f"Import: {report.summary()}.", "success" if not report.count("rejected") else "warning")

@@ -58,3 +58,29 @@ def test_0006_keeps_a_shared_sid_only_on_the_row_claimed_first(scratch_url):
                             .order_by(SmsRecipient.id)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, "sent", "SM1"), (2, "in_doubt", None)]
+
+
+def test_0011_backfills_consent_for_every_subscriber_but_a_number_that_only_said_stop(scratch_url):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert, select
+
+    from crisiscast.store.models import Subscriber
+
+    command.upgrade(alembic_config(scratch_url), "0006")
+    engine = make_engine(scratch_url)
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        for n, active, opt_out in ((1, False, "stop"), (2, True, None), (3, False, "staff"), (4, False, "stop")):
+            conn.execute(insert(Subscriber.__table__).values(
+                id=n, phone=f"+1512555000{n}", name="", active=active, opt_out=opt_out, created_at=created))
+        # Number 1 subscribed, then said STOP: it had consented. Number 4 only ever said STOP.
+        conn.execute(text("INSERT INTO subscriptions (subscriber_id, list_id, created_at) SELECT 1, id, :at "
+                          "FROM subscriber_lists WHERE name = 'public'"), {"at": created})
+    migrate(scratch_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Subscriber.id, Subscriber.consent_source, Subscriber.consented_at)
+                            .order_by(Subscriber.id)).all()
+    engine.dispose()
+    assert [(r[0], r[1]) for r in rows] == [(1, "legacy"), (2, "legacy"), (3, "legacy"), (4, None)]
+    assert rows[1][2] == created

@@ -61,3 +61,44 @@ def test_admin_creates_a_list_and_a_taken_name_is_explained(client, auth, db):
                        follow_redirects=True).get_data(as_text=True)
     assert "There is already a list named night-shift." in page
     assert db.scalar(select(SubscriberList).where(SubscriberList.name == "night-shift")) is not None
+
+
+def test_viewers_see_masked_numbers_and_authors_full_ones(client, auth, db, subscribe):
+    subscribe("+15125551267")
+    auth.login("viewer")
+    page = client.get("/subscribers/").get_data(as_text=True)
+    assert "+1 ••••••••67" in page and "5125551267" not in page
+    auth.logout()
+    auth.login("author")
+    assert "+15125551267" in client.get("/subscribers/").get_data(as_text=True)
+
+
+def test_the_page_shows_each_subscribers_consent(client, auth, db):
+    auth.login("author")
+    client.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"],
+                                       "csrf_token": csrf_token(client, "/subscribers/")})
+    page = client.get("/subscribers/").get_data(as_text=True)
+    assert "added by staff (author)" in page
+    consented = db.scalar(select(Subscriber)).consented_at
+    assert consented.strftime("%Y-%m-%d %H:%M UTC") in page
+
+
+def test_a_foreign_number_is_refused_with_the_reason_and_what_was_typed_kept(client, auth, db):
+    auth.login("author")
+    response = client.post("/subscribers/", data={"phone": "+234 803 123 4567", "name": "Ngozi", "lists": ["public"],
+                                                  "csrf_token": csrf_token(client, "/subscribers/")})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "alerts go only to numbers in US" in page
+    assert 'value="+234 803 123 4567"' in page and 'value="Ngozi"' in page
+    assert db.scalar(select(Subscriber)) is None
+
+
+def test_a_csv_import_rejects_foreign_lines_and_imports_the_rest(client, auth, db):
+    auth.login("author")
+    csv = b"+15125550101,Ann,public\n+8613812345678,Li,public\n+15125550102,Bo,public\n"
+    data = {"csrf_token": csrf_token(client, "/subscribers/"), "file": (io.BytesIO(csv), "people.csv")}
+    page = client.post("/subscribers/import", data=data, content_type="multipart/form-data").get_data(as_text=True)
+    assert "Import: 2 added, 0 updated, 0 unchanged, 1 rejected." in page
+    assert "+8613812345678 is a number in CN; alerts go only to numbers in US" in page
+    assert len(db.scalars(select(Subscriber)).all()) == 2
+
