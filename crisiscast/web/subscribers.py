@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from crisiscast import jobs
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import PhonePolicy
 from crisiscast.services import accounts, subscriber_import, subscribers
+from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, settings
 
@@ -39,6 +41,7 @@ def add():
         db().rollback()
         return _page(errors=exc.errors, values=values, status=422)
     flash(f"{added.phone} will receive SMS alerts for {', '.join(lst.name for lst in added.lists)}.", "success")
+    _confirm([added.phone])
     return redirect(url_for("subscribers.index"))
 
 
@@ -65,7 +68,21 @@ def import_file():
     except ValidationError as exc:
         return _page(errors=exc.errors, status=422)
     flash(f"Import: {report.summary()}.", "success" if not report.count("rejected") else "warning")
+    _confirm(report.added())
     return _page(report=report)
+
+
+def _confirm(numbers: list[str]) -> None:
+    """With SMS_CONFIRM_ADDED, mark these numbers for their one confirmation text and queue the job sending it."""
+    if not settings().SMS_CONFIRM_ADDED:
+        return
+    ids = subscribers.request_confirmations(db(), numbers)
+    db().commit()
+    try:
+        jobs.enqueue_confirmations(queueing.queue(), ids)
+    except Exception as exc:  # noqa: BLE001 - the numbers are added; only their confirmation waits
+        flash(f"The confirmation texts could not be queued ({type(exc).__name__}); they are marked pending.",
+              "warning")
 
 
 @bp.post("/lists")

@@ -1,10 +1,15 @@
 """The subscribers page: counts per list, search, add and remove, CSV import with its report."""
 import io
 
+import pytest
+from rq import SimpleWorker
 from sqlalchemy import select
 
-from crisiscast.store.models import Subscriber, SubscriberList
-from tests.conftest import csrf_token
+from crisiscast import jobs
+from crisiscast.runtime import Runtime
+from crisiscast.store.models import AuditEvent, Subscriber, SubscriberList
+from crisiscast.web import create_app
+from tests.conftest import AuthActions, csrf_token
 
 
 def test_author_adds_searches_and_removes_a_number(client, auth, db):
@@ -102,3 +107,39 @@ def test_a_csv_import_rejects_foreign_lines_and_imports_the_rest(client, auth, d
     assert "+8613812345678 is a number in CN; alerts go only to numbers in US" in page
     assert len(db.scalars(select(Subscriber)).all()) == 2
 
+
+@pytest.fixture
+def confirming(settings, sandbox_client, users):
+    """A client of an app with SMS_CONFIRM_ADDED on, signed in as an author; jobs run with the same settings."""
+    rt = Runtime(settings.replace(SMS_CONFIRM_ADDED=True))
+    jobs.install(rt)
+    client = create_app(rt.settings, rt).test_client()
+    AuthActions(client).login("author")
+    yield client
+    jobs.install(None)
+    rt.close()
+
+
+def test_with_sms_confirm_added_each_added_number_is_texted_once(confirming, queue, db, sandbox_client):
+    token = csrf_token(confirming, "/subscribers/")
+    confirming.post("/subscribers/", data={"phone": "+15125551267", "lists": ["media"], "csrf_token": token})
+    csv = b"+15125550101,Ann,public\n+15125551267,,media\n"
+    confirming.post("/subscribers/import", data={"csrf_token": token, "file": (io.BytesIO(csv), "people.csv")},
+                    content_type="multipart/form-data")
+    confirming.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"], "csrf_token": token})
+    for _ in range(2):  # a job run twice sends nothing twice
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    sent = sorted((m["to"], m["body"]) for m in sandbox_client.accepted("twilio"))
+    words = "Scott & White: you were added to {} alerts by Scott & White. Reply STOP to opt out."
+    assert sent == [("+15125550101", words.format("public")), ("+15125551267", words.format("media, public"))]
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "confirmation")).all()
+    assert sorted((e.outcome, e.target) for e in events) == [("sent", "+1 ••••••••01"), ("sent", "+1 ••••••••67")]
+    db.expire_all()
+    assert {s.confirmation for s in db.scalars(select(Subscriber))} == {"sent"}
+
+
+def test_no_confirmation_is_sent_by_default_or_for_a_keyword_join(client, auth, queue, db):
+    auth.login("author")
+    client.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"],
+                                       "csrf_token": csrf_token(client, "/subscribers/")})
+    assert queue.count == 0 and db.scalar(select(Subscriber)).confirmation is None
