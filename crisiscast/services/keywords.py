@@ -63,7 +63,7 @@ def handle(session: Session, settings, message: Inbound, replies=None) -> Effect
     state = "sent" if effect.reply else "none"
     if effect.reply and not (replies is None or replies.allow(number, effect.reply)):
         effect, state = replace(effect, reply=None), "suppressed"
-    session.execute(InboundMessage.__table__.update().where(InboundMessage.message_sid == message.sid).values(
+    session.execute(InboundMessage.__table__.update().where(InboundMessage.message_sid == message.sid[:64]).values(
         keyword=keyword, outcome=effect.outcome, reply=effect.reply, reply_state=state))
     target = masking.mask_phone(number or message.sender or "?")
     # A flood of repeats is kept in inbound_messages above; the audit log gets what changed or was answered.

@@ -17,11 +17,13 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 def _page(errors=None, values=None, report=None, status=200):
     query, list_name = request.args.get("q", ""), request.args.get("list", "")
+    can_edit = accounts.has_role(g.user, "author")  # only they see full numbers, or search by them
+    found = subscribers.search(db(), query, list_name, by_number=can_edit)
     return render_template(
-        "subscribers/index.html", subscribers=subscribers.search(db(), query, list_name), query=query,
+        "subscribers/index.html", subscribers=found, query=query,
         list_name=list_name, lists=subscribers.all_lists(db()), counts=subscribers.list_counts(db()),
         active=subscribers.active_count(db()), errors=errors or {}, values=values or {}, report=report,
-        can_edit=accounts.has_role(g.user, "author"), consent_sources=subscribers.CONSENT_SOURCES), status
+        can_edit=can_edit, consent_sources=subscribers.CONSENT_SOURCES), status
 
 
 @bp.get("/")

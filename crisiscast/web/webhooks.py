@@ -31,8 +31,8 @@ def check_signature():
 def inbound_sms():
     """A text from the public: applied once per MessageSid, answered in TwiML (a retry gets the same answer)."""
     form = request.form
-    if not form.get("MessageSid"):
-        return Response("MessageSid is required.\n", status=400, mimetype="text/plain")
+    if not 0 < len(form.get("MessageSid", "")) <= 64:
+        return Response("A MessageSid (at most 64 characters) is required.\n", status=400, mimetype="text/plain")
     message = keywords.Inbound(form["MessageSid"], form.get("From", ""), form.get("Body", ""),
                                form.get("OptOutType", ""), request.headers.get("I-Twilio-Idempotency-Token", ""))
     effect = keywords.handle(db(), settings(), message, runtime().reply_limit())

@@ -73,6 +73,7 @@ def test_viewers_see_masked_numbers_and_authors_full_ones(client, auth, db, subs
     auth.login("viewer")
     page = client.get("/subscribers/").get_data(as_text=True)
     assert "+1 ••••••••67" in page and "5125551267" not in page
+    assert "••67" not in client.get("/subscribers/?q=5125551267").get_data(as_text=True)  # no guessing by search
     auth.logout()
     auth.login("author")
     assert "+15125551267" in client.get("/subscribers/").get_data(as_text=True)

@@ -185,8 +185,10 @@ def test_a_keyword_join_records_consent_by_its_message(client, settings, db):
     assert joined.consented_at is not None
 
 
-def test_an_inbound_message_without_a_sid_is_refused(client, settings, db):
-    response = signed_post(client, settings, INBOUND, {"From": "+15125551267", "Body": "JOIN"})
+@pytest.mark.parametrize("sid", [None, "SM" + "0" * 63])
+def test_an_inbound_message_without_a_usable_sid_is_refused(client, settings, db, sid):
+    params = {"From": "+15125551267", "Body": "JOIN", **({"MessageSid": sid} if sid else {})}
+    response = signed_post(client, settings, INBOUND, params)
     assert response.status_code == 400 and "MessageSid" in response.get_data(as_text=True)
     assert subscriber(db) is None
 
