@@ -67,7 +67,8 @@ def test_0011_backfills_consent_for_every_subscriber_but_a_number_that_only_said
 
     from crisiscast.store.models import Subscriber
 
-    command.upgrade(alembic_config(scratch_url), "0006")
+    before = ScriptDirectory.from_config(alembic_config(scratch_url)).get_revision("0011").down_revision
+    command.upgrade(alembic_config(scratch_url), before)
     engine = make_engine(scratch_url)
     created = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with engine.begin() as conn:
