@@ -18,7 +18,8 @@ from crisiscast.core import guards
 from crisiscast.core.rendering import fingerprint
 from crisiscast.public import site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import accounts, dashboard, delivery_receipts, drafts, publishing, review, subscribers
+from crisiscast.services import (accounts, dashboard, delivery_receipts, drafts, publishing, retraction, review,
+                                 subscribers)
 from crisiscast.store.models import Delivery, Update
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
@@ -151,7 +152,8 @@ def update(update_id: int):
     found = db().get(Update, update_id)
     if found is None:
         abort(404)
-    return render_template("console/update.html", update=found, **_delivery_context(found))
+    return render_template("console/update.html", update=found, **_delivery_context(found),
+                           notify_count=retraction.recipients_to_notify(db(), found))
 
 
 @bp.get("/updates/<int:update_id>/deliveries")
@@ -170,13 +172,29 @@ def retract(update_id: int):
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
         # queue is down. Only the files it touches, so the request stays short however long the history.
-        publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
-                         lambda: site.publish(runtime().sessions, settings(), update_id))
+        withdrawn = publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
+                                       lambda: site.publish(runtime().sessions, settings(), update_id))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
-    else:
-        flash("Retracted: it leaves the public status page and feeds, and CAP readers get a Cancel.", "success")
+        return redirect(url_for("console.update", update_id=update_id))
+    if request.form.get("text_recipients"):
+        retraction.notify_recipients(db(), withdrawn, settings(), g.user.username)
+    actions = [d for d in withdrawn.deliveries if "." in d.channel and d.state == DeliveryState.PENDING]
+    queued = _enqueue_all(actions)
+    taken_down = ", ".join(CHANNEL_LABELS[d.channel] for d in actions) or "nothing else to take down"
+    flash(f"Retracted: it leaves the public status page and feeds, CAP readers get a Cancel; {taken_down}."
+          + ("" if queued else " The job queue is unreachable: these wait for it."), "success")
     return redirect(url_for("console.update", update_id=update_id))
+
+
+def _enqueue_all(deliveries) -> bool:
+    """Queue each delivery; False if the queue could not be reached (the outbox keeps them pending)."""
+    try:
+        for delivery in deliveries:
+            queueing.enqueue_delivery(delivery.id, delivery.channel)
+    except Exception:  # noqa: BLE001 - the reconciler queues pending deliveries once the queue is back
+        return False
+    return True
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
@@ -195,9 +213,10 @@ def retry(delivery_id: int):
 def _delivery_context(found: Update) -> dict:
     session = db()
     sms = next((d for d in found.deliveries if d.channel == "sms"), None)
-    counts, receipts_by_status, failures = {}, {}, []
+    counts, receipts_by_status, failures, not_sent = {}, {}, [], {}
     if sms:
         counts = sms_recipients.counts(session, sms.id)
+        not_sent = sms_recipients.not_sent(session, sms.id)
         receipts_by_status = delivery_receipts.status_counts(session, sms.id)
         failures = dashboard.sms_failures(session, sms.id)
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
@@ -206,6 +225,7 @@ def _delivery_context(found: Update) -> dict:
     moving = unfinished or awaiting > 0
     waiting_for_queue = unfinished and queueing.health() != "ok"
     return {"sms_counts": counts, "sms_receipts": receipts_by_status, "sms_failures": failures, "moving": moving,
+            "sms_not_sent": not_sent,
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 

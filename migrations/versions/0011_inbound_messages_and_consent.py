@@ -7,13 +7,13 @@ with their creation time, except numbers that only ever texted STOP (they never 
 A staff-added or imported number may await its one confirmation text (SMS_CONFIRM_ADDED).
 
 Revision ID: 0011
-Revises: 0015
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
