@@ -13,6 +13,7 @@ from crisiscast.sending.delivery import DeliveryContext, RetryPolicy
 from crisiscast.sending.reconcile import LOOKUP_THREADS
 from crisiscast.sending.redis_connections import client
 from crisiscast.sending.throttle import Limits, Throttle
+from crisiscast.services.reply_limit import ReplyLimit
 from crisiscast.store.db import make_engine, session_factory
 
 
@@ -44,6 +45,10 @@ class Runtime:
     def redis(self) -> Redis:
         """This process's Redis client for the breaker and the throttle (no connection until first used)."""
         return self._once("redis", lambda: client(self.settings.REDIS_URL))
+
+    def reply_limit(self) -> ReplyLimit:
+        """The per-number limit on replies to keywords (SMS_REPLY_LIMIT), shared through Redis."""
+        return self._once("reply_limit", lambda: ReplyLimit.from_settings(self.redis(), self.settings))
 
     def delivery_context(self, **changes) -> DeliveryContext:
         """How deliveries are sent in this process: its sessions, channels and retry policy, the lease and SMS

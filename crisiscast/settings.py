@@ -65,6 +65,10 @@ class Settings(BaseModel):
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
     SMS_VALIDITY_SECONDS: Annotated[int, Field(ge=1, le=36000)] = 1800
     SMS_DEFAULT_REGION: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
+    SMS_ALLOWED_COUNTRIES: Annotated[str, Field(pattern=r"^\s*([A-Z]{2}(\s*,\s*[A-Z]{2})*)?\s*$")] = ""
+    SMS_REPLY_LIMIT: Annotated[int, Field(ge=1, le=1000)] = 5
+    SMS_REPLY_WINDOW_SECONDS: Annotated[int, Field(ge=1)] = 3600
+    SMS_CONFIRM_ADDED: bool = False
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"
     SMS_SENDER_RATE: Annotated[float, Field(gt=0, le=10_000)] = 1.0

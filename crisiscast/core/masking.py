@@ -1,11 +1,21 @@
 """Masked forms of targets, fit for the audit log and logs: enough to tell them apart, not to reach them."""
+import phonenumbers
+
+# Digits kept at the end of a masked number: enough to tell a handful of numbers apart in a list.
+KEPT_DIGITS = 2
 
 
 def mask_phone(number: str) -> str:
-    """+15125551267 -> +1512555••67: enough to tell numbers apart, not enough to dial."""
-    if len(number) < 6:
+    """+15125551267 -> +1 ••••••••67: the country code and the last two digits, never dialable or guessable."""
+    digits = "".join(ch for ch in number or "" if ch.isdigit())
+    if len(digits) < 6:
         return "••"
-    return number[:-4] + "••" + number[-2:]
+    try:
+        code = str(phonenumbers.parse(number, None).country_code) if number.startswith("+") else ""
+    except phonenumbers.NumberParseException:
+        code = ""
+    hidden = len(digits) - len(code) - KEPT_DIGITS
+    return (f"+{code} " if code else "") + "•" * hidden + digits[-KEPT_DIGITS:]
 
 
 def mask_id(value: str, keep: int = 4) -> str:

@@ -6,10 +6,10 @@ the package split name `crisiscast.jobs.deliver_job` and `crisiscast.jobs.sms_ba
 below keep those importable.
 """
 from crisiscast.jobs.queue import batch_job_id, delivery_job_id, is_live, make_queue, redis_connection
-from crisiscast.jobs.tasks import (RQQueuePort, current_runtime, deliver_job, enqueue_batch, enqueue_delivery, install,
-                                   sms_batch_job)
+from crisiscast.jobs.tasks import (RQQueuePort, confirm_added_job, current_runtime, deliver_job, enqueue_batch,
+                                   enqueue_confirmations, enqueue_delivery, install, sms_batch_job)
 from crisiscast.jobs.worker import reconcile_forever, reconcile_once, run_worker
 
-__all__ = ["RQQueuePort", "batch_job_id", "current_runtime", "deliver_job", "delivery_job_id", "enqueue_batch",
-           "enqueue_delivery", "install", "is_live", "make_queue", "reconcile_forever", "reconcile_once",
-           "redis_connection", "run_worker", "sms_batch_job"]
+__all__ = ["RQQueuePort", "batch_job_id", "confirm_added_job", "current_runtime", "deliver_job", "delivery_job_id",
+           "enqueue_batch", "enqueue_confirmations", "enqueue_delivery", "install", "is_live", "make_queue",
+           "reconcile_forever", "reconcile_once", "redis_connection", "run_worker", "sms_batch_job"]

@@ -11,7 +11,7 @@ from datetime import timedelta
 from rq import Queue, Retry
 
 from crisiscast.jobs.queue import batch_job_id, current_queue, delivery_job_id, is_live
-from crisiscast.sending import sms_fanout
+from crisiscast.sending import confirmations, sms_fanout
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import QueuePort
 from crisiscast.store.models import Delivery, Update
@@ -101,6 +101,27 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
     if paused:
         log.info("delivery %s batch %s-%s: SMS paused for %.0fs; the reconciler resumes it", delivery_id,
                  first_id, last_id, paused)
+
+
+def enqueue_confirmations(queue: Queue, subscriber_ids: list[int]) -> None:
+    """Queue the job that texts each of these staff-added subscribers their one confirmation."""
+    if subscriber_ids:
+        queue.enqueue(confirm_added_job, list(subscriber_ids), job_timeout=JOB_TIMEOUT, retry=INFRA_RETRY,
+                      description=f"confirm {len(subscriber_ids)} added numbers")
+
+
+def confirm_added_job(subscriber_ids: list[int]) -> None:
+    """RQ job: send each subscriber's pending confirmation (SMS_CONFIRM_ADDED) under the shared throttle."""
+    runtime = current_runtime()
+    channel = runtime.channels["sms"]
+    throttle = runtime.sms_throttle()
+    channel.use_gate(throttle)
+    try:
+        outcomes = confirmations.send_confirmations(runtime.sessions, channel, runtime.settings.ORG_NAME,
+                                                    subscriber_ids)
+    finally:
+        throttle.flush()
+    log.info("confirmations: %s", ", ".join(outcomes))
 
 
 def fanout_context(runtime) -> sms_fanout.FanoutContext:

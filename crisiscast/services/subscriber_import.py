@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ValidationError
-from crisiscast.core.phones import normalise
-from crisiscast.services.subscribers import STOPPED, all_lists, join_lists
+from crisiscast.core.phones import PhonePolicy
+from crisiscast.services.subscribers import STOPPED, all_lists, join_lists, record_consent
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber
 
@@ -25,6 +25,7 @@ class Line:
     raw: str
     outcome: str
     detail: str = ""
+    phone: str = ""  # the E.164 number a line added
 
 
 @dataclass
@@ -33,6 +34,10 @@ class Report:
 
     def count(self, outcome: str) -> int:
         return sum(1 for line in self.lines if line.outcome == outcome)
+
+    def added(self) -> list[str]:
+        """The numbers this import added."""
+        return [line.phone for line in self.lines if line.outcome == "added"]
 
     def summary(self) -> str:
         return ", ".join(f"{self.count(o)} {o}" for o in ("added", "updated", "unchanged", "rejected"))
@@ -46,7 +51,7 @@ def decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def import_csv(session: Session, text: str, actor: str, region: str = "US") -> Report:
+def import_csv(session: Session, text: str, actor: str, policy: PhonePolicy = PhonePolicy()) -> Report:
     """Add or update every valid row; never re-subscribe a number that opted out; report every line."""
     report = Report()
     known_lists = {lst.name for lst in all_lists(session)}
@@ -64,7 +69,7 @@ def import_csv(session: Session, text: str, actor: str, region: str = "US") -> R
         raw = ",".join(row)
         phone, name, lists = (row + ["", "", ""])[:3]
         try:
-            number = normalise(phone, region)
+            number = policy.normalise(phone)
         except ValidationError as exc:
             report.lines.append(Line(line_number, raw, "rejected", exc.errors["phone"]))
             continue
@@ -77,21 +82,23 @@ def import_csv(session: Session, text: str, actor: str, region: str = "US") -> R
             report.lines.append(Line(line_number, raw, "rejected", f"{number} appears earlier in this file"))
             continue
         seen.add(number)
-        report.lines.append(_apply(session, line_number, raw, number, name.strip(), names))
+        report.lines.append(_apply(session, (line_number, raw), number, name.strip(), names, actor))
     audit.record(session, actor=actor, action="subscriber_import", outcome="ok", channel="sms",
                  message=report.summary())
     session.commit()
     return report
 
 
-def _apply(session: Session, line_number: int, raw: str, number: str, name: str, names: list[str]) -> Line:
+def _apply(session: Session, where: tuple[int, str], number: str, name: str, names: list[str], actor: str) -> Line:
+    line_number, raw = where
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
     if subscriber is None:
         subscriber = Subscriber(phone=number, name=name, active=True)
+        record_consent(subscriber, "import", actor)
         session.add(subscriber)
         session.flush()
         join_lists(session, subscriber, names)
-        return Line(line_number, raw, "added", f"{number} on {', '.join(names)}")
+        return Line(line_number, raw, "added", f"{number} on {', '.join(names)}", number)
     if not subscriber.active:
         why = "texted STOP" if subscriber.opt_out == STOPPED else "was removed by staff"
         when = f" on {subscriber.opted_out_at:%Y-%m-%d}" if subscriber.opted_out_at else ""

@@ -5,17 +5,20 @@ neither staff nor an import can put it back.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
-from crisiscast.core.phones import normalise
+from crisiscast.core.phones import PhonePolicy
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber, SubscriberList, Subscription, utcnow
 
 STOPPED = "stop"
 REMOVED = "staff"
+# How a subscriber consented: texted JOIN, added by staff, imported by staff, or before consent was recorded.
+CONSENT_SOURCES = {"keyword": "texted JOIN", "staff": "added by staff", "import": "imported by staff",
+                   "legacy": "recorded before consent was kept"}
 
 
 def all_lists(session: Session) -> list[SubscriberList]:
@@ -103,10 +106,13 @@ def check_lists(session: Session, list_names) -> None:
         raise ValidationError({"lists": f"Unknown list: {', '.join(unknown)}."})
 
 
-def search(session: Session, query: str = "", list_name: str = "", limit: int = 200) -> list[Subscriber]:
-    """Subscribers whose number or name contains `query`, optionally on one list; active first."""
+def search(session: Session, query: str = "", list_name: str = "", limit: int = 200,
+           by_number: bool = True) -> list[Subscriber]:
+    """Subscribers whose number (unless not `by_number`) or name contains `query`, optionally on one list;
+    active first."""
     stmt = select(Subscriber).order_by(Subscriber.active.desc(), Subscriber.id.desc()).limit(limit)
-    digits = "".join(ch for ch in query if ch.isdigit())
+    # Someone shown masked numbers must not be able to confirm a guessed number by searching for it.
+    digits = "".join(ch for ch in query if ch.isdigit()) if by_number else ""
     if query.strip():
         by_name = func.lower(Subscriber.name).contains(query.strip().lower())
         stmt = stmt.where(or_(by_name, Subscriber.phone.contains(digits)) if digits else by_name)
@@ -116,9 +122,10 @@ def search(session: Session, query: str = "", list_name: str = "", limit: int = 
     return list(session.scalars(stmt))
 
 
-def add(session: Session, phone: str, name: str, list_names, actor: str, region: str = "US") -> Subscriber:
+def add(session: Session, phone: str, name: str, list_names, actor: str,
+        policy: PhonePolicy = PhonePolicy()) -> Subscriber:
     """Subscribe a number to lists; staff may re-add a number they removed, never one that texted STOP."""
-    number = normalise(phone, region)
+    number = policy.normalise(phone)
     list_names = list(list_names) or ["public"]
     check_lists(session, list_names)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
@@ -130,9 +137,14 @@ def add(session: Session, phone: str, name: str, list_names, actor: str, region:
         subscriber = Subscriber(phone=number, name=name.strip(), active=True)
         session.add(subscriber)
         session.flush()
+    elif subscriber.active:
+        subscriber.name = name.strip() or subscriber.name
     else:
         subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
         subscriber.name = name.strip() or subscriber.name
+        subscriber.consent_source = None
+    if subscriber.consent_source is None:
+        record_consent(subscriber, "staff", actor)
     join_lists(session, subscriber, list_names)
     audit.record(session, actor=actor, action="subscriber_added", outcome="ok", channel="sms",
                  target=masking.mask_phone(number), message=f"lists: {', '.join(list_names)}")
@@ -151,27 +163,50 @@ def remove(session: Session, subscriber_id: int, actor: str) -> None:
     session.commit()
 
 
-def opt_in(session: Session, number: str, list_name: str) -> Subscriber:
-    """The owner of `number` asked to join `list_name` (by text): this also lifts their own earlier STOP."""
+def opt_in(session: Session, number: str, list_name: str, evidence: str = "text") -> bool:
+    """The owner of `number` asked to join `list_name` (by text, `evidence` names it): this also lifts their own
+    earlier STOP, and records their consent. True when it changed anything."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
     if subscriber is None:
         subscriber = Subscriber(phone=number, name="", active=True)
         session.add(subscriber)
         session.flush()
+    changed = not subscriber.active
+    if changed or subscriber.consent_source is None:
+        record_consent(subscriber, "keyword", evidence)
     subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
-    join_lists(session, subscriber, [list_name])
-    return subscriber
+    return bool(join_lists(session, subscriber, [list_name])) or changed
 
 
 def opt_out(session: Session, number: str) -> bool:
-    """The owner of `number` said STOP: off every list at once. Remembered even for unknown numbers."""
+    """The owner of `number` said STOP: off every list at once. Remembered even for unknown numbers.
+    True when it changed anything (the number was active, or is new)."""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
-    if subscriber is None:
+    created = subscriber is None
+    if created:
         subscriber = Subscriber(phone=number, name="", active=False)
         session.add(subscriber)
     was_active = bool(subscriber.active)
     subscriber.active, subscriber.opted_out_at, subscriber.opt_out = False, utcnow(), STOPPED
-    return was_active
+    return was_active or created
+
+
+def record_consent(subscriber: Subscriber, source: str, by: str) -> None:
+    """Note how (`source`, one of CONSENT_SOURCES), by whom and when `subscriber` came to receive alerts."""
+    subscriber.consent_source, subscriber.consented_by, subscriber.consented_at = source, by[:80], utcnow()
+
+
+def request_confirmations(session: Session, numbers) -> list[int]:
+    """Mark staff-added or imported `numbers` that never had a confirmation text as awaiting one; their ids.
+    Committed by the caller, before the job that sends them is queued."""
+    if not numbers:
+        return []
+    marked = session.execute(
+        update(Subscriber).where(Subscriber.phone.in_(list(numbers)), Subscriber.active,
+                                 Subscriber.confirmation.is_(None),
+                                 Subscriber.consent_source.in_(("staff", "import")))
+        .values(confirmation="pending").returning(Subscriber.id))
+    return sorted(marked.scalars())
 
 
 def join_lists(session: Session, subscriber: Subscriber, list_names) -> list[str]:

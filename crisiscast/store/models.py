@@ -186,8 +186,32 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opt_out: Mapped[str | None] = mapped_column(String(16))
+    # Who asked for the alerts: 'keyword' (the owner texted JOIN), 'staff', 'import', or 'legacy' (from before
+    # consent was recorded). None only for a number that never subscribed (it texted STOP first).
+    consent_source: Mapped[str | None] = mapped_column(String(16))
+    consented_by: Mapped[str | None] = mapped_column(String(80))
+    consented_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SMS_CONFIRM_ADDED: 'pending' until a job claims it ('sending'), then 'sent' or 'failed'; never sent twice.
+    confirmation: Mapped[str | None] = mapped_column(String(16))
+    confirmation_sid: Mapped[str | None] = mapped_column(String(64))
 
     lists: Mapped[list[SubscriberList]] = relationship(secondary="subscriptions", order_by="SubscriberList.name")
+
+
+class InboundMessage(Base):
+    """One text from the public, kept once by its MessageSid (and Twilio's idempotency token): a replay or a
+    retry of it changes nothing and gets the same answer."""
+
+    __tablename__ = "inbound_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    idempotency_token: Mapped[str | None] = mapped_column(String(120), unique=True)
+    sender: Mapped[str] = mapped_column(String(32))  # masked
+    keyword: Mapped[str] = mapped_column(String(20), default="")
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    reply: Mapped[str | None] = mapped_column(Text)  # the TwiML reply's text, given again to a retry
+    reply_state: Mapped[str] = mapped_column(String(16), default="none")  # sent, suppressed or none
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SmsRecipient(Base):

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from crisiscast import jobs
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.phones import PhonePolicy
 from crisiscast.services import accounts, subscriber_import, subscribers
+from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, settings
 
@@ -14,11 +17,13 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 def _page(errors=None, values=None, report=None, status=200):
     query, list_name = request.args.get("q", ""), request.args.get("list", "")
+    can_edit = accounts.has_role(g.user, "author")  # only they see full numbers, or search by them
+    found = subscribers.search(db(), query, list_name, by_number=can_edit)
     return render_template(
-        "subscribers/index.html", subscribers=subscribers.search(db(), query, list_name), query=query,
+        "subscribers/index.html", subscribers=found, query=query,
         list_name=list_name, lists=subscribers.all_lists(db()), counts=subscribers.list_counts(db()),
         active=subscribers.active_count(db()), errors=errors or {}, values=values or {}, report=report,
-        can_edit=accounts.has_role(g.user, "author")), status
+        can_edit=can_edit, consent_sources=subscribers.CONSENT_SOURCES), status
 
 
 @bp.get("/")
@@ -33,11 +38,12 @@ def add():
     values = request.form
     try:
         added = subscribers.add(db(), values.get("phone", ""), values.get("name", ""), values.getlist("lists"),
-                                g.user.username, settings().SMS_DEFAULT_REGION)
+                                g.user.username, PhonePolicy.of(settings()))
     except ValidationError as exc:
         db().rollback()
         return _page(errors=exc.errors, values=values, status=422)
     flash(f"{added.phone} will receive SMS alerts for {', '.join(lst.name for lst in added.lists)}.", "success")
+    _confirm([added.phone])
     return redirect(url_for("subscribers.index"))
 
 
@@ -60,11 +66,25 @@ def import_file():
         return _page(errors={"file": "Choose a CSV file (number, name, lists) or paste its lines."}, status=422)
     try:
         report = subscriber_import.import_csv(db(), subscriber_import.decode(raw), g.user.username,
-                                              settings().SMS_DEFAULT_REGION)
+                                              PhonePolicy.of(settings()))
     except ValidationError as exc:
         return _page(errors=exc.errors, status=422)
     flash(f"Import: {report.summary()}.", "success" if not report.count("rejected") else "warning")
+    _confirm(report.added())
     return _page(report=report)
+
+
+def _confirm(numbers: list[str]) -> None:
+    """With SMS_CONFIRM_ADDED, mark these numbers for their one confirmation text and queue the job sending it."""
+    if not settings().SMS_CONFIRM_ADDED:
+        return
+    ids = subscribers.request_confirmations(db(), numbers)
+    db().commit()
+    try:
+        jobs.enqueue_confirmations(queueing.queue(), ids)
+    except Exception as exc:  # noqa: BLE001 - the numbers are added; only their confirmation waits
+        flash(f"The confirmation texts could not be queued ({type(exc).__name__}); they are marked pending.",
+              "warning")
 
 
 @bp.post("/lists")

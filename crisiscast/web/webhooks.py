@@ -7,7 +7,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from crisiscast.services import delivery_receipts, keywords
 from crisiscast.store import audit
-from crisiscast.web.helpers import db, settings
+from crisiscast.web.helpers import db, runtime, settings
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
@@ -29,8 +29,13 @@ def check_signature():
 
 @bp.post("/sms")
 def inbound_sms():
+    """A text from the public: applied once per MessageSid, answered in TwiML (a retry gets the same answer)."""
     form = request.form
-    effect = keywords.handle(db(), settings(), form.get("From", ""), form.get("Body", ""), form.get("OptOutType", ""))
+    if not 0 < len(form.get("MessageSid", "")) <= 64:
+        return Response("A MessageSid (at most 64 characters) is required.\n", status=400, mimetype="text/plain")
+    message = keywords.Inbound(form["MessageSid"], form.get("From", ""), form.get("Body", ""),
+                               form.get("OptOutType", ""), request.headers.get("I-Twilio-Idempotency-Token", ""))
+    effect = keywords.handle(db(), settings(), message, runtime().reply_limit())
     reply = MessagingResponse()
     if effect.reply:
         reply.message(effect.reply)

@@ -114,7 +114,7 @@ def test_missing_settings_are_named_and_targets_are_masked(settings):
     assert FacebookChannel(empty).missing_settings() == ["FACEBOOK_PAGE_TOKEN"]
     assert FacebookChannel(settings).describe() == "page 1234…"
     assert XChannel(empty).describe() == "@hospital"
-    assert SmsChannel(settings).describe(MESSAGE) == "+1512555••67"
+    assert SmsChannel(settings).describe(MESSAGE) == "+1 ••••••••67"
 
 
 def test_graph_version_is_pinned_not_the_sdk_default(channels, sandbox_client, settings):

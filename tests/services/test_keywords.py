@@ -1,4 +1,6 @@
 """Keywords from the public: JOIN/START, STOP and its synonyms, HELP/INFO, and the rest."""
+import uuid
+
 import pytest
 from sqlalchemy import select
 
@@ -9,7 +11,7 @@ NUMBER = "+15125551267"
 
 
 def text(db, settings, body, opt_out_type=""):
-    return keywords.handle(db, settings, NUMBER, body, opt_out_type)
+    return keywords.handle(db, settings, keywords.Inbound("SM" + uuid.uuid4().hex, NUMBER, body, opt_out_type))
 
 
 def subscriber(db):
@@ -84,4 +86,25 @@ def test_anything_else_gets_a_short_help_and_everything_is_audited(db, settings)
     effect = text(db, settings, "is the ER open?")
     assert effect.outcome == "unrecognised" and "reply JOIN" in effect.reply
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "inbound"))
-    assert (event.outcome, event.target, event.actor) == ("unrecognised", "+1512555••67", "sms")
+    assert (event.outcome, event.target, event.actor) == ("unrecognised", "+1 ••••••••67", "sms")
+
+
+def test_a_join_from_outside_the_allowed_countries_is_refused_without_a_reply(db, settings):
+    effect = keywords.handle(db, settings, keywords.Inbound("SM" + uuid.uuid4().hex, "+881631234567", "JOIN"))
+    assert (effect.outcome, effect.reply) == ("refused", None)
+    assert db.scalar(select(Subscriber)) is None
+
+
+def test_a_join_from_an_allowed_country_by_setting_subscribes(db, settings):
+    nigeria = settings.replace(SMS_ALLOWED_COUNTRIES="US,NG")
+    effect = keywords.handle(db, nigeria, keywords.Inbound("SM" + uuid.uuid4().hex, "+2348031234567", "JOIN"))
+    assert effect.outcome == "subscribed" and effect.reply
+
+
+def test_a_message_seen_before_changes_nothing(db, settings):
+    join = keywords.Inbound("SM" + uuid.uuid4().hex, NUMBER, "JOIN")
+    first = keywords.handle(db, settings, join)
+    text(db, settings, "STOP")
+    again = keywords.handle(db, settings, join)
+    assert again.outcome == "duplicate" and again.reply == first.reply
+    assert not subscriber(db).active

@@ -43,6 +43,19 @@ def test_csv_import_adds_lists_to_existing_numbers(db):
     assert [(line.outcome, line.detail) for line in report.lines] == [("updated", "+15125550101: added to media")]
 
 
+def test_a_foreign_number_is_rejected_on_its_line_and_the_rest_imported_with_consent(db, settings):
+    from crisiscast.core.phones import PhonePolicy
+
+    text = "+15125550101,Ann,public\n+2348031234567,Ngozi,public\n+881631234567,Sat,public\n+15125550102,Bo,\n"
+    report = import_csv(db, text, "jane", PhonePolicy.of(settings))
+    assert [line.outcome for line in report.lines] == ["added", "rejected", "rejected", "added"]
+    assert "+2348031234567 is a number in NG; alerts go only to numbers in US" in report.lines[1].detail
+    imported = db.scalars(select(Subscriber).order_by(Subscriber.phone)).all()
+    assert [s.phone for s in imported] == ["+15125550101", "+15125550102"]
+    assert {(s.consent_source, s.consented_by) for s in imported} == {("import", "jane")}
+    assert report.added() == ["+15125550101", "+15125550102"]
+
+
 @pytest.mark.parametrize("raw", ["+15125550101,Zoë,public\n".encode(), "\ufeff+15125550101,Zoë,public\n".encode(),
                                  "+15125550101,Zoë,public\n".encode("latin-1")])
 def test_an_upload_is_read_as_utf8_with_or_without_bom_else_latin1(raw):

@@ -3,8 +3,11 @@ import pytest
 from sqlalchemy import select
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.phones import PhonePolicy
 from crisiscast.services import subscribers
-from crisiscast.store.models import AuditEvent
+from crisiscast.store.models import AuditEvent, Subscriber
+
+FOREIGN = ["+881631234567", "+2348031234567", "+8613812345678", "+18765551234"]  # satellite, NG, CN, Jamaica (+1)
 
 
 def test_numbers_are_normalised_to_e164_and_invalid_ones_refused_with_the_reason(db):
@@ -13,7 +16,28 @@ def test_numbers_are_normalised_to_e164_and_invalid_ones_refused_with_the_reason
     with pytest.raises(ValidationError) as exc:
         subscribers.add(db, "555-12", "", ["public"], "author")
     assert "555-12" in exc.value.errors["phone"]
-    assert subscribers.add(db, "+44 20 7946 0958", "", ["media"], "author").phone == "+442079460958"
+    uk_too = PhonePolicy("US", ("US", "GB"))
+    assert subscribers.add(db, "+44 20 7946 0958", "", ["media"], "author", uk_too).phone == "+442079460958"
+
+
+@pytest.mark.parametrize("number", FOREIGN)
+def test_staff_cannot_add_a_number_outside_the_allowed_countries(db, settings, number):
+    with pytest.raises(ValidationError) as exc:
+        subscribers.add(db, number, "", ["public"], "author", PhonePolicy.of(settings))
+    assert "alerts go only to numbers in US (SMS_ALLOWED_COUNTRIES)" in exc.value.errors["phone"]
+    assert db.scalar(select(Subscriber)) is None
+
+
+def test_allowed_countries_come_from_the_setting_else_the_default_region(settings):
+    assert PhonePolicy.of(settings).allowed == ("US",)
+    assert PhonePolicy.of(settings.replace(SMS_DEFAULT_REGION="GB")).allowed == ("GB",)
+    both = PhonePolicy.of(settings.replace(SMS_ALLOWED_COUNTRIES="US, CA"))
+    assert both.allows("+14165550123") and not both.allows("+18765551234")
+
+
+def test_staff_add_records_consent_who_and_when(db):
+    added = subscribers.add(db, "+15125551267", "", ["public"], "jane")
+    assert (added.consent_source, added.consented_by) == ("staff", "jane") and added.consented_at is not None
 
 
 def test_a_number_that_texted_stop_cannot_be_added_back_by_staff(db):

@@ -12,7 +12,7 @@ from crisiscast.store.models import utcnow
 
 
 def test_masks():
-    assert masking.mask_phone("+15125551267") == "+1512555••67"
+    assert masking.mask_phone("+15125551267") == "+1 ••••••••67"
     assert masking.mask_id("1234567890") == "1234…"
 
 
@@ -28,12 +28,12 @@ def test_entries_in_bulk_keep_every_field_and_scrub_secrets(db, count):
     """Few entries go by INSERT, many (on PostgreSQL) by COPY: either way each arrives whole."""
     at = utcnow()
     audit.record_many(db, [{"at": at, "actor": "worker", "action": "send", "outcome": "failed", "update_id": 7,
-                            "channel": "sms", "target": f"+1512555••{i:02d}", "provider_id": None, "error_code": 21211,
+                            "channel": "sms", "target": f"+1 ••••••••{i:02d}", "provider_id": None, "error_code": 21211,
                             "message": f"bad number {i}, token sandbox-auth-token"} for i in range(count)],
                       secrets=["sandbox-auth-token"])
     db.commit()
     entries = sorted(audit.query(db), key=lambda e: e.target)
-    assert [e.target for e in entries] == [f"+1512555••{i:02d}" for i in range(count)]
+    assert [e.target for e in entries] == [f"+1 ••••••••{i:02d}" for i in range(count)]
     assert {(e.at, e.actor, e.action, e.outcome, e.update_id, e.channel, e.provider_id, e.error_code)
             for e in entries} == {(at, "worker", "send", "failed", 7, "sms", None, "21211")}
     assert entries[1].message == "bad number 1, token ••••"
@@ -52,10 +52,10 @@ def test_the_database_refuses_to_change_or_delete_entries(db, statement):
 
 def test_csv_has_a_header_every_entry_and_defused_formulas(db):
     audit.record(db, actor="author", action="publish", outcome="ok", message="=HYPERLINK(\"http://evil\")")
-    audit.record(db, actor="worker", action="send", outcome="sent", channel="sms", target="+1512555••67",
+    audit.record(db, actor="worker", action="send", outcome="sent", channel="sms", target="+1 ••••••••67",
                  provider_id="SM123")
     db.commit()
     rows = list(csv.reader(io.StringIO("".join(audit.to_csv(audit.query(db))))))
     assert rows[0] == list(audit.CSV_FIELDS)
-    assert rows[1][6] == "+1512555••67" and rows[1][8] == "SM123"
+    assert rows[1][6] == "+1 ••••••••67" and rows[1][8] == "SM123"
     assert rows[2][10].startswith("'=HYPERLINK")

@@ -139,3 +139,30 @@ def test_a_batch_migration_on_sqlite_keeps_rows_that_other_tables_refer_to(scrat
         assert conn.execute(text("SELECT author_id FROM updates")).scalar() == 1
         assert conn.exec_driver_sql("PRAGMA foreign_key_check").first() is None
     engine.dispose()
+
+
+def test_0011_backfills_consent_for_every_subscriber_but_a_number_that_only_said_stop(scratch_url):
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert, select
+
+    from crisiscast.store.models import Subscriber
+
+    before = ScriptDirectory.from_config(alembic_config(scratch_url)).get_revision("0011").down_revision
+    command.upgrade(alembic_config(scratch_url), before)
+    engine = make_engine(scratch_url)
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        for n, active, opt_out in ((1, False, "stop"), (2, True, None), (3, False, "staff"), (4, False, "stop")):
+            conn.execute(insert(Subscriber.__table__).values(
+                id=n, phone=f"+1512555000{n}", name="", active=active, opt_out=opt_out, created_at=created))
+        # Number 1 subscribed, then said STOP: it had consented. Number 4 only ever said STOP.
+        conn.execute(text("INSERT INTO subscriptions (subscriber_id, list_id, created_at) SELECT 1, id, :at "
+                          "FROM subscriber_lists WHERE name = 'public'"), {"at": created})
+    migrate(scratch_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Subscriber.id, Subscriber.consent_source, Subscriber.consented_at)
+                            .order_by(Subscriber.id)).all()
+    engine.dispose()
+    assert [(r[0], r[1]) for r in rows] == [(1, "legacy"), (2, "legacy"), (3, "legacy"), (4, None)]
+    assert rows[1][2] == created

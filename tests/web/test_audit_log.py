@@ -7,7 +7,7 @@ from crisiscast.store import audit
 
 def test_filter_by_update_and_channel_and_download_csv(client, auth, db):
     audit.record(db, actor="worker", action="send", outcome="sent", update_id=7, channel="sms",
-                 target="+1512555••67", provider_id="SM1")
+                 target="+1 ••••••••67", provider_id="SM1")
     audit.record(db, actor="worker", action="send", outcome="sent", update_id=7, channel="x", provider_id="99")
     audit.record(db, actor="worker", action="send", outcome="failed", update_id=8, channel="sms", error_code="21211")
     db.commit()

@@ -2,10 +2,15 @@
 import io
 import re
 
+import pytest
+from rq import SimpleWorker
 from sqlalchemy import select
 
+from crisiscast import jobs
+from crisiscast.runtime import Runtime
 from crisiscast.store.models import AuditEvent, Subscriber, SubscriberList
-from tests.conftest import csrf_token
+from crisiscast.web import create_app
+from tests.conftest import AuthActions, csrf_token
 
 
 def test_author_adds_searches_and_removes_a_number(client, auth, db):
@@ -94,3 +99,81 @@ def test_only_an_admin_changes_a_lists_audience(client, auth, db):
     assert response.status_code == 403 and "Save</button>" not in client.get("/subscribers/").get_data(as_text=True)
     db.expire_all()
     assert staff.public is False
+
+
+def test_viewers_see_masked_numbers_and_authors_full_ones(client, auth, db, subscribe):
+    subscribe("+15125551267")
+    auth.login("viewer")
+    page = client.get("/subscribers/").get_data(as_text=True)
+    assert "+1 ••••••••67" in page and "5125551267" not in page
+    assert "••67" not in client.get("/subscribers/?q=5125551267").get_data(as_text=True)  # no guessing by search
+    auth.logout()
+    auth.login("author")
+    assert "+15125551267" in client.get("/subscribers/").get_data(as_text=True)
+
+
+def test_the_page_shows_each_subscribers_consent(client, auth, db):
+    auth.login("author")
+    client.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"],
+                                       "csrf_token": csrf_token(client, "/subscribers/")})
+    page = client.get("/subscribers/").get_data(as_text=True)
+    assert "added by staff (author)" in page
+    consented = db.scalar(select(Subscriber)).consented_at
+    assert consented.strftime("%Y-%m-%d %H:%M UTC") in page
+
+
+def test_a_foreign_number_is_refused_with_the_reason_and_what_was_typed_kept(client, auth, db):
+    auth.login("author")
+    response = client.post("/subscribers/", data={"phone": "+234 803 123 4567", "name": "Ngozi", "lists": ["public"],
+                                                  "csrf_token": csrf_token(client, "/subscribers/")})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "alerts go only to numbers in US" in page
+    assert 'value="+234 803 123 4567"' in page and 'value="Ngozi"' in page
+    assert db.scalar(select(Subscriber)) is None
+
+
+def test_a_csv_import_rejects_foreign_lines_and_imports_the_rest(client, auth, db):
+    auth.login("author")
+    csv = b"+15125550101,Ann,public\n+8613812345678,Li,public\n+15125550102,Bo,public\n"
+    data = {"csrf_token": csrf_token(client, "/subscribers/"), "file": (io.BytesIO(csv), "people.csv")}
+    page = client.post("/subscribers/import", data=data, content_type="multipart/form-data").get_data(as_text=True)
+    assert "Import: 2 added, 0 updated, 0 unchanged, 1 rejected." in page
+    assert "+8613812345678 is a number in CN; alerts go only to numbers in US" in page
+    assert len(db.scalars(select(Subscriber)).all()) == 2
+
+
+@pytest.fixture
+def confirming(settings, sandbox_client, users):
+    """A client of an app with SMS_CONFIRM_ADDED on, signed in as an author; jobs run with the same settings."""
+    rt = Runtime(settings.replace(SMS_CONFIRM_ADDED=True))
+    jobs.install(rt)
+    client = create_app(rt.settings, rt).test_client()
+    AuthActions(client).login("author")
+    yield client
+    jobs.install(None)
+    rt.close()
+
+
+def test_with_sms_confirm_added_each_added_number_is_texted_once(confirming, queue, db, sandbox_client):
+    token = csrf_token(confirming, "/subscribers/")
+    confirming.post("/subscribers/", data={"phone": "+15125551267", "lists": ["media"], "csrf_token": token})
+    csv = b"+15125550101,Ann,public\n+15125551267,,media\n"
+    confirming.post("/subscribers/import", data={"csrf_token": token, "file": (io.BytesIO(csv), "people.csv")},
+                    content_type="multipart/form-data")
+    confirming.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"], "csrf_token": token})
+    for _ in range(2):  # a job run twice sends nothing twice
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    sent = sorted((m["to"], m["body"]) for m in sandbox_client.accepted("twilio"))
+    words = "Scott & White: you were added to {} alerts by Scott & White. Reply STOP to opt out."
+    assert sent == [("+15125550101", words.format("public")), ("+15125551267", words.format("media, public"))]
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "confirmation")).all()
+    assert sorted((e.outcome, e.target) for e in events) == [("sent", "+1 ••••••••01"), ("sent", "+1 ••••••••67")]
+    db.expire_all()
+    assert {s.confirmation for s in db.scalars(select(Subscriber))} == {"sent"}
+
+
+def test_no_confirmation_is_sent_by_default_or_for_a_keyword_join(client, auth, queue, db):
+    auth.login("author")
+    client.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"],
+                                       "csrf_token": csrf_token(client, "/subscribers/")})
+    assert queue.count == 0 and db.scalar(select(Subscriber)).confirmation is None

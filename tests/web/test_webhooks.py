@@ -2,6 +2,7 @@
 import threading
 from contextlib import contextmanager
 import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -18,7 +19,8 @@ from crisiscast.sending import sms_recipients
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.sending.sms_recipients import Result
-from crisiscast.store.models import AuditEvent, Delivery, SmsReceipt, SmsRecipient, Subscriber, SubscriberList, utcnow
+from crisiscast.store.models import (AuditEvent, Delivery, InboundMessage, SmsReceipt, SmsRecipient, Subscriber,
+                                     SubscriberList, utcnow)
 from crisiscast.web import create_app
 from tests.conftest import AuthActions
 from tests.support import faultkit
@@ -33,9 +35,12 @@ def signed_post(client, settings, path, params, signature=None):
     return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
 
 
-def text(client, settings, body, sender="+15125551267", **extra):
-    return signed_post(client, settings, INBOUND, {"From": sender, "To": "+15005550006", "Body": body,
-                                                   "MessageSid": "SM" + "0" * 32, **extra})
+def text(client, settings, body, sender="+15125551267", sid=None, headers=None, **extra):
+    params = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": sid or "SM" + uuid.uuid4().hex,
+              **extra}
+    url = settings["PUBLIC_BASE_URL"] + INBOUND
+    signature = RequestValidator(settings["TWILIO_AUTH_TOKEN"]).compute_signature(url, params)
+    return client.post(INBOUND, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})})
 
 
 def test_join_stop_help_through_the_signed_webhook(client, settings, db):
@@ -73,6 +78,120 @@ def test_a_signature_for_other_parameters_is_refused(client, settings, db):
     signature = RequestValidator(settings["TWILIO_AUTH_TOKEN"]).compute_signature(url, {"From": "+1", "Body": "HI"})
     response = signed_post(client, settings, INBOUND, {"From": "+15125551267", "Body": "STOP"}, signature)
     assert response.status_code == 403
+
+
+def replies(response) -> int:
+    """How many texts Twilio would send for this TwiML answer."""
+    return response.get_data(as_text=True).count("<Message>")
+
+
+def subscriber(db, phone="+15125551267"):
+    db.expire_all()
+    return db.scalar(select(Subscriber).where(Subscriber.phone == phone))
+
+
+@pytest.fixture
+def app_with(settings, sandbox_client):
+    """A client of an app (and the jobs' runtime) with some settings changed."""
+    built = []
+
+    def make(**changes):
+        rt = Runtime(settings.replace(**changes))
+        jobs.install(rt)
+        built.append(rt)
+        return create_app(rt.settings, rt).test_client()
+
+    yield make
+    jobs.install(None)
+    for rt in built:
+        rt.close()
+
+
+@pytest.mark.parametrize("sender", ["+881631234567", "+2348031234567", "+8613812345678", "+18765551234"])
+def test_join_from_outside_the_allowed_countries_subscribes_nothing_and_gets_no_reply(client, settings, db, sender):
+    response = text(client, settings, "JOIN", sender=sender)
+    assert response.status_code == 200 and replies(response) == 0
+    assert subscriber(db, sender) is None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "inbound"))
+    assert event.outcome == "refused" and sender not in event.target
+
+
+def test_stop_works_from_any_country(client, settings, db, subscribe):
+    subscribe("+2348031234567")
+    assert replies(text(client, settings, "STOP", sender="+2348031234567")) == 0
+    assert subscriber(db, "+2348031234567").opt_out == "stop" and not subscriber(db, "+2348031234567").active
+
+
+def test_thirty_joins_in_a_burst_get_one_reply(client, settings, db):
+    answers = [text(client, settings, "JOIN") for _ in range(30)]
+    assert all(a.status_code == 200 for a in answers)
+    assert sum(replies(a) for a in answers) == 1
+    assert subscriber(db).active
+    # Each message is kept once; the audit log gets the one that changed something, not the flood.
+    assert db.scalar(select(func.count(InboundMessage.id))) == 30
+    assert db.scalar(select(func.count(InboundMessage.id)).where(InboundMessage.reply_state == "suppressed")) == 29
+    assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "inbound")) == 1
+
+
+def test_different_replies_are_capped_per_number(app_with, settings, db):
+    client = app_with(SMS_REPLY_LIMIT=2)
+    answers = [text(client, settings, body) for body in ("JOIN", "HELP", "what?", "HELP")]
+    assert [replies(a) for a in answers] == [1, 1, 0, 0]
+    assert replies(text(client, settings, "HELP", sender="+15125550188")) == 1  # another number has its own
+
+
+def test_stop_applies_however_rate_limited(app_with, settings, db):
+    client = app_with(SMS_REPLY_LIMIT=1)
+    assert replies(text(client, settings, "JOIN")) == 1
+    stopped = text(client, settings, "STOP")
+    assert stopped.status_code == 200 and replies(stopped) == 0
+    assert not subscriber(db).active and subscriber(db).opt_out == "stop"
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "inbound").order_by(AuditEvent.id)).all()[-1]
+    assert event.outcome == "unsubscribed" and "reply suppressed" in event.message
+
+
+def test_a_replayed_join_after_stop_leaves_the_number_opted_out(client, settings, db):
+    join_sid = "SM" + uuid.uuid4().hex
+    first = text(client, settings, "JOIN", sid=join_sid)
+    text(client, settings, "STOP")
+    replayed = text(client, settings, "JOIN", sid=join_sid)
+    assert replayed.status_code == 200
+    assert not subscriber(db).active and subscriber(db).opt_out == "stop"
+    # Twilio retrying after a timeout gets the answer the first delivery got: nothing more is sent.
+    assert replayed.get_data() == first.get_data()
+
+
+def test_the_same_message_sid_twice_is_processed_once(client, settings, db):
+    sid = "SM" + uuid.uuid4().hex
+    answers = [text(client, settings, "JOIN media", sid=sid) for _ in range(2)]
+    assert answers[0].get_data() == answers[1].get_data() and replies(answers[0]) == 1
+    assert db.scalar(select(func.count(InboundMessage.id))) == 1
+    assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "inbound")) == 1
+    assert [lst.name for lst in subscriber(db).lists] == ["media"]
+
+
+def test_twilios_idempotency_token_marks_a_retry(client, settings, db):
+    token = {"I-Twilio-Idempotency-Token": "retry-" + uuid.uuid4().hex}
+    text(client, settings, "JOIN", headers=token)
+    text(client, settings, "STOP")
+    text(client, settings, "JOIN", headers=token)  # the same webhook again, under another SID
+    assert not subscriber(db).active
+
+
+def test_a_keyword_join_records_consent_by_its_message(client, settings, db):
+    sid = "SM" + uuid.uuid4().hex
+    text(client, settings, "JOIN", sid=sid)
+    joined = subscriber(db)
+    assert (joined.consent_source, joined.consented_by) == ("keyword", f"text {sid}")
+    assert joined.consented_at is not None
+
+
+@pytest.mark.parametrize("sid", [None, "SM" + "0" * 63])
+def test_an_inbound_message_without_a_usable_sid_is_refused(client, settings, db, sid):
+    params = {"From": "+15125551267", "Body": "JOIN", **({"MessageSid": sid} if sid else {})}
+    response = signed_post(client, settings, INBOUND, params)
+    assert response.status_code == 400 and "MessageSid" in response.get_data(as_text=True)
+    assert subscriber(db) is None
 
 
 STATUS = "/webhooks/twilio/status"

@@ -1,0 +1,24 @@
+"""Masked phone numbers: the country code and the last two digits, nothing a caller could dial or guess."""
+import phonenumbers
+import pytest
+
+from crisiscast.core.masking import mask_phone
+
+
+@pytest.mark.parametrize("number, masked", [
+    ("+15125551267", "+1 ••••••••67"),
+    ("+442079460958", "+44 ••••••••58"),
+    ("+881612345678", "+881 •••••••78"),
+    ("5125551267", "••••••••67"),
+    ("12345", "••"),
+    ("", "••"),
+])
+def test_only_the_country_code_and_the_last_two_digits_show(number, masked):
+    assert mask_phone(number) == masked
+
+
+def test_a_masked_number_keeps_no_digit_of_the_area_code_or_exchange():
+    masked = mask_phone("+15125551267")
+    assert "512" not in masked and "555" not in masked
+    digits = "".join(ch for ch in masked if ch.isdigit())
+    assert not phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
