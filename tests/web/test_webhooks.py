@@ -163,11 +163,11 @@ def test_a_replayed_join_after_stop_leaves_the_number_opted_out(client, settings
 
 def test_the_same_message_sid_twice_is_processed_once(client, settings, db):
     sid = "SM" + uuid.uuid4().hex
-    answers = [text(client, settings, "JOIN media", sid=sid) for _ in range(2)]
+    answers = [text(client, settings, "JOIN public", sid=sid) for _ in range(2)]
     assert answers[0].get_data() == answers[1].get_data() and replies(answers[0]) == 1
     assert db.scalar(select(func.count(InboundMessage.id))) == 1
     assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "inbound")) == 1
-    assert [lst.name for lst in subscriber(db).lists] == ["media"]
+    assert [lst.name for lst in subscriber(db).lists] == ["public"]
 
 
 def test_twilios_idempotency_token_marks_a_retry(client, settings, db):
