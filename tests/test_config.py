@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import config
 
 
@@ -25,13 +27,27 @@ def test_defaults_put_sqlite_and_a_secret_key_in_the_instance_folder(tmp_path):
     assert config.load("development", environ={}, instance=tmp_path).SECRET_KEY == s.SECRET_KEY
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    try:
+PRODUCTION = {"DATABASE_URL": "postgresql://crisiscast@db.internal/crisiscast", "SECRET_KEY": "k" * 32}
+
+
+@pytest.mark.parametrize("missing, says", [
+    ({"SECRET_KEY": ""}, "SECRET_KEY must be set in production"),
+    ({"SECRET_KEY": "s" * 31}, "SECRET_KEY is 31 characters long: production needs at least 32"),
+    ({"DATABASE_URL": ""}, "DATABASE_URL must be set in production"),
+])
+def test_production_refuses_to_start_naming_the_setting(tmp_path, missing, says):
+    with pytest.raises(config.SettingsError, match=says) as refused:
+        config.load("production", environ={**PRODUCTION, **missing}, instance=tmp_path)
+    assert "s" * 31 not in str(refused.value)  # a key is never shown, even a bad one
+    assert not (tmp_path / "crisiscast.db").exists() and not (tmp_path / "secret_key").exists()
+
+
+def test_production_names_every_missing_setting_at_once_and_starts_with_both(tmp_path):
+    with pytest.raises(config.SettingsError) as refused:
         config.load("production", environ={}, instance=tmp_path)
-    except RuntimeError as exc:
-        assert "SECRET_KEY" in str(exc)
-    else:
-        raise AssertionError("production loaded without SECRET_KEY")
+    assert "SECRET_KEY" in str(refused.value) and "DATABASE_URL" in str(refused.value)
+    started = config.load("production", environ=PRODUCTION, instance=tmp_path)
+    assert started.DATABASE_URL == PRODUCTION["DATABASE_URL"] and started.SESSION_COOKIE_SECURE
 
 
 def test_public_view_masks_secrets(tmp_path):
