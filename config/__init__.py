@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from crisiscast.settings import SECRET_SETTINGS, Settings, SettingsError, did_you_mean, unknown_in_environment  # noqa: F401
@@ -138,6 +139,27 @@ def _instance_secret_key(instance: Path) -> str:
     path = instance / "secret_key"
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        _create_once(path, secrets.token_hex(32))
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # written readable by others before this version
     return path.read_text().strip()
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Write `text` to `path` unless it is there already, readable by its owner only.
+
+    The text goes whole into a private temporary file (mkstemp makes it 0600) that is then hard-linked into
+    place, which fails if the path exists: of processes starting at once, the first link wins and every one
+    reads that key. (os.replace would let the last writer win after the first had already read its own.)
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)

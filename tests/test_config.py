@@ -1,5 +1,8 @@
 """Settings: class defaults, the instance file, then the environment; secrets masked when shown."""
 import json
+import multiprocessing
+import os
+import stat
 import subprocess
 import sys
 
@@ -66,3 +69,36 @@ def test_a_running_dev_runs_settings_are_read_and_a_dead_ones_ignored(tmp_path):
     gone.wait()
     path.write_text(json.dumps({**json.loads(path.read_text()), "pid": gone.pid}))  # a dev run killed outright
     assert config.load("development", environ={}, instance=tmp_path).REDIS_URL == ""
+
+
+def _load_key(instance, start, keys):
+    start.wait()
+    keys.put(config.load("development", environ={}, instance=instance).SECRET_KEY)
+
+
+def test_processes_starting_at_once_make_one_owner_only_secret_key_and_all_use_it(tmp_path):
+    """The key is written whole to a private temporary file and linked into place only if none is there yet."""
+    old = os.umask(0o022)  # a typical umask, under which plain files are readable by other local users
+    try:
+        forking = multiprocessing.get_context("fork")
+        for attempt in range(10):
+            instance = tmp_path / str(attempt)
+            start, keys = forking.Barrier(8), forking.Queue()
+            starting = [forking.Process(target=_load_key, args=(instance, start, keys)) for _ in range(8)]
+            for process in starting:
+                process.start()
+            used = {keys.get(timeout=60) for _ in starting}
+            for process in starting:
+                process.join()
+            key = instance / "secret_key"
+            assert used == {key.read_text().strip()} and len(used.pop()) == 64
+            assert stat.S_IMODE(key.stat().st_mode) == 0o600 and os.listdir(instance) == ["secret_key"]
+    finally:
+        os.umask(old)
+
+
+def test_an_older_install_s_readable_secret_key_is_kept_and_made_owner_only(tmp_path):
+    (tmp_path / "secret_key").write_text("an older install's key of 64 characters".ljust(64, "k"))
+    (tmp_path / "secret_key").chmod(0o644)
+    assert config.load("development", environ={}, instance=tmp_path).SECRET_KEY.startswith("an older install's")
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
