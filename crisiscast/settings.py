@@ -53,6 +53,8 @@ class Settings(BaseModel):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None
+    TRUSTED_PROXIES: Annotated[int, Field(ge=0, le=5)] = 0
+    HSTS_MAX_AGE: Annotated[int, Field(ge=0)] = 31_536_000
 
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
