@@ -5,7 +5,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
@@ -243,7 +242,7 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     sandbox_client.configure(status_callbacks=True, status_delay_ms=10)
     subscribe("+15125551267", "+15125550188", "+15005550030")
     drill = publish(channels=("sms",), lists=("public",), on=live_app)
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    jobs.make_worker([queue], queue.connection).work(burst=True)
     def statuses():
         db.expire_all()
         return sorted(s or "" for s in db.scalars(select(SmsRecipient.status)))
@@ -267,7 +266,7 @@ def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sand
     db.add_all([Subscriber(phone=n, lists=[db.get(SubscriberList, 1)]) for n in numbers[-2:]])
     db.commit()
     publish(channels=("sms",), lists=("public",), on=live_app)
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    jobs.make_worker([queue], queue.connection).work(burst=True)
     final = {"delivered": 300, "undelivered": 1, "failed": 1}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and statuses(db) != final:
