@@ -34,7 +34,11 @@ def _owner_only(url: str) -> None:
         return
     path = Path(database)
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is an empty database
+        # O_EXCL: never open a database that is there already. Closing any descriptor of a file drops every
+        # POSIX lock this process holds on it, so it would release the locks of SQLite connections open here.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))  # an empty file is an empty database
+    except FileExistsError:
+        pass
     except FileNotFoundError:
         return  # no folder for it: SQLite says so on connect, as before
     for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):

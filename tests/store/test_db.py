@@ -1,6 +1,9 @@
 """The SQLite files: readable by their owner only, from the first byte, whatever the umask."""
 import os
+import sqlite3
 import stat
+import subprocess
+import sys
 
 import pytest
 from sqlalchemy import text
@@ -51,3 +54,18 @@ def test_an_in_memory_database_needs_no_file(tmp_path):
     with engine.connect() as connection:
         assert connection.execute(text("SELECT 1")).scalar() == 1
     engine.dispose()
+
+
+def test_making_an_engine_keeps_the_locks_of_connections_open_on_the_same_file(tmp_path):
+    """Closing any descriptor of a file drops this process's POSIX locks on it: the database is never opened."""
+    path = tmp_path / "crisiscast.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # a write lock, as a worker mid-transaction holds
+    make_engine(f"sqlite:///{path}").dispose()
+    other = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0, "
+                            "isolation_level=None); c.execute('BEGIN IMMEDIATE')", str(path)],
+                           capture_output=True, text=True, timeout=60)
+    holder.rollback()
+    holder.close()
+    assert other.returncode != 0 and "database is locked" in other.stderr
