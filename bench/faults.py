@@ -88,7 +88,7 @@ def main() -> None:
                 port = redis.port
                 redis.stop()
                 time.sleep(1)
-                redis = PrivateRedis(port)
+                redis = PrivateRedis(port, redis.password)
                 print(f"{time.monotonic() - started:6.1f}s  Redis replaced by an empty server", flush=True)
             last_fault = time.monotonic()
         took = faultkit.wait_settled(runtime.sessions, timeout=1800, on_tick=pool.replace_dead)

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from crisiscast.settings import SECRET_SETTINGS, Settings, SettingsError, did_you_mean, unknown_in_environment  # noqa: F401
@@ -20,6 +21,8 @@ INSTANCE = Path(os.environ.get("CRISISCAST_INSTANCE") or ROOT / "instance")
 # While `./run` runs, the settings it chose (its private Redis on a random port, the sandbox) are in this file
 # of the instance folder, so that `flask --app crisiscast.web …` run beside it reaches the same product.
 DEV_RUN_FILE = "dev-run.json"
+# The key signs every session cookie: 32 characters of secrets.token_hex are 128 bits.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Config:
@@ -69,15 +72,33 @@ def load(name: str | None = None, environ=None, instance: Path | None = None, de
     values.update(overrides, CRISISCAST_ENV=name)
     for key in unknown_in_environment(environ):
         log.warning("environment variable %s is not a crisiscast setting%s; it is ignored", key, did_you_mean(key))
+    if name == "production":
+        _refuse_unsafe_production(values)
     if not values.get("DATABASE_URL"):
         values["DATABASE_URL"] = f"sqlite:///{instance / 'crisiscast.db'}"
     if not values.get("PUBLIC_DIR"):
         values["PUBLIC_DIR"] = str(instance / "public")
     if not values.get("SECRET_KEY"):
-        if name == "production":
-            raise SettingsError("SECRET_KEY must be set in production.")
         values["SECRET_KEY"] = _instance_secret_key(instance)
     return Settings.validated(values)
+
+
+def _refuse_unsafe_production(values: dict) -> None:
+    """Production starts only with a strong SECRET_KEY and a DATABASE_URL of its own: no silent SQLite file
+    or made-up key in the instance folder, where a lost disk would take every session and update with it."""
+    problems = []
+    key = str(values.get("SECRET_KEY") or "")
+    make_one = "make one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+    if not key:
+        problems.append(f"SECRET_KEY must be set in production; {make_one}")
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(f"SECRET_KEY is {len(key)} characters long: production needs at least "
+                        f"{MIN_SECRET_KEY_LENGTH}; {make_one}")
+    if not values.get("DATABASE_URL"):
+        problems.append("DATABASE_URL must be set in production (postgresql://user:password@host/name); "
+                        "crisiscast does not fall back to a SQLite file there")
+    if problems:
+        raise SettingsError("Refusing to start in production:\n  " + "\n  ".join(problems))
 
 
 def _instance_file(instance: Path) -> dict:
@@ -118,6 +139,27 @@ def _instance_secret_key(instance: Path) -> str:
     path = instance / "secret_key"
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        _create_once(path, secrets.token_hex(32))
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # written readable by others before this version
     return path.read_text().strip()
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Write `text` to `path` unless it is there already, readable by its owner only.
+
+    The text goes whole into a private temporary file (mkstemp makes it 0600) that is then hard-linked into
+    place, which fails if the path exists: of processes starting at once, the first link wins and every one
+    reads that key. (os.replace would let the last writer win after the first had already read its own.)
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)

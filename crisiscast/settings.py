@@ -56,6 +56,8 @@ class Settings(BaseModel):
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None
     SESSION_IDLE_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
     SESSION_MAX_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
+    TRUSTED_PROXIES: Annotated[int, Field(ge=0, le=5)] = 0
+    HSTS_MAX_AGE: Annotated[int, Field(ge=0)] = 31_536_000
 
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""

@@ -1,6 +1,7 @@
 """A private redis-server for the dev run and the tests when REDIS_URL is not set."""
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -28,18 +29,24 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server on a free loopback port that keeps nothing on disk; stop() ends it."""
+    """A redis-server on a free loopback port that keeps nothing on disk and wants a random password (any local
+    user can reach a loopback port; what is in the queue must not be theirs to read or write); stop() ends it.
+    `password` restarts one on the same port and password, as a Redis replaced under its workers."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, password: str | None = None):
         self.port = port or free_port()
-        self.dir = tempfile.mkdtemp(prefix="crisiscast-redis-")
+        self.password = password or secrets.token_urlsafe(24)
+        self.dir = tempfile.mkdtemp(prefix="crisiscast-redis-")  # 0700: only we read the password in it
+        conf = Path(self.dir) / "redis.conf"
+        conf.touch(mode=0o600)
+        conf.write_text(f"requirepass {self.password}\n")  # not on the command line, which ps shows everyone
         self.process = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--logfile", str(Path(self.dir) / "redis.log")],
+            [redis_binary(), str(conf), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--logfile", str(Path(self.dir) / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             # Its own session: a Ctrl-C at the terminal must not stop Redis before the worker that uses it.
             start_new_session=True, preexec_fn=die_with_parent)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://:{self.password}@127.0.0.1:{self.port}/0"
         self._wait()
 
     def _wait(self) -> None:
@@ -50,7 +57,7 @@ class PrivateRedis:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith(b"-NOAUTH"):  # up, and asking for its password
                         return
             except OSError:
                 time.sleep(0.05)

@@ -11,7 +11,6 @@ import uuid
 import pytest
 import redis
 import requests
-from rq import SimpleWorker
 from sqlalchemy import inspect, select, text
 
 import config
@@ -176,7 +175,7 @@ def drain(runtime, queue):
     def run(timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True,
+            jobs.make_worker([queue], queue.connection).work(burst=True, with_scheduler=True,
                                                                     logging_level="WARNING")
             with runtime.sessions() as session:
                 moving = session.scalars(select(Delivery).where(Delivery.state.not_in(DeliveryState.FINAL))).all()

@@ -8,7 +8,7 @@ import redis
 from redis.exceptions import LockError
 from rq import Queue
 
-from crisiscast.jobs.queue import make_queue, redis_connection
+from crisiscast.jobs.queue import make_queue, make_worker, redis_connection
 from crisiscast.jobs.tasks import RQQueuePort, current_runtime
 from crisiscast.sending import reconciler_health
 from crisiscast.sending.reconcile import Report, reconcile
@@ -69,14 +69,12 @@ def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
     batch), so a fork per job would buy little isolation for its cost and would share database connections
     across the fork.
     """
-    from rq import SimpleWorker
-
     connection = redis_connection(settings)
     queue = make_queue(settings, connection)
     # Made before the reconciler's first use of the pool: RQ raises the pool's socket timeout above its
     # blocking dequeue here, and a connection opened earlier keeps the short one (the BLPOP then times out
     # and the worker quits).
-    worker = SimpleWorker([queue], connection=connection, name=name)
+    worker = make_worker([queue], connection, name=name)
     stop = threading.Event()
     reconciler = threading.Thread(target=reconcile_forever, daemon=True, name="reconciler",
                                   args=(current_runtime(), queue, settings.RECONCILE_SECONDS, stop))

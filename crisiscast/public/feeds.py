@@ -23,6 +23,7 @@ from crisiscast.store.queries import has_public_update, is_public
 
 FEED_SIZE = 50
 ATOM = "http://www.w3.org/2005/Atom"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,23 @@ def _generator(settings, items: list[Story], title: str, path: str) -> FeedGener
         fe.link(href=story.guid, rel="alternate", type="text/html")
         fe.published(story.first.published_at)
         fe.updated(story.latest.published_at)
-        # RSS readers take a description as HTML: escape it so the text shows as typed, never as markup.
-        fe.description(html.escape(summary(story.latest)).replace("\n", "<br>\n"))
+        fe.description(as_html(summary(story.latest)))
         fe.content(summary(story.latest), type="text")
     return fg
 
 
+def as_html(text: str) -> str:
+    """`text` as HTML that shows it as typed: markup escaped, line breaks as <br>."""
+    return html.escape(text).replace("\n", "<br>\n")
+
+
 def rss(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
-    return _generator(settings, items, title, path).rss_str(pretty=True)
+    """RSS 2.0. Readers take description and content:encoded as HTML, so both carry the text escaped; feedgen
+    writes the entry's content (plain text, right for Atom) into content:encoded as it is."""
+    root = etree.fromstring(_generator(settings, items, title, path).rss_str())
+    for item in root.iterfind("channel/item"):
+        item.find(f"{{{CONTENT}}}encoded").text = item.findtext("description")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def atom(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:

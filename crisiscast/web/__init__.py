@@ -11,6 +11,7 @@ import config
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.core.masking import mask_phone
 from crisiscast.runtime import Runtime
+from crisiscast.web import headers
 from crisiscast.web.public_files import PublicFiles
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -65,14 +66,9 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     def database_down(_exc):
         return render_template("errors/database.html"), 503
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:")
-        return response
-
-    app.wsgi_app = PublicFiles(app.wsgi_app, settings.PUBLIC_DIR, settings.PUBLIC_MAX_AGE)
+    headers.init_app(app, settings)
+    hsts = headers.strict_transport_security(settings)
+    app.wsgi_app = PublicFiles(app.wsgi_app, settings.PUBLIC_DIR, settings.PUBLIC_MAX_AGE, (hsts,) if hsts else ())
+    # Outermost, so the public files and the app alike see the client nginx saw, not nginx.
+    app.wsgi_app = headers.behind_proxies(app.wsgi_app, settings)
     return app

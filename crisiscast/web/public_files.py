@@ -42,10 +42,11 @@ class _File:
 class PublicFiles:
     """WSGI middleware: answer public paths from PUBLIC_DIR, everything else from `app`."""
 
-    def __init__(self, app, directory: str, max_age: int = 10):
+    def __init__(self, app, directory: str, max_age: int = 10, headers: tuple[tuple[str, str], ...] = ()):
         self.app = app
         self.root = Path(directory)
         self.cache_control = f"public, max-age={max_age}"
+        self.headers = list(headers)  # the app's own that belong on every answer (HSTS in production)
         self._files: dict[str, _File] = {}
         self._lock = threading.Lock()
 
@@ -56,7 +57,7 @@ class PublicFiles:
         if found is None:
             return self.app(environ, start_response)
         headers = [("ETag", found.etag), ("Last-Modified", found.modified), ("Cache-Control", self.cache_control),
-                   ("Vary", "Accept-Encoding"), ("X-Content-Type-Options", "nosniff")]
+                   ("Vary", "Accept-Encoding"), ("X-Content-Type-Options", "nosniff"), *self.headers]
         if _not_modified(environ, found):
             start_response("304 Not Modified", headers)
             return [b""]

@@ -1,10 +1,12 @@
 """The README's run command: the whole product in separate processes, publishing end to end, Ctrl-C, the
 README's operator commands run beside it, and what it says when it cannot start."""
 import html
+import json
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from xml.etree import ElementTree
 
 import psutil
 import pytest
+import redis
 import requests
 
 import config
@@ -101,6 +104,7 @@ def test_run_command_serves_publishes_through_the_worker_and_stops_on_ctrl_c(pro
                timeout=120, what="the update in /feed.rss")
     wait_until(lambda: len(_accepted(sandbox)) >= 2, timeout=120, what="X and Facebook sent")
     assert sorted(r["provider"] for r in _accepted(sandbox)) == ["graph", "x"]
+    assert_private(Path(product.env["CRISISCAST_INSTANCE"]))
 
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C at a terminal does: the whole foreground group
     process.wait(60)
@@ -112,6 +116,16 @@ def test_run_command_serves_publishes_through_the_worker_and_stops_on_ctrl_c(pro
         with pytest.raises(requests.ConnectionError):
             requests.get(url, timeout=1)
     assert (Path(product.env["CRISISCAST_INSTANCE"]) / "crisiscast.db").exists()
+
+
+def assert_private(instance: Path) -> None:
+    """The dev run's Redis wants its password, and its database and secret key are for its owner's eyes only."""
+    redis_url = json.loads((instance / config.DEV_RUN_FILE).read_text())["settings"]["REDIS_URL"]
+    assert redis.Redis.from_url(redis_url).ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url("redis://" + redis_url.split("@", 1)[1]).ping()
+    for name in ("crisiscast.db", "secret_key", config.DEV_RUN_FILE):
+        assert stat.S_IMODE((instance / name).stat().st_mode) == 0o600, name
 
 
 def test_a_dev_run_killed_outright_leaves_nothing_running(product):

@@ -2,7 +2,9 @@
 import json
 
 import feedparser
+import lxml.html
 import pytest
+from lxml import etree
 
 from crisiscast.public import feeds
 from crisiscast.sending.delivery import deliver
@@ -73,3 +75,18 @@ def test_a_retracted_story_leaves_the_feeds(db, settings, runtime, three):
     publishing.retract(db, three[1].id, "Sent in error", "author", rerender=lambda: None)
     titles = [s.latest.headline for s in feeds.stories(db)]
     assert titles == ["ER closed to walk-ins", "ER open"]
+
+
+def test_rss_content_encoded_shows_the_text_as_typed_to_a_feed_reader(db, settings, publish):
+    """Readers render content:encoded as HTML: markup in the text must stay text, and its line breaks show."""
+    publish("Visitors", "Line one <script>alert(1)</script>\nLine two & <b>three</b>")
+    root = etree.fromstring(feeds.rss(settings, feeds.stories(db), "Status"))
+    encoded = root.findtext("channel/item/{http://purl.org/rss/1.0/modules/content/}encoded")
+    shown = lxml.html.fragment_fromstring(encoded, create_parent="div")
+    assert not shown.xpath("//script | //b"), encoded  # no live markup of the author's
+    assert len(shown.xpath("//br")) >= 3  # the blank line after the statuses, and the body's own break
+    assert "Line one <script>alert(1)</script>" in shown.text_content()
+    assert shown.text_content().endswith("Line two & <b>three</b>")
+    raw = feedparser.parse(feeds.rss(settings, feeds.stories(db), "Status"), sanitize_html=False)
+    seen = raw.entries[0].content[0]  # what feedparser hands a reader, unsanitised
+    assert seen.type == "text/html" and "<script>" not in seen.value and seen.value.count("<br") >= 3

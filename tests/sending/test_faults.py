@@ -121,7 +121,7 @@ def test_redis_lost_mid_fan_out_and_replaced_by_an_empty_one(settings, users, nu
         wait_for_accepted(sandbox_client, RECIPIENTS // 4)
         redis.stop()
         time.sleep(1)  # the outage itself: workers meet a closed port for a while (nothing is assumed to happen)
-        redis = PrivateRedis(port)  # a fresh server: every queued job, lock and counter is gone
+        redis = PrivateRedis(port, redis.password)  # a fresh server: every queued job, lock and counter is gone
         assert queue.connection.dbsize() == 0
         faultkit.wait_settled(runtime.sessions, timeout=120, on_tick=pool.replace_dead)
         assert_exactly_once(runtime, sandbox_client, numbers)

@@ -62,7 +62,7 @@ def test_a_throttle_whose_redis_was_replaced_connects_to_the_new_one(settings, t
         with pytest.raises(RedisConnectionError):
             throttle.in_use()
         assert throttle.connections() == 0  # every connection to the lost server was dropped
-        redis = PrivateRedis(port)
+        redis = PrivateRedis(port, redis.password)
         with throttle.slot():
             assert throttle.in_use() == 1
         assert throttle.connections() == 1

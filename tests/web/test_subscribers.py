@@ -3,7 +3,6 @@ import io
 import re
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from crisiscast import jobs
@@ -162,7 +161,7 @@ def test_with_sms_confirm_added_each_added_number_is_texted_once(confirming, que
                     content_type="multipart/form-data")
     confirming.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"], "csrf_token": token})
     for _ in range(2):  # a job run twice sends nothing twice
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        jobs.make_worker([queue], queue.connection).work(burst=True)
     sent = sorted((m["to"], m["body"]) for m in sandbox_client.accepted("twilio"))
     words = "Scott & White: you were added to {} alerts by Scott & White. Reply STOP to opt out."
     assert sent == [("+15125550101", words.format("public")), ("+15125551267", words.format("media, public"))]

@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
@@ -372,7 +371,7 @@ def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_clien
     sandbox_client.configure(status_callbacks=True, status_delay_ms=10)
     subscribe("+15125551267", "+15125550188", "+15005550030")
     drill = publish(channels=("sms",), lists=("public",), on=live_app)
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    jobs.make_worker([queue], queue.connection).work(burst=True)
     def statuses():
         db.expire_all()
         return sorted(s or "" for s in db.scalars(select(SmsRecipient.status)))
@@ -396,7 +395,7 @@ def test_every_receipt_of_a_fan_out_reaches_its_row_with_no_delay(live_app, sand
     db.add_all([Subscriber(phone=n, lists=[db.get(SubscriberList, 1)]) for n in numbers[-2:]])
     db.commit()
     publish(channels=("sms",), lists=("public",), on=live_app)
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    jobs.make_worker([queue], queue.connection).work(burst=True)
     final = {"delivered": 300, "undelivered": 1, "failed": 1}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and statuses(db) != final:
@@ -424,7 +423,7 @@ def server_client(runtime):
 def test_every_text_carries_the_default_validity_period(live_app, sandbox_client, subscribe, publish, queue):
     subscribe("+15125551267")
     publish(channels=("sms",), lists=("public",), on=live_app)
-    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    jobs.make_worker([queue], queue.connection).work(burst=True)
     assert [m["validity_period"] for m in sandbox_client.accepted("twilio")] == ["1800"]
 
 
@@ -434,7 +433,7 @@ def test_a_text_queued_at_twilio_past_its_validity_period_expires_and_says_so(se
     subscribe("+15125551267", "+15125550188")
     with serving(settings, SMS_VALIDITY_SECONDS=2) as live:
         drill = publish(channels=("sms",), lists=("public",), on=live)
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        jobs.make_worker([queue], queue.connection).work(burst=True)
         wait_until(lambda: statuses(db) == {"failed": 2}, timeout=60, what=lambda: f"expiry receipts, {statuses(db)}")
         page = server_client(live).get(f"/updates/{drill.id}/deliveries").get_data(as_text=True)
     assert {m["validity_period"] for m in sandbox_client.accepted("twilio")} == {"2"}
