@@ -1,6 +1,7 @@
 """The audit log: masked targets, scrubbed secrets, append-only in the database itself, CSV safe for spreadsheets."""
 import csv
 import io
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -48,6 +49,33 @@ def test_the_database_refuses_to_change_or_delete_entries(db, statement):
         db.commit()
     db.rollback()
     assert len(audit.query(db)) == 1
+
+
+def test_the_database_refuses_to_truncate_the_log(db):
+    if db.bind.dialect.name == "sqlite":
+        pytest.skip("SQLite has no TRUNCATE (DELETE, refused above, is its only way to empty a table)")
+    audit.record(db, actor="author", action="publish", outcome="ok")
+    db.commit()
+    with pytest.raises(DatabaseError, match="append-only"):
+        db.execute(text("TRUNCATE audit_events"))
+    db.rollback()
+    assert len(audit.query(db)) == 1
+
+
+def test_a_role_that_is_not_superuser_can_neither_truncate_nor_switch_the_guard_off(db):
+    """What the test fixture does (triggers off for one transaction) is out of reach of the application's role."""
+    if db.bind.dialect.name == "sqlite":
+        pytest.skip("SQLite has no TRUNCATE and no roles")
+    role = f"crisiscast_app_{uuid.uuid4().hex[:8]}"  # created in this transaction only: rolled back below
+    db.execute(text(f"CREATE ROLE {role}"))
+    db.execute(text(f"GRANT ALL ON audit_events TO {role}"))
+    db.execute(text(f"SET LOCAL ROLE {role}"))
+    with pytest.raises(DatabaseError, match="append-only"):
+        with db.begin_nested():
+            db.execute(text("TRUNCATE audit_events"))
+    with pytest.raises(DatabaseError, match="permission denied"):
+        db.execute(text("SET LOCAL session_replication_role = replica"))
+    db.rollback()
 
 
 def test_csv_has_a_header_every_entry_and_defused_formulas(db):
