@@ -1,10 +1,11 @@
 """audit log guarded against TRUNCATE on PostgreSQL
 
 The row trigger of 0001 refuses UPDATE and DELETE, but TRUNCATE fires no row trigger: a statement-level
-BEFORE TRUNCATE trigger refuses it too. Like every ordinary trigger it does not fire while
-`session_replication_role` is `replica`, which only a superuser (or a role granted SET on it, PostgreSQL 15+)
-may set: the test suite's fixture, connected as the server's superuser, empties the tables that way between
-tests; the application's role cannot. SQLite has no TRUNCATE: nothing to do there.
+BEFORE TRUNCATE trigger refuses it too. Only the table's owner (or a superuser) can switch it off, with an
+explicit `ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate`, as it could drop any trigger:
+run the application as a role that does not own the tables (see the README's Production section). The test
+suite's fixture, owner of its scratch databases, does that inside the transaction that empties the tables
+between tests. SQLite has no TRUNCATE: nothing to do there.
 
 Revision ID: 0010
 Revises: 0006
