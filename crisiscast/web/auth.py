@@ -6,7 +6,9 @@ import functools
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
 from crisiscast.services import accounts
+from crisiscast.services.refusals import Refusal
 from crisiscast.store.models import User
+from crisiscast.web import limits
 from crisiscast.web.helpers import db
 
 bp = Blueprint("auth", __name__)
@@ -42,6 +44,7 @@ def login_required(role: str = "viewer"):
 
 
 @bp.route("/login", methods=("GET", "POST"))
+@limits.throttled
 def login():
     if request.method == "POST":
         user = accounts.authenticate(db(), request.form.get("username", ""), request.form.get("password", ""),
@@ -50,6 +53,7 @@ def login():
             session.clear()
             session["user_id"] = user.id
             return redirect(_safe_next(request.args.get("next")))
+        limits.record_refusal(Refusal("sign_in", request.remote_addr or "", limits.username()))
         flash("Wrong username or password.", "error")
     return render_template("auth/login.html", username=request.form.get("username", ""))
 
