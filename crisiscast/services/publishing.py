@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
-from crisiscast.services import subscribers
+from crisiscast.services import review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 
@@ -40,6 +40,8 @@ def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
 def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str, Rendering]:
     """Validate the draft, its SMS lists included, and render it as publish will."""
     renderings = preview(draft, settings, uid)
+    if "x" in renderings:
+        renderings["x"] = review.distinct_x(session, draft, render_context(settings, uid), renderings["x"])
     if "sms" in draft.channels:
         subscribers.check_lists(session, draft.lists)
     return renderings

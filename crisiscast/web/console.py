@@ -14,10 +14,11 @@ from crisiscast.core.domain import (
     Draft,
     ValidationError,
 )
+from crisiscast.core import guards
 from crisiscast.core.rendering import fingerprint
 from crisiscast.public import site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import dashboard, delivery_receipts, publishing, subscribers
+from crisiscast.services import dashboard, delivery_receipts, publishing, review, subscribers
 from crisiscast.store.models import Delivery, Update
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
@@ -55,16 +56,22 @@ def compose():
     except ValidationError as exc:
         return _form(values, uid=uid, errors=exc.errors), 422
     digest = fingerprint(renderings, draft.lists)
+    found = review.warnings(draft, settings())
     wants_publish = request.form.get("action") == "publish"
-    if not wants_publish or request.form.get("digest") != digest:
+    current = request.form.get("digest") == digest
+    acknowledged = not found or request.form.get("acknowledge") == guards.acknowledgement(found)
+    if not wants_publish or not current or not acknowledged:
         estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
         if wants_publish:
-            flash("The text or the lists changed since the preview. Check the preview below, then publish.",
+            flash("The text or the lists changed since the preview. Check the preview below, then publish."
+                  if not current else "Check the warnings below and tick the box to confirm, then publish.",
                   "warning")
-        return _form(values, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
-            409 if wants_publish else 200
+        preview = {"renderings": renderings, "digest": digest, "estimate": estimate, "warnings": found}
+        return _form(values, uid=uid, preview=preview), 409 if wants_publish else 200
     result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
+    if result.created and found:
+        review.record_acknowledgement(db(), result.update, found, g.user.username)
     if not result.created:
         flash("This update was already published; it was not sent again.", "info")
     elif not result.queued:
@@ -139,14 +146,15 @@ def _delivery_context(found: Update) -> dict:
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 
-def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
+def _form(values: dict, uid: str, errors=None, preview: dict | None = None):
+    """The compose page; `preview` holds the renderings, their digest, the SMS estimate and the guard warnings."""
+    preview = {"renderings": None, "digest": "", "estimate": None, "warnings": [], **(preview or {})}
     return render_template(
-        "console/compose.html", values=values, chosen=values.get("channels", []),
-        chosen_lists=values.get("lists", []), uid=uid,
-        errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
-        operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
+        "console/compose.html", values=values, chosen=values.get("channels", []), uid=uid, errors=errors or {},
+        acknowledgement=guards.acknowledgement(preview["warnings"]), chosen_lists=values.get("lists", []),
+        er_access=ER_ACCESS, operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
         lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()),
-        incidents=dashboard.incident_titles(db()),
+        incidents=dashboard.incident_titles(db()), **preview,
     )
 
 

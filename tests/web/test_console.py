@@ -256,3 +256,54 @@ def test_dashboard_shows_channel_health_and_counts(client, auth, db, drain, sand
     drain()
     page = " ".join(client.get("/").get_data(as_text=True).split())
     assert re.search(r"<td>X</td>.*?>ok</span>.*?1 sent", page)
+
+
+def test_patient_information_must_be_acknowledged_before_it_is_published(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"], body="Patient Maria Lopez, MRN 00482913, is stable.")
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert "“Maria Lopez”" in preview and "“MRN 00482913”" in preview
+    assert "I confirm this contains no patient information" in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    tick = re.search(r'name="acknowledge" value="([0-9a-f]+)"', preview).group(1)
+
+    unticked = client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
+    assert unticked.status_code == 409 and "tick the box" in unticked.get_data(as_text=True)
+    assert "Patient Maria Lopez, MRN 00482913" in unticked.get_data(as_text=True)  # the text is kept
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+    ticked = client.post("/updates/new", data={**form, "action": "publish", "digest": digest, "acknowledge": tick})
+    assert ticked.status_code == 302
+    [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "guard_acknowledged")).all()
+    assert event.actor == "author" and "Maria Lopez" in event.message
+
+
+def test_a_tick_for_other_warnings_does_not_count(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"], er_access="open", operating_status="evacuating",
+                        body="Patient Maria Lopez is stable.")
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert "ER access says “Open” while the hospital is “Evacuating”" in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    response = client.post("/updates/new", data={**form, "action": "publish", "digest": digest,
+                                                  "acknowledge": "0123456789abcdef"})
+    assert response.status_code == 409
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_an_update_without_warnings_publishes_without_a_tick(client, auth, db):
+    auth.login("author")
+    preview = client.post("/updates/new", data={**compose_form(client), "action": "preview"}).get_data(as_text=True)
+    assert 'name="acknowledge"' not in preview  # the hospital's own number (PHI_ALLOWED_CONTACTS) is no warning
+    assert preview_then_publish(client, compose_form(client)).status_code == 302
+
+
+def test_the_same_template_twice_never_makes_x_refuse_a_duplicate(client, auth, db, drain, sandbox_client):
+    auth.login("author")
+    for _ in range(3):
+        assert preview_then_publish(client, compose_form(client, channels=["x"])).status_code == 302
+    drain()
+    assert [d.state for d in db.scalars(select(Delivery).order_by(Delivery.id))] == ["sent", "sent", "sent"]
+    headlines = [t["text"].split("\n")[0] for t in sandbox_client.accepted("x")]
+    assert headlines == ["ER open with delays; blood donors needed", "ER open with delays; blood donors needed (2)",
+                         "ER open with delays; blood donors needed (3)"]
