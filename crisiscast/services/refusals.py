@@ -27,8 +27,8 @@ KEEP_SECONDS = 3600
 # Distinct details (usernames tried, webhook paths and reasons) kept per window: enough to see what was tried.
 MAX_DETAILS = 10
 # What each kind becomes in the audit log: its action, the channel, and how its count reads.
-KINDS = {"webhook": ("webhook_refused", "sms", "refused webhook requests"),
-         "sign_in": ("sign_in", None, "refused sign-ins")}
+KINDS = {"webhook": ("webhook_refused", "sms", "refused webhook request"),
+         "sign_in": ("sign_in", None, "refused sign-in")}
 
 _COUNT = """
 redis.call('HINCRBY', KEYS[1], 'count', 1)
@@ -118,5 +118,7 @@ def summary(noun: str, source: str, minute: int, counts: dict[str, int], details
     """'214 refused webhook requests from 203.0.113.9 in the minute from 05:41 UTC (…); tried: …'."""
     start = datetime.fromtimestamp(minute * WINDOW_SECONDS, timezone.utc).strftime("%Y-%m-%d %H:%M")
     tags = ", ".join(f"{n} {tag}" for tag, n in sorted(counts.items()) if tag != "count")
-    text = f"{counts['count']} {noun} from {source} in the minute from {start} UTC" + (f" ({tags})" if tags else "")
+    count = counts["count"]
+    text = f"{count} {noun}{'' if count == 1 else 's'} from {source} in the minute from {start} UTC" \
+        + (f" ({tags})" if tags else "")
     return text + (f"; tried: {', '.join(details)}" if details else "")

@@ -32,9 +32,9 @@ def test_a_window_is_summarised_once_it_has_closed_by_the_next_refused_request(r
             "5 refused webhook requests from 203.0.113.9 in the minute from 2023-11-14 22:13 UTC; "
             "tried: /webhooks/twilio/sms: missing signature",
         ("sign_in", "203.0.113.9", "system", "refused"):
-            "1 refused sign-ins from 203.0.113.9 in the minute from 2023-11-14 22:13 UTC; tried: admin",
+            "1 refused sign-in from 203.0.113.9 in the minute from 2023-11-14 22:13 UTC; tried: admin",
         ("sign_in", "198.51.100.7", "system", "refused"):
-            "1 refused sign-ins from 198.51.100.7 in the minute from 2023-11-14 22:13 UTC (1 throttled); "
+            "1 refused sign-in from 198.51.100.7 in the minute from 2023-11-14 22:13 UTC (1 throttled); "
             "tried: author",
     }
     assert log.flush(runtime.sessions, now=T0 + 3 * WINDOW_SECONDS) == 1  # 192.0.2.1's minute, once
@@ -69,4 +69,4 @@ def test_the_details_kept_are_bounded_and_storable(runtime, db):
 def test_the_workers_periodic_pass_writes_what_no_request_closed(runtime, db):
     runtime.refusals().record(Refusal("webhook", "203.0.113.9", "x"), runtime.sessions, now=T0)
     assert summarise_refusals(runtime) == 1
-    assert [e.message.split(" from ")[0] for e in entries(db)] == ["1 refused webhook requests"]
+    assert [e.message.split(" from ")[0] for e in entries(db)] == ["1 refused webhook request"]

@@ -31,7 +31,7 @@ def test_failed_sign_in_is_refused_kept_and_summarised_in_the_audit_log(client, 
     runtime.refusals().flush(runtime.sessions, now=time.time() + 60)  # the minute closed
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "sign_in"))
     assert (event.actor, event.outcome, event.target) == ("system", "refused", "127.0.0.1")
-    assert event.message.startswith("1 refused sign-ins from 127.0.0.1") and event.message.endswith("tried: author")
+    assert event.message.startswith("1 refused sign-in from 127.0.0.1") and event.message.endswith("tried: author")
     assert "wrong password" not in event.message
 
 
