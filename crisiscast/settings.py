@@ -55,6 +55,8 @@ class Settings(BaseModel):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None
+    SESSION_IDLE_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    SESSION_MAX_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
     SIGN_IN_LIMIT_PER_USERNAME: str = "5/minute;20/hour"
     SIGN_IN_LIMIT_PER_IP: str = "20/minute"
 
@@ -64,6 +66,7 @@ class Settings(BaseModel):
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
+    SMS_VALIDITY_SECONDS: Annotated[int, Field(ge=1, le=36000)] = 1800
     SMS_DEFAULT_REGION: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"
