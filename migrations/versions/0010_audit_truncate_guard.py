@@ -8,12 +8,12 @@ suite's fixture, owner of its scratch databases, does that inside the transactio
 between tests. SQLite has no TRUNCATE: nothing to do there.
 
 Revision ID: 0010
-Revises: 0016
+Revises: 0014
 """
 from alembic import op
 
 revision = "0010"
-down_revision = "0016"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
