@@ -14,6 +14,7 @@ from crisiscast.sending.reconcile import LOOKUP_THREADS
 from crisiscast.sending.redis_connections import client
 from crisiscast.sending.throttle import Limits, Throttle
 from crisiscast.services.reply_limit import ReplyLimit
+from crisiscast.services.refusals import RefusalLog
 from crisiscast.store.db import make_engine, session_factory
 
 
@@ -63,6 +64,10 @@ class Runtime:
         return self._once("breaker", lambda: Breaker(
             self.redis(), s.BREAKER_THRESHOLD, s.BREAKER_COOLDOWN_SECONDS, s.BREAKER_MAX_COOLDOWN_SECONDS,
             namespace=f"crisiscast:{s.QUEUE_NAME}"))
+
+    def refusals(self) -> RefusalLog:
+        """Where refused requests are counted, to reach the audit log as one summary per source and minute."""
+        return self._once("refusals", lambda: RefusalLog(self.redis(), f"crisiscast:{self.settings.QUEUE_NAME}"))
 
     def sms_throttle(self) -> Throttle:
         """The shared limits for this Twilio account and sender number; one per process, kept across jobs."""

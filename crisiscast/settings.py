@@ -11,6 +11,7 @@ import difflib
 import re
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Seconds = Annotated[float, Field(gt=0)]
@@ -20,7 +21,7 @@ Positive = Annotated[int, Field(ge=1)]
 LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "CRISISCAST_INSTANCE"})
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
-                  "BREAKER_", "RETRY_", "CLAIM_")
+                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
@@ -58,6 +59,8 @@ class Settings(BaseModel):
     SESSION_MAX_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
     TRUSTED_PROXIES: Annotated[int, Field(ge=0, le=5)] = 0
     HSTS_MAX_AGE: Annotated[int, Field(ge=0)] = 31_536_000
+    SIGN_IN_LIMIT_PER_USERNAME: str = "5/minute;20/hour"
+    SIGN_IN_LIMIT_PER_IP: str = "20/minute"
 
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
@@ -107,6 +110,15 @@ class Settings(BaseModel):
     @classmethod
     def _empty_is_none(cls, value):
         return None if value == "" else value
+
+    @field_validator("SIGN_IN_LIMIT_PER_USERNAME", "SIGN_IN_LIMIT_PER_IP")
+    @classmethod
+    def _rate_limits(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("must be rates such as 5/minute;20/hour") from None
+        return value
 
     @field_validator("TWILIO_FROM_NUMBER")
     @classmethod

@@ -52,6 +52,17 @@ def reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event
             continue
         if report:
             log.info("reconciler: %s", report)
+        summarise_refusals(runtime)
+
+
+def summarise_refusals(runtime) -> int:
+    """Write the audit log's summaries of refused requests whose minute has closed; a failure waits for the
+    next pass (the counts stay in Redis)."""
+    try:
+        return runtime.refusals().flush(runtime.sessions)
+    except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
+        log.warning("could not write the summaries of refused requests: %s", exc)
+        return 0
 
 
 def _record_heartbeat(queue: Queue, record, *args) -> None:

@@ -105,17 +105,17 @@ def user_named(session: Session, username: str) -> User | None:
 
 
 def authenticate(session: Session, username: str, password: str, source: str = "") -> User | None:
-    """The active user with these credentials, or None; both outcomes are audited."""
+    """The active user with these credentials (the sign-in is audited), or None."""
     name = (username or "").strip().lower()
     user = user_named(session, name)
     valid = check_password(user.password_hash if user else _dummy_hash(), password or "")
-    ok = bool(user and user.active and valid)
-    if ok and needs_rehash(user.password_hash):
+    if not (user and user.active and valid):
+        return None  # the caller counts the refusal: the audit log keeps a summary per address and minute
+    if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)  # an older, cheaper hash: replace it while we know the password
-    audit.record(session, actor=name[:80] or "?", action="sign_in", outcome="ok" if ok else "refused",
-                 target=source, message="" if ok else "wrong username or password, or account disabled")
+    audit.record(session, actor=name, action="sign_in", outcome="ok", target=source)
     session.commit()
-    return user if ok else None
+    return user
 
 
 def sign_out(session: Session, username: str) -> None:

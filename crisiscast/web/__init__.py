@@ -38,7 +38,7 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
     app.jinja_env.filters["duration"] = duration
 
-    from crisiscast.web import account, admin, audit_log, auth, cli, console, public, queueing, subscribers, webhooks
+    from crisiscast.web import account, admin, audit_log, auth, cli, console, limits, public, queueing, subscribers, webhooks  # noqa: E501
 
     queueing.init_app(app)
     auth.init_app(app)
@@ -46,6 +46,7 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     for module in (auth, account, console, admin, subscribers, audit_log, public, webhooks):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
+    limits.init_app(app, settings)
 
     @app.teardown_appcontext
     def close_session(_exc):

@@ -8,6 +8,8 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 
 from crisiscast.core.urls import same_site_path
 from crisiscast.services import accounts, sessions
+from crisiscast.services.refusals import Refusal
+from crisiscast.web import limits
 from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("auth", __name__)
@@ -68,6 +70,7 @@ def login_required(role: str = "viewer"):
 
 
 @bp.route("/login", methods=("GET", "POST"))
+@limits.throttled
 def login():
     if request.method == "POST":
         user = accounts.authenticate(db(), request.form.get("username", ""), request.form.get("password", ""),
@@ -75,6 +78,7 @@ def login():
         if user is not None:
             sign_in(user)
             return redirect(same_site_path(request.args.get("next")) or url_for("console.index"))
+        limits.record_refusal(Refusal("sign_in", request.remote_addr or "", limits.username()))
         flash("Wrong username or password.", "error")
     return render_template("auth/login.html", username=request.form.get("username", ""))
 

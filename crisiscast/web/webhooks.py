@@ -6,7 +6,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from crisiscast.services import delivery_receipts, keywords
-from crisiscast.store import audit
+from crisiscast.services.refusals import Refusal
+from crisiscast.web import limits
 from crisiscast.web.helpers import db, runtime, settings
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
@@ -14,16 +15,14 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
 @bp.before_request
 def check_signature():
-    """403 and an audit entry unless X-Twilio-Signature matches this URL and form under our auth token."""
+    """403 unless X-Twilio-Signature matches this URL and form under our auth token; refusals are summarised."""
     token = settings().TWILIO_AUTH_TOKEN
     signature = request.headers.get("X-Twilio-Signature", "")
     if token and signature and RequestValidator(token).validate(_public_url(), request.form.to_dict(), signature):
         return None
-    audit.record(db(), actor="twilio", action="webhook_refused", outcome="refused", channel="sms",
-                 target=request.remote_addr or "", message=f"{request.path}: "
-                 + ("no auth token configured" if not token else "missing signature" if not signature
-                    else "signature does not match"))
-    db().commit()
+    reason = "no auth token configured" if not token else "missing signature" if not signature \
+        else "signature does not match"
+    limits.record_refusal(Refusal("webhook", request.remote_addr or "", f"{request.path}: {reason}"))
     abort(403)
 
 

@@ -1,6 +1,7 @@
 """The audit log: masked targets, scrubbed secrets, append-only in the database itself, CSV safe for spreadsheets."""
 import csv
 import io
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -48,6 +49,35 @@ def test_the_database_refuses_to_change_or_delete_entries(db, statement):
         db.commit()
     db.rollback()
     assert len(audit.query(db)) == 1
+
+
+def test_the_database_refuses_to_truncate_the_log(db):
+    if db.bind.dialect.name == "sqlite":
+        pytest.skip("SQLite has no TRUNCATE (DELETE, refused above, is its only way to empty a table)")
+    audit.record(db, actor="author", action="publish", outcome="ok")
+    db.commit()
+    with pytest.raises(DatabaseError, match="append-only"):
+        db.execute(text("TRUNCATE audit_events"))
+    db.rollback()
+    assert len(audit.query(db)) == 1
+
+
+def test_a_role_that_does_not_own_the_log_can_neither_truncate_it_nor_switch_the_guard_off(db):
+    """What the test fixture does (the owner disables the trigger for one transaction) is out of reach of an
+    application role that was granted everything on the table but does not own it."""
+    if db.bind.dialect.name == "sqlite":
+        pytest.skip("SQLite has no TRUNCATE and no roles")
+    role = f"crisiscast_app_{uuid.uuid4().hex[:8]}"  # created in this transaction only: rolled back below
+    db.execute(text(f"CREATE ROLE {role}"))
+    db.execute(text(f"GRANT ALL ON audit_events TO {role}"))
+    db.execute(text(f"SET LOCAL ROLE {role}"))
+    for statement, refusal in [("TRUNCATE audit_events", "append-only"),
+                               ("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate", "owner"),
+                               ("SET LOCAL session_replication_role = replica", "permission denied")]:
+        with pytest.raises(DatabaseError, match=refusal):
+            with db.begin_nested():
+                db.execute(text(statement))
+    db.rollback()
 
 
 def test_csv_has_a_header_every_entry_and_defused_formulas(db):

@@ -1,5 +1,6 @@
-"""Sign-in, sign-out and roles; every attempt is audited; sessions end server-side."""
+"""Sign-in, sign-out and roles; sign-ins audited, refusals summarised; sessions end server-side."""
 import hashlib
+import time
 from datetime import timedelta
 
 import pytest
@@ -25,12 +26,14 @@ def test_sign_in_and_out_are_audited(client, auth, db):
     assert events[-2:] == [("author", "sign_in", "ok"), ("author", "sign_out", "ok")]
 
 
-def test_failed_sign_in_is_refused_kept_and_audited(client, auth, db):
+def test_failed_sign_in_is_refused_kept_and_summarised_in_the_audit_log(client, auth, db, runtime):
     response = auth.login("author", "wrong password")
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "Wrong username or password." in page and 'value="author"' in page
+    runtime.refusals().flush(runtime.sessions, now=time.time() + 60)  # the minute closed
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "sign_in"))
-    assert (event.actor, event.outcome) == ("author", "refused")
+    assert (event.actor, event.outcome, event.target) == ("system", "refused", "127.0.0.1")
+    assert event.message.startswith("1 refused sign-in from 127.0.0.1") and event.message.endswith("tried: author")
     assert "wrong password" not in event.message
 
 

@@ -63,13 +63,15 @@ def test_advanced_opt_out_gets_an_empty_twiml_reply(client, settings, db):
 
 
 @pytest.mark.parametrize("signature", ["forged", ""])
-def test_a_forged_or_missing_signature_is_refused_and_audited(client, settings, db, signature):
+def test_a_forged_or_missing_signature_is_refused_and_summarised(client, settings, db, runtime, signature):
     params = {"From": "+15125551267", "Body": "STOP"}
     headers = {"X-Twilio-Signature": signature} if signature else {}
     assert client.post(INBOUND, data=params, headers=headers).status_code == 403
     assert db.scalar(select(Subscriber)) is None
+    runtime.refusals().flush(runtime.sessions, now=time.time() + 60)  # the minute closed
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "webhook_refused"))
-    assert event.outcome == "refused" and INBOUND in event.message
+    reason = "signature does not match" if signature else "missing signature"
+    assert event.outcome == "refused" and event.message.endswith(f"tried: {INBOUND}: {reason}")
 
 
 def test_a_signature_for_other_parameters_is_refused(client, settings, db):
