@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
+from crisiscast.core.text import clean
 from crisiscast.services import subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
@@ -138,20 +139,29 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
     return update
 
 
-def retract(session: Session, update_id: int, reason: str, actor: str, rerender: Callable[[], None]) -> Update:
-    """Withdraw an update (and its story) from every current public view; CAP readers get a Cancel."""
+class RenderFailed(Exception):
+    """The retraction is committed, but the public files could not be written again; the message says why."""
+
+
+def retract(session: Session, update_id: int, reason: str, actor: str, rerender: Callable[[], object]) -> Update:
+    """Withdraw an update (and its story) from every current public view; CAP readers get a Cancel.
+
+    RenderFailed when the retraction is stored but `rerender` could not write the public files."""
     update = session.get(Update, update_id)
     if update is None:
         raise ValidationError({"update": "No such update."})
     if update.retracted_at is not None:
         raise ValidationError({"update": "This update was already retracted."})
-    reason = " ".join(reason.split())[:200]
+    reason = " ".join(clean(reason).split())[:200]
     if not reason:
         raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
     update.retracted_at, update.retraction_reason = utcnow(), reason
     audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
     session.commit()
-    rerender()
+    try:
+        rerender()
+    except Exception as exc:  # noqa: BLE001 - committed: staff must hear that the public site lags, not see a 500
+        raise RenderFailed(f"{type(exc).__name__}: {exc}") from exc
     return update
 
 

@@ -15,7 +15,8 @@ from crisiscast.core.domain import (
     ValidationError,
 )
 from crisiscast.core.rendering import fingerprint
-from crisiscast.public import site
+from crisiscast.core.text import removal_notice, scrub
+from crisiscast.public import isolation, site
 from crisiscast.sending import sms_recipients
 from crisiscast.services import dashboard, delivery_receipts, publishing, subscribers
 from crisiscast.store.models import Delivery, Update
@@ -97,15 +98,24 @@ def deliveries(update_id: int):
 @bp.post("/updates/<int:update_id>/retract")
 @login_required("author")
 def retract(update_id: int):
+    reason = scrub(request.form.get("reason", ""))
+    problems: dict[int, str] = {}
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
         # queue is down. Only the files it touches, so the request stays short however long the history.
-        publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
-                         lambda: site.publish(runtime().sessions, settings(), update_id))
+        publishing.retract(db(), update_id, reason.text, g.user.username,
+                           lambda: site.publish(runtime().sessions, settings(), update_id, problems))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
+    except publishing.RenderFailed as exc:
+        flash(f"Retracted and saved, but the public files could not be written ({exc}): the public site still "
+              "shows this update. Fix the cause, then run `flask --app crisiscast.web public rebuild`.", "error")
     else:
         flash("Retracted: it leaves the public status page and feeds, and CAP readers get a Cancel.", "success")
+        for problem in isolation.describe(problems):
+            flash(f"{problem} The rest of the public site is current.", "warning")
+        if reason.removed:
+            flash(removal_notice("Reason", reason.removed), "warning")
     return redirect(url_for("console.update", update_id=update_id))
 
 

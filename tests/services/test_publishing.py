@@ -81,3 +81,10 @@ def test_check_draft_renders_each_channel_and_refuses_unknown_sms_lists(db, sett
         publishing.check_draft(db, Draft(incident="", er_access="", operating_status="", headline=""), settings,
                                "ffffffffffff")
     assert "headline" in exc.value.errors
+
+
+def test_a_retraction_reason_loses_its_control_characters(db, runtime, users):
+    result = publishing.publish(db, DRAFT, uid="aaaaaaaaaaab", author=users["author"], settings=runtime.settings,
+                                channels=runtime.channels, enqueue=lambda *a: None)
+    publishing.retract(db, result.update.id, "Sent\x01 in\x0berror\ufffe", "author", rerender=lambda: None)
+    assert db.get(Update, result.update.id).retraction_reason == "Sent in error"
