@@ -49,12 +49,13 @@ def compose():
     uid = request.form.get("uid", "")
     if not UID.match(uid):
         abort(400, "The form is missing its identifier; reload the page.")
-    values = form_values(request.form)
-    draft = Draft.from_form(values)
+    draft = Draft.from_form(form_values(request.form))
+    # The form shows the text as it will go out: without the invisible characters the notices name.
+    values = {**form_values(request.form), **draft.text_values()} if draft.notices else form_values(request.form)
     try:
         renderings = publishing.check_draft(db(), draft, settings(), uid)
     except ValidationError as exc:
-        return _form(values, uid=uid, errors=exc.errors), 422
+        return _form(values, uid=uid, errors=exc.errors, notices=draft.notices), 422
     digest = fingerprint(renderings, draft.lists)
     wants_publish = request.form.get("action") == "publish"
     if not wants_publish or request.form.get("digest") != digest:
@@ -62,8 +63,8 @@ def compose():
         if wants_publish:
             flash("The text or the lists changed since the preview. Check the preview below, then publish.",
                   "warning")
-        return _form(values, uid=uid, renderings=renderings, digest=digest, estimate=estimate), \
-            409 if wants_publish else 200
+        preview = {"renderings": renderings, "digest": digest, "estimate": estimate}
+        return _form(values, uid=uid, preview=preview, notices=draft.notices), 409 if wants_publish else 200
     result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if not result.created:
@@ -73,6 +74,8 @@ def compose():
               "warning")
     else:
         flash("Published. Deliveries are on their way.", "success")
+    for _, notice in draft.notices:
+        flash(notice, "warning")
     return redirect(url_for("console.update", update_id=result.update.id))
 
 
@@ -149,11 +152,13 @@ def _delivery_context(found: Update) -> dict:
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 
-def _form(values: dict, uid: str, errors=None, renderings=None, digest: str = "", estimate=None):
+def _form(values: dict, uid: str, errors=None, preview=None, notices=()):
+    """The compose page; `preview` holds the renderings, their digest and the SMS estimate once previewed."""
+    shown = {"renderings": None, "digest": "", "estimate": None, **(preview or {})}
     return render_template(
         "console/compose.html", values=values, chosen=values.get("channels", []),
-        chosen_lists=values.get("lists", []), uid=uid,
-        errors=errors or {}, renderings=renderings, digest=digest, estimate=estimate, er_access=ER_ACCESS,
+        chosen_lists=values.get("lists", []), uid=uid, notices=dict(notices),
+        errors=errors or {}, **shown, er_access=ER_ACCESS,
         operating_status=OPERATING_STATUS, channels=_channel_status(), labels=CHANNEL_LABELS,
         lists=subscribers.all_lists(db()), list_counts=subscribers.list_counts(db()),
         incidents=dashboard.incident_titles(db()),

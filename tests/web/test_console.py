@@ -261,6 +261,22 @@ def test_dashboard_shows_channel_health_and_counts(client, auth, db, drain, sand
     assert re.search(r"<td>X</td>.*?>ok</span>.*?1 sent", page)
 
 
+def test_invisible_control_characters_are_removed_with_a_notice_and_the_cleaned_text_published(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="ER open\x08 with delays", channels=["feed"],
+                        body="Families: call\x0b254-724-2111.\x01 Donate\x1f blood.")
+    response = client.post("/updates/new", data={**form, "action": "preview"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Headline: 1 invisible control character was removed (at 8). Check the preview." in page
+    assert "Text: 2 invisible control characters were removed (at 29, 37). Check the preview." in page
+    assert 'value="ER open with delays"' in page
+    assert ">Families: call\n254-724-2111. Donate blood.</textarea>" in page
+    assert preview_then_publish(client, form).status_code == 302
+    stored = db.scalar(select(Update))
+    assert (stored.headline, stored.body) == ("ER open with delays", "Families: call\n254-724-2111. Donate blood.")
+
+
 def publish_feed(client, drain, headline: str) -> int:
     """Publish a feed-only update through the console and a real worker; its id."""
     response = preview_then_publish(client, compose_form(client, headline=headline, channels=["feed"]))
