@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.text import clean
 from crisiscast.store import audit
 from crisiscast.store.models import User
 
@@ -43,7 +44,7 @@ def has_role(user: User, role: str) -> bool:
 
 def create_user(session: Session, username: str, password: str, role: str, actor: str) -> User:
     """Add a staff account; ValidationError on a taken name, an unknown role or a short password."""
-    username = username.strip().lower()
+    username = clean(username).strip().lower()
     errors = {}
     if not username or len(username) > 80 or not all(c.isalnum() or c in "._-" for c in username):
         errors["username"] = "Use letters, digits, dots, dashes or underscores (at most 80)."
@@ -104,7 +105,7 @@ def set_password(session: Session, user_id: int, password: str, actor: str) -> U
 
 def authenticate(session: Session, username: str, password: str, source: str = "") -> User | None:
     """The active user with these credentials, or None; both outcomes are audited."""
-    name = (username or "").strip().lower()
+    name = clean(username).strip().lower()
     user = session.scalar(select(User).where(func.lower(User.username) == name)) if name else None
     valid = check_password(user.password_hash if user else _dummy_hash(), password or "")
     ok = bool(user and user.active and valid)

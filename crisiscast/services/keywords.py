@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import normalise
+from crisiscast.core.text import clean
 from crisiscast.services import subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import SubscriberList
@@ -33,7 +34,7 @@ class Effect:
 
 def handle(session: Session, settings, sender: str, body: str, opt_out_type: str = "") -> Effect:
     """Apply one inbound SMS from `sender` and audit it; the caller turns `reply` into TwiML."""
-    words = (body or "").strip().split()
+    words = clean(body).strip().split()
     keyword = words[0].upper().strip(".!") if words else ""
     argument = words[1].lower() if len(words) > 1 else ""
     # With Advanced Opt-Out, Twilio has classified the message and sends the reply itself.

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import normalise
+from crisiscast.core.text import clean
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber, SubscriberList, Subscription, utcnow
 
@@ -84,7 +85,7 @@ def search(session: Session, query: str = "", list_name: str = "", limit: int = 
 
 def add(session: Session, phone: str, name: str, list_names, actor: str, region: str = "US") -> Subscriber:
     """Subscribe a number to lists; staff may re-add a number they removed, never one that texted STOP."""
-    number = normalise(phone, region)
+    number, name = normalise(phone, region), " ".join(clean(name).split())
     list_names = list(list_names) or ["public"]
     check_lists(session, list_names)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
@@ -93,12 +94,12 @@ def add(session: Session, phone: str, name: str, list_names, actor: str, region:
             f"{number} texted STOP on {subscriber.opted_out_at:%Y-%m-%d}. Only its owner can re-join, "
             "by texting JOIN.")})
     if subscriber is None:
-        subscriber = Subscriber(phone=number, name=name.strip(), active=True)
+        subscriber = Subscriber(phone=number, name=name, active=True)
         session.add(subscriber)
         session.flush()
     else:
         subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
-        subscriber.name = name.strip() or subscriber.name
+        subscriber.name = name or subscriber.name
     join_lists(session, subscriber, list_names)
     audit.record(session, actor=actor, action="subscriber_added", outcome="ok", channel="sms",
                  target=masking.mask_phone(number), message=f"lists: {', '.join(list_names)}")

@@ -5,6 +5,7 @@ from sqlalchemy import select
 from crisiscast.core.domain import ValidationError
 from crisiscast.services import accounts
 from crisiscast.store.models import AuditEvent
+from tests.conftest import PASSWORD
 
 
 def test_passwords_are_hashed_with_a_salt():
@@ -71,3 +72,10 @@ def test_sign_out_is_audited(db, users):
     accounts.sign_out(db, "author")
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "sign_out"))
     assert (event.actor, event.outcome) == ("author", "ok")
+
+
+def test_a_username_with_an_invisible_control_character_signs_in_and_is_audited_clean(db, users):
+    assert accounts.authenticate(db, "author\x01", PASSWORD) is not None
+    assert db.scalars(select(AuditEvent.actor).where(AuditEvent.action == "sign_in")).all()[-1] == "author"
+    created = accounts.create_user(db, "jane\x00", PASSWORD, "viewer", actor="admin")
+    assert created.username == "jane"

@@ -73,3 +73,12 @@ def test_anything_else_gets_a_short_help_and_everything_is_audited(db, settings)
     assert effect.outcome == "unrecognised" and "reply JOIN" in effect.reply
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "inbound"))
     assert (event.outcome, event.target, event.actor) == ("unrecognised", "+1512555••67", "sms")
+
+
+def test_a_keyword_with_an_invisible_control_character_still_counts_and_the_audit_is_clean(db, settings):
+    subscribers.opt_in(db, NUMBER, "public")
+    db.commit()
+    effect = text(db, settings, "STOP\x01")
+    assert effect.outcome == "unsubscribed" and not subscriber(db).active
+    entry = db.scalars(select(AuditEvent).where(AuditEvent.action == "inbound")).all()[-1]
+    assert entry.message == "STOP"

@@ -47,3 +47,9 @@ def test_csv_import_adds_lists_to_existing_numbers(db):
                                  "+15125550101,Zoë,public\n".encode("latin-1")])
 def test_an_upload_is_read_as_utf8_with_or_without_bom_else_latin1(raw):
     assert decode(raw) == "+15125550101,Zoë,public\n"
+
+
+def test_an_imported_name_loses_its_control_characters(db):
+    report = import_csv(db, "+15125550101,Ann\x00\x0b Lee\x1f,public\n", "author")
+    assert report.count("added") == 1
+    assert db.scalar(select(Subscriber.name)) == "Ann Lee"
