@@ -70,7 +70,7 @@ def top_level(session, settings, problems: dict[int, str] | None = None) -> dict
     problems = {} if problems is None else problems
     files, current = _feed_files(settings, feeds.stories(session), f"{settings.ORG_NAME}: status updates", "/feed",
                                  problems)  # the same as main_feeds, keeping the stories that rendered
-    files["cap/index.atom"] = _cap_index(settings, _current_alerts(session), problems)
+    files["cap/index.atom"] = _cap_index(settings, _current_alerts(session), {s.latest.id for s in current}, problems)
     files["have.xml"] = edxl_have.hospital_status(settings, current[0].latest if current else None)
     files["index.html"] = status_page(session, settings, current, problems)
     return files
@@ -175,11 +175,13 @@ def _current_alerts(session) -> list[Update]:
     return sorted(latest.values(), key=lambda u: (u.published_at, u.id))
 
 
-def _cap_index(settings, current: list[Update], problems: dict[int, str]) -> bytes:
-    """The CAP index of the current alerts that can be rendered: the index links only to files that exist."""
+def _cap_index(settings, current: list[Update], rendered: set[int], problems: dict[int, str]) -> bytes:
+    """The CAP index of the current alerts that can be rendered, so it links only to files that exist. An
+    alert's words are its feed entry's: only those not `rendered` in the feeds just now are tried here."""
     def render(alerts):
         for update in alerts:
-            cap.alert(settings, update, [], permalink(settings, update.uid))
+            if update.id not in rendered:
+                cap.alert(settings, update, [], permalink(settings, update.uid))
         return _cap_atom(settings, alerts)
 
     index, _ = tolerant(render, current, problems, lambda update: update.id)
