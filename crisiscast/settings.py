@@ -50,6 +50,7 @@ class Settings(BaseModel):
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
+    PHI_ALLOWED_CONTACTS: Annotated[str, Field(max_length=2000)] = ""
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None

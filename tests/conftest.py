@@ -115,7 +115,8 @@ def database_url(migrated_database, tmp_path):
 def settings(database_url, redis_url, sandbox, tmp_path):
     return config.load("testing", environ={}, instance=tmp_path / "instance", DATABASE_URL=database_url,
                        REDIS_URL=redis_url, QUEUE_NAME=f"test-{uuid.uuid4().hex[:8]}", SECRET_KEY="test-secret",
-                       ORG_NAME="Scott & White", **product_settings(sandbox.url))
+                       ORG_NAME="Scott & White", PHI_ALLOWED_CONTACTS="(254) 724-2111, @sw.org",
+                       **product_settings(sandbox.url))
 
 
 @pytest.fixture

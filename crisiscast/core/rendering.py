@@ -27,6 +27,8 @@ class RenderContext:
     org_name: str
     link: str
     sms_max_segments: int = 3
+    # When X would see the post as a repeat of a recent one, the headline carries “(2)”, “(3)”…
+    x_repeat: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,10 @@ def render_sms(draft: Draft, ctx: RenderContext) -> Rendering:
 def render_x(draft: Draft, ctx: RenderContext) -> Rendering:
     """The X post, within 280 weighted characters; shortened with a link when it has to be."""
 
+    headline = f"{draft.headline} ({ctx.x_repeat})" if ctx.x_repeat > 1 else draft.headline
+
     def compose(body: str, link: str) -> str:
-        return "\n".join(p for p in (draft.headline, status_line(draft), body, link) if p)
+        return "\n".join(p for p in (headline, status_line(draft), body, link) if p)
 
     def fits(text: str) -> bool:
         return x_weight(text) <= X_MAX_WEIGHT

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
-from crisiscast.services import subscribers
+from crisiscast.services import review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 
@@ -41,6 +41,8 @@ def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
 def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str, Rendering]:
     """Validate the draft, its SMS lists included, and render it as publish will."""
     renderings = preview(draft, settings, uid)
+    if "x" in renderings:
+        renderings["x"] = review.distinct_x(session, draft, render_context(settings, uid), renderings["x"])
     if "sms" in draft.channels:
         subscribers.check_lists(session, draft.lists)
     return renderings
@@ -93,6 +95,22 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
         except Exception as exc:  # the outbox keeps it; it goes out once the queue is back
             result.queued, result.queue_error = False, f"{type(exc).__name__}: {exc}"
     return result
+
+
+def published(session: Session, uid: str) -> Update | None:
+    """The update already published under `uid`, if any."""
+    return session.scalar(select(Update).where(Update.uid == uid))
+
+
+def differs(update: Update, draft: Draft) -> bool:
+    """True when `draft` is not what `update` published: an edit made after publishing, not a double submit."""
+    sent = (update.incident.title, update.er_access, update.operating_status, update.headline, update.body,
+            update.next_update, tuple(d.channel for d in update.deliveries))
+    sms = next((d for d in update.deliveries if d.channel == "sms"), None)
+    lists = tuple(sms.audience or ()) if sms else ()
+    typed = (draft.incident, draft.er_access, draft.operating_status, draft.headline, draft.body,
+             draft.next_update, tuple(draft.channels))
+    return sent != typed or (sms is not None and tuple(draft.lists) != lists)
 
 
 def correctable(session: Session, uid: str) -> Update:

@@ -116,7 +116,8 @@ def test_missing_csrf_token_is_refused_and_nothing_is_stored(client, auth, db):
     del form["csrf_token"]
     response = client.post("/updates/new", data={**form, "action": "preview"})
     assert response.status_code == 400
-    assert "Nothing was saved or sent" in response.get_data(as_text=True)
+    assert "nothing was published or sent" in response.get_data(as_text=True)
+    assert 'value="ER open with delays; blood donors needed"' in response.get_data(as_text=True)
     assert db.scalar(select(func.count()).select_from(Update)) == 0
 
 
@@ -299,10 +300,10 @@ def test_an_update_the_site_cannot_render_shows_its_feed_failed_with_retry_and_l
     drain()
     page = client.get(f"/updates/{update_id}").get_data(as_text=True)
     assert "[render_failed]" in page and "surge" in page and "Retry" in page
-    publish_feed(client, drain, "All clear at the main campus")
-    assert "All clear at the main campus" in client.get("/status").get_data(as_text=True)
+    publish_feed(client, drain, "Blood donors needed at the main campus")
+    assert "Blood donors needed at the main campus" in client.get("/status").get_data(as_text=True)
     assert [e.title for e in feedparser.parse(client.get("/feed.atom").data).entries] == [
-        "All clear at the main campus"]
+        "Blood donors needed at the main campus"]
 
 
 def test_retract_of_an_update_with_control_characters_from_before_the_fix_never_answers_500(
@@ -341,3 +342,122 @@ def test_retract_says_clearly_when_the_public_files_cannot_be_rendered(client, a
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and "Retracted and saved, but the public files could not be written" in page
     assert db.get(Update, healthy).retracted_at is not None
+
+
+def test_patient_information_must_be_acknowledged_before_it_is_published(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"], body="Patient Maria Lopez, MRN 00482913, is stable.")
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert "“Maria Lopez”" in preview and "“MRN 00482913”" in preview
+    assert "I confirm this contains no patient information" in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    tick = re.search(r'name="acknowledge" value="([0-9a-f]+)"', preview).group(1)
+
+    unticked = client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
+    assert unticked.status_code == 409 and "tick the box" in unticked.get_data(as_text=True)
+    assert "Patient Maria Lopez, MRN 00482913" in unticked.get_data(as_text=True)  # the text is kept
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+    ticked = client.post("/updates/new", data={**form, "action": "publish", "digest": digest, "acknowledge": tick})
+    assert ticked.status_code == 302
+    [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "guard_acknowledged")).all()
+    assert event.actor == "author" and "Maria Lopez" in event.message
+
+
+def test_a_tick_for_other_warnings_does_not_count(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"], er_access="open", operating_status="evacuating",
+                        body="Patient Maria Lopez is stable.")
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    assert "ER access says “Open” while the hospital is “Evacuating”" in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    response = client.post("/updates/new", data={**form, "action": "publish", "digest": digest,
+                                                  "acknowledge": "0123456789abcdef"})
+    assert response.status_code == 409
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_an_update_without_warnings_publishes_without_a_tick(client, auth, db):
+    auth.login("author")
+    preview = client.post("/updates/new", data={**compose_form(client), "action": "preview"}).get_data(as_text=True)
+    assert 'name="acknowledge"' not in preview  # the hospital's own number (PHI_ALLOWED_CONTACTS) is no warning
+    assert preview_then_publish(client, compose_form(client)).status_code == 302
+
+
+def test_the_same_template_twice_never_makes_x_refuse_a_duplicate(client, auth, db, drain, sandbox_client):
+    auth.login("author")
+    for _ in range(3):
+        assert preview_then_publish(client, compose_form(client, channels=["x"])).status_code == 302
+    drain()
+    assert [d.state for d in db.scalars(select(Delivery).order_by(Delivery.id))] == ["sent", "sent", "sent"]
+    headlines = [t["text"].split("\n")[0] for t in sandbox_client.accepted("x")]
+    assert headlines == ["ER open with delays; blood donors needed", "ER open with delays; blood donors needed (2)",
+                         "ER open with delays; blood donors needed (3)"]
+
+
+def test_edits_sent_after_publishing_are_offered_as_a_correction_not_dropped(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"])
+    assert preview_then_publish(client, form).status_code == 302
+    original = db.scalar(select(Update))
+    edited = {**form, "headline": "ER open; blood donors no longer needed"}
+    response = client.post("/updates/new", data={**edited, "action": "publish", "digest": "stale"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and "your edits were not sent" in page
+    assert 'value="ER open; blood donors no longer needed"' in page
+    assert f'name="corrects" value="{original.uid}" checked' in page
+    new_uid = re.search(r'name="uid" value="([0-9a-f]{12})"', page).group(1)
+    assert new_uid != original.uid
+
+    published = preview_then_publish(client, {**edited, "uid": new_uid, "corrects": original.uid})
+    assert published.status_code == 302
+    correction = db.scalar(select(Update).where(Update.uid == new_uid))
+    assert correction.corrects_id == original.id and correction.headline == "ER open; blood donors no longer needed"
+
+
+def test_a_double_submit_of_the_same_text_is_still_just_recognised(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"])
+    first, second = preview_then_publish(client, form), preview_then_publish(client, form)
+    assert second.status_code == 302 and second.headers["Location"] == first.headers["Location"]
+
+
+def test_a_draft_typed_before_the_session_was_lost_is_back_after_signing_in(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="ER on diversion", body="Typed at 2 a.m.\nsecond line")
+    saved = client.post("/updates/draft", data=form, headers={"X-CSRFToken": form["csrf_token"]})
+    assert saved.status_code == 200 and "UTC" in saved.get_json()["saved_at"]
+    auth.logout()
+    auth.login("author")
+    page = client.get("/updates/new").get_data(as_text=True)
+    assert "Your unsent draft from" in page
+    assert 'value="ER on diversion"' in page and "Typed at 2 a.m.\nsecond line</textarea>" in page
+    assert re.search(r'name="uid" value="([0-9a-f]{12})"', page).group(1) == form["uid"]
+
+
+def test_publishing_or_discarding_forgets_the_draft(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"])
+    client.post("/updates/draft", data=form, headers={"X-CSRFToken": form["csrf_token"]})
+    assert preview_then_publish(client, form).status_code == 302
+    assert "Your unsent draft" not in client.get("/updates/new").get_data(as_text=True)
+    form = compose_form(client, headline="Something else")
+    client.post("/updates/draft", data=form, headers={"X-CSRFToken": form["csrf_token"]})
+    client.post("/updates/draft/discard", data={"csrf_token": form["csrf_token"]})
+    assert "Something else" not in client.get("/updates/new").get_data(as_text=True)
+
+
+def test_an_expired_form_comes_back_with_its_text_and_a_fresh_token(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="Lockdown: do not come to campus", body="Stay away from the north tower.")
+    auth.logout()
+    auth.login("author")  # signed out and in again in another tab: the page's token is no longer valid
+    response = client.post("/updates/new", data={**form, "action": "preview"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "nothing was published or sent" in page
+    assert 'value="Lockdown: do not come to campus"' in page and "Stay away from the north tower.</textarea>" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert token != form["csrf_token"]
+    again = client.post("/updates/new", data={**form, "csrf_token": token, "action": "preview"})
+    assert again.status_code == 200 and 'data-channel="feed"' in again.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
