@@ -29,9 +29,10 @@ from crisiscast.store.models import Incident, Update, utcnow
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-# Rows stored before text was cleaned at the edge may hold control characters: pages show them removed.
+# Rows stored before text was cleaned at the edge may hold control characters: pages show them removed
+# (type(value) keeps Markup safe).
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "xml"]),
-                   finalize=lambda value: clean(value) if isinstance(value, str) else value)
+                   finalize=lambda value: type(value)(clean(value)) if isinstance(value, str) else value)
 _env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS)
 
 
