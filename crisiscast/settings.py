@@ -61,6 +61,7 @@ class Settings(BaseModel):
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
+    SMS_VALIDITY_SECONDS: Annotated[int, Field(ge=1, le=36000)] = 1800
     SMS_DEFAULT_REGION: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"

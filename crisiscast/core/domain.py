@@ -26,7 +26,20 @@ OPERATING_STATUS = {
 }
 
 CHANNELS = ("sms", "x", "facebook", "feed")
-CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed"}
+# A delivery is one action on one channel: "x" posts; "x.delete" takes the post down (a retraction);
+# "sms.notice" texts a retraction notice to those who got the original.
+ACTIONS = {"x.delete": "X: delete the post", "facebook.delete": "Facebook Page: delete the post",
+           "sms.notice": "SMS: retraction notice"}
+CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed", **ACTIONS}
+
+
+SMS_DELIVERIES = ("sms", "sms.notice")  # the deliveries that fan out to recipient rows
+
+
+def channel_action(delivery_channel: str) -> tuple[str, str]:
+    """("x", "delete") for "x.delete"; ("sms", "post") for "sms"."""
+    channel, _, action = delivery_channel.partition(".")
+    return channel, action or "post"
 
 HEADLINE_MAX = 120
 BODY_MAX = 4000
@@ -88,6 +101,8 @@ class Draft:
     corrects: str = ""
     # (field, notice) for each text field that had invisible control characters removed; not part of the text.
     notices: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # The author chose to let earlier updates' texts finish rather than be superseded by this one.
+    keep_earlier: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
@@ -106,6 +121,7 @@ class Draft:
             corrects=(form.get("corrects") or "").strip(),
             notices=tuple((name, removal_notice(TEXT_FIELDS[name], t.removed)) for name, t in text.items()
                           if t.removed),
+            keep_earlier=bool(form.get("keep_earlier")),
         )
 
     def text_values(self) -> dict[str, str]:

@@ -126,6 +126,23 @@ def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
     return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
 
 
+def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int) -> Rendering:
+    """The text that tells those who got an update that it was withdrawn, within `max_segments`."""
+    def compose(cut: int) -> str:
+        quoted = headline if cut >= len(headline) else headline[:max(cut, 0)].rstrip() + "..."
+        return (f"{org_name}: please disregard our earlier message \"{quoted}\": it was withdrawn. "
+                f"{reason}").strip().translate(SMART_ENCODING)
+
+    cut = len(headline)
+    text = compose(cut)
+    while count_sms(text).segments > max_segments and cut > 0:
+        cut -= 10
+        text = compose(cut)
+    count = count_sms(text)
+    return Rendering("sms", text, stats={"characters": count.units, "segments": count.segments,
+                                         "encoding": count.encoding, "max_segments": max_segments})
+
+
 def render_feed(draft: Draft, ctx: RenderContext) -> Rendering:
     """The feed entry: the headline as title, statuses and text as content."""
     text = "\n\n".join(p for p in (status_line(draft), draft.body) if p)

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
+from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
-from crisiscast.services import review, subscribers
+from crisiscast.sending import supersede
+from crisiscast.services import retraction, review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 
@@ -131,7 +132,7 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
         incident.slug = f"{slugify(draft.incident)}-{incident.id}"
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
                     headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
-                    next_update=draft.next_update, corrects=corrected,
+                    next_update=draft.next_update, corrects=corrected, supersede_earlier=not draft.keep_earlier,
                     story_uid=(corrected.story_uid or corrected.uid) if corrected else uid)
     session.add(update)
     session.flush()
@@ -141,7 +142,10 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
     for name in draft.channels:
         channel = channels[name]
         missing = channel.missing_settings()
-        delivery = Delivery(update=update, channel=name, rendering=renderings[name].to_dict(),
+        rendering = renderings[name].to_dict()
+        if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X, an edit on Facebook
+            rendering["corrects_update_id"] = corrected.id
+        delivery = Delivery(update=update, channel=name, rendering=rendering,
                             target=channel.describe(), attempts=0,
                             audience=list(draft.lists) if name == "sms" else None,
                             state=DeliveryState.SKIPPED if missing else DeliveryState.PENDING)
@@ -154,6 +158,8 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
                          message=delivery.error_message)
         session.add(delivery)
     session.flush()
+    if "sms" in draft.channels and not draft.keep_earlier:
+        supersede.on_publish(session, update, draft.lists, author.username)
     return update
 
 
@@ -175,6 +181,8 @@ def retract(session: Session, update_id: int, reason: str, actor: str, rerender:
         raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
     update.retracted_at, update.retraction_reason = utcnow(), reason
     audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
+    retraction.stop_unsent(session, update, actor)
+    retraction.take_down(session, update)
     session.commit()
     try:
         rerender()
@@ -192,7 +200,7 @@ def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Call
     delivery = session.get(Delivery, delivery_id)
     if delivery is None or delivery.state not in DeliveryState.RETRYABLE:
         raise ValidationError({"delivery": "Only a failed delivery can be retried."})
-    if delivery.channel == "sms":
+    if delivery.channel in SMS_DELIVERIES:
         session.execute(SmsRecipient.__table__.update()
                         .where(SmsRecipient.delivery_id == delivery.id, SmsRecipient.state == RecipientState.FAILED)
                         .values(state=RecipientState.PENDING, attempts=0, updated_at=utcnow()))

@@ -75,6 +75,8 @@ class Update(Base):
     story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retraction_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
+    supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")

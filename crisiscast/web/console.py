@@ -19,7 +19,8 @@ from crisiscast.core.rendering import fingerprint
 from crisiscast.core.text import removal_notice, scrub
 from crisiscast.public import isolation, site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import accounts, dashboard, delivery_receipts, drafts, publishing, review, subscribers
+from crisiscast.services import (accounts, dashboard, delivery_receipts, drafts, publishing, retraction, review,
+                                 subscribers)
 from crisiscast.store.models import Delivery, Update
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
@@ -156,7 +157,8 @@ def update(update_id: int):
     found = db().get(Update, update_id)
     if found is None:
         abort(404)
-    return render_template("console/update.html", update=found, **_delivery_context(found))
+    return render_template("console/update.html", update=found, **_delivery_context(found),
+                           notify_count=retraction.recipients_to_notify(db(), found))
 
 
 @bp.get("/updates/<int:update_id>/deliveries")
@@ -174,23 +176,50 @@ def deliveries(update_id: int):
 def retract(update_id: int):
     reason = scrub(request.form.get("reason", ""))
     problems: dict[int, str] = {}
+    render_failed = ""
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
         # queue is down. Only the files it touches, so the request stays short however long the history.
-        publishing.retract(db(), update_id, reason.text, g.user.username,
-                           lambda: site.publish(runtime().sessions, settings(), update_id, problems))
+        withdrawn = publishing.retract(db(), update_id, reason.text, g.user.username,
+                                       lambda: site.publish(runtime().sessions, settings(), update_id, problems))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
-    except publishing.RenderFailed as exc:
-        flash(f"Retracted and saved, but the public files could not be written ({exc}): the public site still "
-              "shows this update. Fix the cause, then run `flask --app crisiscast.web public rebuild`.", "error")
+        return redirect(url_for("console.update", update_id=update_id))
+    except publishing.RenderFailed as exc:  # committed: what follows the retraction still happens
+        withdrawn, render_failed = db().get(Update, update_id), str(exc)
+    if request.form.get("text_recipients"):
+        retraction.notify_recipients(db(), withdrawn, settings(), g.user.username)
+    actions = [d for d in withdrawn.deliveries if "." in d.channel and d.state == DeliveryState.PENDING]
+    queued = _enqueue_all(actions)
+    taken_down = ", ".join(CHANNEL_LABELS[d.channel] for d in actions) or "nothing else to take down"
+    waiting = "" if queued else " The job queue is unreachable: these wait for it."
+    if render_failed:
+        flash(f"Retracted and saved, but the public files could not be written ({render_failed}): the public site "
+              "still shows this update. Fix the cause, then run `flask --app crisiscast.web public rebuild`. "
+              f"Taken down elsewhere: {taken_down}.{waiting}", "error")
     else:
-        flash("Retracted: it leaves the public status page and feeds, and CAP readers get a Cancel.", "success")
-        for problem in isolation.describe(problems):
-            flash(f"{problem} The rest of the public site is current.", "warning")
-        if reason.removed:
-            flash(removal_notice("Reason", reason.removed), "warning")
+        flash(f"Retracted: it leaves the public status page and feeds, CAP readers get a Cancel; {taken_down}."
+              + waiting, "success")
+    _retraction_notes(problems, reason)
     return redirect(url_for("console.update", update_id=update_id))
+
+
+def _enqueue_all(deliveries) -> bool:
+    """Queue each delivery; False if the queue could not be reached (the outbox keeps them pending)."""
+    try:
+        for delivery in deliveries:
+            queueing.enqueue_delivery(delivery.id, delivery.channel)
+    except Exception:  # noqa: BLE001 - the reconciler queues pending deliveries once the queue is back
+        return False
+    return True
+
+
+def _retraction_notes(problems: dict[int, str], reason) -> None:
+    """Warn of updates the public site left out, and of control characters removed from the reason."""
+    for problem in isolation.describe(problems):
+        flash(f"{problem} The rest of the public site is current.", "warning")
+    if reason.removed:
+        flash(removal_notice("Reason", reason.removed), "warning")
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
@@ -209,9 +238,10 @@ def retry(delivery_id: int):
 def _delivery_context(found: Update) -> dict:
     session = db()
     sms = next((d for d in found.deliveries if d.channel == "sms"), None)
-    counts, receipts_by_status, failures = {}, {}, []
+    counts, receipts_by_status, failures, not_sent = {}, {}, [], {}
     if sms:
         counts = sms_recipients.counts(session, sms.id)
+        not_sent = sms_recipients.not_sent(session, sms.id)
         receipts_by_status = delivery_receipts.status_counts(session, sms.id)
         failures = dashboard.sms_failures(session, sms.id)
     # Receipts keep arriving after the sends finish; keep refreshing until none is outstanding.
@@ -220,6 +250,7 @@ def _delivery_context(found: Update) -> dict:
     moving = unfinished or awaiting > 0
     waiting_for_queue = unfinished and queueing.health() != "ok"
     return {"sms_counts": counts, "sms_receipts": receipts_by_status, "sms_failures": failures, "moving": moving,
+            "sms_not_sent": not_sent,
             "labels": CHANNEL_LABELS, "waiting_for_queue": waiting_for_queue}
 
 

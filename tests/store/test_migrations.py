@@ -33,28 +33,43 @@ def test_0006_keeps_a_shared_sid_only_on_the_row_claimed_first(scratch_url):
     """Rows the old lookup credited with another update's message go back in doubt, to be asked about again."""
     from datetime import datetime, timedelta, timezone
 
-    from sqlalchemy import insert, select
+    from sqlalchemy import MetaData, insert, select
 
-    from crisiscast.store.models import Delivery, Incident, SmsRecipient, Subscriber, Update, User
+    from crisiscast.store.models import SmsRecipient
 
     command.upgrade(alembic_config(scratch_url), "0005")
     engine = make_engine(scratch_url)
+    tables = MetaData()
+    tables.reflect(engine)  # the tables as 0005 left them: the models name later columns
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with engine.begin() as conn:
-        conn.execute(insert(User.__table__).values(id=1, username="a", password_hash="x", role="author"))
-        conn.execute(insert(Incident.__table__).values(id=1, title="Drill"))
-        conn.execute(insert(Subscriber.__table__).values(id=1, phone="+15125550001"))
+        def add(name, **values):
+            conn.execute(insert(tables.tables[name]).values({**_required(tables.tables[name], t0), **values}))
+
+        add("users", id=1, username="a", password_hash="x", role="author")
+        add("incidents", id=1, title="Drill")
+        add("subscribers", id=1, phone="+15125550001")
         for n in (1, 2):
-            conn.execute(insert(Update.__table__).values(id=n, uid=f"u{n}", incident_id=1, er_access="open",
-                                                         operating_status="normal", headline="Same", author_id=1))
-            conn.execute(insert(Delivery.__table__).values(id=n, update_id=n, channel="sms", state="sent",
-                                                           rendering={"text": "Same"}))
-            conn.execute(insert(SmsRecipient.__table__).values(
-                id=n, delivery_id=n, subscriber_id=1, phone="+15125550001", state="sent", provider_id="SM1",
-                claimed_at=t0 + timedelta(minutes=n), updated_at=t0))
+            add("updates", id=n, uid=f"u{n}", incident_id=1, er_access="open", operating_status="normal",
+                headline="Same", author_id=1)
+            add("deliveries", id=n, update_id=n, channel="sms", state="sent", rendering={"text": "Same"})
+            add("sms_recipients", id=n, delivery_id=n, subscriber_id=1, phone="+15125550001", state="sent",
+                provider_id="SM1", claimed_at=t0 + timedelta(minutes=n), updated_at=t0)
     migrate(scratch_url)
     with engine.connect() as conn:
         rows = conn.execute(select(SmsRecipient.id, SmsRecipient.state, SmsRecipient.provider_id)
                             .order_by(SmsRecipient.id)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, "sent", "SM1"), (2, "in_doubt", None)]
+
+
+def _required(table, now) -> dict:
+    """A plain value for each NOT NULL column with no server default, so a test row names only what matters."""
+    from sqlalchemy import JSON, Boolean, DateTime, Integer
+
+    def plain(column):
+        kind = column.type
+        return now if isinstance(kind, DateTime) else 0 if isinstance(kind, Integer) else \
+            False if isinstance(kind, Boolean) else {} if isinstance(kind, JSON) else ""
+    return {c.name: plain(c) for c in table.columns
+            if not c.nullable and c.server_default is None and not c.primary_key}
