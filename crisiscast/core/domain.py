@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from crisiscast.core.text import is_clean, removal_notice, scrub
+
 ER_ACCESS = {
     "open": "Open",
     "open_delays": "Open with delays",
@@ -43,6 +45,8 @@ HEADLINE_MAX = 120
 BODY_MAX = 4000
 INCIDENT_MAX = 120
 NEXT_UPDATE_MAX = 80
+# The free-text fields of a draft, by the label the composer shows them under.
+TEXT_FIELDS = {"incident": "Incident", "headline": "Headline", "next_update": "Next update", "body": "Text"}
 
 
 class DeliveryState:
@@ -95,24 +99,34 @@ class Draft:
     lists: tuple[str, ...] = field(default_factory=tuple)
     next_update: str = ""
     corrects: str = ""
+    # (field, notice) for each text field that had invisible control characters removed; not part of the text.
+    notices: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The author chose to let earlier updates' texts finish rather than be superseded by this one.
     keep_earlier: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
-        """Build a draft from a plain mapping (a string or a list of strings per field), trimming whitespace."""
+        """Build a draft from a plain mapping (a string or a list of strings per field), trimming whitespace and
+        removing what XML cannot carry (with a notice naming the field and the positions)."""
+        text = {name: scrub(form.get(name) or "") for name in TEXT_FIELDS}
         return cls(
-            incident=(form.get("incident") or "").strip(),
+            incident=text["incident"].text.strip(),
             er_access=(form.get("er_access") or "").strip(),
             operating_status=(form.get("operating_status") or "").strip(),
-            headline=" ".join((form.get("headline") or "").split()),
-            body=(form.get("body") or "").strip().replace("\r\n", "\n"),
+            headline=" ".join(text["headline"].text.split()),
+            body=text["body"].text.strip(),
             channels=tuple(c for c in CHANNELS if c in _getlist(form, "channels")),
             lists=tuple(dict.fromkeys(n.strip() for n in _getlist(form, "lists") if n.strip())),
-            next_update=" ".join((form.get("next_update") or "").split()),
+            next_update=" ".join(text["next_update"].text.split()),
             corrects=(form.get("corrects") or "").strip(),
+            notices=tuple((name, removal_notice(TEXT_FIELDS[name], t.removed)) for name, t in text.items()
+                          if t.removed),
             keep_earlier=bool(form.get("keep_earlier")),
         )
+
+    def text_values(self) -> dict[str, str]:
+        """The free-text fields as the draft holds them (cleaned), for a form to show back."""
+        return {name: getattr(self, name) for name in TEXT_FIELDS}
 
     def validate(self) -> None:
         """Raise ValidationError naming every field that is wrong."""
@@ -137,6 +151,10 @@ class Draft:
             errors["channels"] = "Choose at least one channel."
         elif "sms" in self.channels and not self.lists:
             errors["lists"] = "Choose at least one list to text."
+        for name, label in TEXT_FIELDS.items():
+            # from_form removes these; a draft built another way must not store what the public site cannot render
+            if name not in errors and not is_clean(getattr(self, name)):
+                errors[name] = f"{label}: remove the invisible control characters; the public feeds cannot carry them."
         if errors:
             raise ValidationError(errors)
 

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from lxml import etree
 
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.core.text import clean
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SEVERE = {"diversion", "closed", "lockdown", "evacuating"}
@@ -56,7 +57,8 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
 
     def add(parent, name, text):
         element = etree.SubElement(parent, f"{{{NS}}}{name}")
-        element.text = text
+        # Rows stored before text was cleaned at the edge may hold what XML cannot carry: leave it out.
+        element.text = None if text is None else clean(text)
         return element
 
     add(root, "identifier", identifier(settings, update.uid, bool(cancel)))

@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.core.text import clean
 from crisiscast.store.models import FeedEntry, Incident, Update, utcnow
 from crisiscast.store.queries import has_public_update, is_public
 
@@ -101,15 +102,21 @@ def versions(session: Session, update: Update) -> list[Update]:
 
 
 def summary(update: Update) -> str:
+    """The entry's text: the statuses and the body, without what XML cannot carry (rows stored before text was
+    cleaned at the edge may hold it)."""
     text = f"ER: {ER_ACCESS[update.er_access]}. Hospital: {OPERATING_STATUS[update.operating_status]}."
-    return text + (f"\n\n{update.body}" if update.body else "")
+    return clean(text + (f"\n\n{update.body}" if update.body else ""))
+
+
+def entry_title(story: Story) -> str:
+    return clean(("Correction: " if story.corrected else "") + story.latest.headline)
 
 
 def _generator(settings, items: list[Story], title: str, path: str) -> FeedGenerator:
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     fg = FeedGenerator()
     fg.id(f"{base}{path}.atom")
-    fg.title(title)
+    fg.title(clean(title))
     fg.subtitle("ER access, hospital operating status and news, as published by our communications team.")
     fg.link(href=f"{base}/", rel="alternate", type="text/html")
     fg.link(href=f"{base}{path}.atom", rel="self", type="application/atom+xml")
@@ -122,7 +129,7 @@ def _generator(settings, items: list[Story], title: str, path: str) -> FeedGener
         fe = fg.add_entry(order="prepend")
         fe.id(story.guid)
         fe.guid(story.guid, permalink=True)
-        fe.title(("Correction: " if story.corrected else "") + story.latest.headline)
+        fe.title(entry_title(story))
         fe.link(href=story.guid, rel="alternate", type="text/html")
         fe.published(story.first.published_at)
         fe.updated(story.latest.published_at)
@@ -158,10 +165,10 @@ def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> 
     """JSON Feed 1.1."""
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     feed = {
-        "version": "https://jsonfeed.org/version/1.1", "title": title, "home_page_url": f"{base}/",
+        "version": "https://jsonfeed.org/version/1.1", "title": clean(title), "home_page_url": f"{base}/",
         "feed_url": f"{base}{path}.json", "language": "en",
         "items": [{"id": s.guid, "url": s.guid,
-                   "title": ("Correction: " if s.corrected else "") + s.latest.headline,
+                   "title": entry_title(s),
                    "content_text": summary(s.latest), "date_published": s.first.published_at.isoformat(),
                    "date_modified": s.latest.published_at.isoformat()} for s in items],
     }

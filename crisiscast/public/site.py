@@ -4,6 +4,9 @@ When an update reaches the feed, is corrected or retracted, only the files it to
 (its story's pages and alerts, its incidents' feeds, the top level), so a publish costs the same after ten
 updates or ten thousand. Files are written atomically (each replaced by rename, with a gzip twin) into
 PUBLIC_DIR, which any web server can serve as it is.
+
+One update that cannot be rendered never stops the rest (crisiscast.public.isolation): it is left out of every
+file, the others are written, and it is named in `problems` (update id -> why).
 """
 from __future__ import annotations
 
@@ -20,13 +23,18 @@ from sqlalchemy import select
 
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.core.text import clean
 from crisiscast.public import cap, edxl_have, feeds
+from crisiscast.public.isolation import guarded, tolerant
 from crisiscast.store.models import Incident, Update, utcnow
 from crisiscast.store.queries import has_public_update, is_public
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "xml"]))
+# Rows stored before text was cleaned at the edge may hold control characters: pages show them removed
+# (type(value) keeps Markup safe).
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "xml"]),
+                   finalize=lambda value: type(value)(clean(value)) if isinstance(value, str) else value)
 _env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS)
 
 
@@ -34,53 +42,78 @@ def permalink(settings, uid: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
-def build(session, settings) -> dict[str, bytes]:
+def _story_key(story: feeds.Story) -> int:
+    return story.latest.id
+
+
+def build(session, settings, problems: dict[int, str] | None = None) -> dict[str, bytes]:
     """Every public file, by its path under PUBLIC_DIR: what `flask public rebuild` writes."""
-    files = top_level(session, settings)
+    problems = {} if problems is None else problems
+    files = top_level(session, settings, problems)
     for incident in feeds.incidents(session):
-        files.update(incident_feeds(session, settings, incident))
+        files.update(incident_feeds(session, settings, incident, problems))
     for versions in _all_stories(session):
-        files.update(_story_files(settings, versions))
+        files.update(_story_files(settings, versions, problems))
     return files
 
 
-def touched(session, settings, update: Update) -> dict[str, bytes]:
+def touched(session, settings, update: Update, problems: dict[int, str] | None = None) -> dict[str, bytes]:
     """The files that publishing, correcting or retracting `update` changes, exactly as `build` renders them."""
+    problems = {} if problems is None else problems
     versions = feeds.versions(session, update)
-    files = top_level(session, settings)
+    files = top_level(session, settings, problems)
     for incident in {v.incident_id: v.incident for v in versions}.values():
-        files.update(incident_feeds(session, settings, incident))
-    files.update(_story_files(settings, versions))
+        files.update(incident_feeds(session, settings, incident, problems))
+    files.update(_story_files(settings, versions, problems))
     return files
 
 
-def top_level(session, settings) -> dict[str, bytes]:
+def top_level(session, settings, problems: dict[int, str] | None = None) -> dict[str, bytes]:
     """The status page, the main feeds, the CAP index and HAVE: what every change touches."""
-    current = feeds.stories(session)
-    files = _feed_files(settings, current, f"{settings.ORG_NAME}: status updates", "/feed")
-    files["cap/index.atom"] = _cap_index(settings, _current_alerts(session))
+    problems = {} if problems is None else problems
+    files, current = _feed_files(settings, feeds.stories(session), f"{settings.ORG_NAME}: status updates", "/feed",
+                                 problems)  # the same as main_feeds, keeping the stories that rendered
+    files["cap/index.atom"] = _cap_index(settings, _current_alerts(session), {s.latest.id for s in current}, problems)
     files["have.xml"] = edxl_have.hospital_status(settings, current[0].latest if current else None)
-    files["index.html"] = status_page(session, settings, current)
+    files["index.html"] = status_page(session, settings, current, problems)
     return files
 
 
-def _feed_files(settings, items: list[feeds.Story], title: str, path: str) -> dict[str, bytes]:
+def _feed_files(settings, items: list[feeds.Story], title: str, path: str, problems: dict[int, str]):
+    """The RSS, Atom and JSON feeds of the `items` that can be rendered, and those items."""
     name = path.lstrip("/")
-    return {f"{name}.rss": feeds.rss(settings, items, title, path),
-            f"{name}.atom": feeds.atom(settings, items, title, path),
-            f"{name}.json": feeds.json_feed(settings, items, title, path)}
+
+    def render(stories):
+        return {f"{name}.rss": feeds.rss(settings, stories, title, path),
+                f"{name}.atom": feeds.atom(settings, stories, title, path),
+                f"{name}.json": feeds.json_feed(settings, stories, title, path)}
+
+    return tolerant(render, items, problems, _story_key)
 
 
-def incident_feeds(session, settings, incident: Incident) -> dict[str, bytes]:
+def main_feeds(session, settings) -> dict[str, bytes]:
+    """The main RSS, Atom and JSON feeds."""
+    files, _ = _feed_files(settings, feeds.stories(session), f"{settings.ORG_NAME}: status updates", "/feed", {})
+    return files
+
+
+def incident_feeds(session, settings, incident: Incident, problems: dict[int, str] | None = None) -> dict[str, bytes]:
     """One incident's RSS, Atom and JSON feeds."""
     items = feeds.stories(session, incident.id)
-    return _feed_files(settings, items, f"{settings.ORG_NAME}: {incident.title}",
-                       f"/incidents/{incident.slug}/feed")
+    files, _ = _feed_files(settings, items, f"{settings.ORG_NAME}: {incident.title}",
+                           f"/incidents/{incident.slug}/feed", {} if problems is None else problems)
+    return files
 
 
-def status_page(session, settings, current=None) -> bytes:
+def status_page(session, settings, current=None, problems: dict[int, str] | None = None) -> bytes:
     """The status page: current ER and hospital status, the incident's timeline, feeds, how to subscribe."""
     current = feeds.stories(session) if current is None else current
+    page, _ = tolerant(lambda items: _status_page(session, settings, items), current,
+                        {} if problems is None else problems, _story_key)
+    return page
+
+
+def _status_page(session, settings, current: list[feeds.Story]) -> bytes:
     latest = current[0].latest if current else None
     timeline = [s for s in current if latest is not None and s.latest.incident_id == latest.incident_id]
     return _env.get_template("public/status.html").render(
@@ -100,21 +133,33 @@ def _page(settings, update: Update, versions: list[Update]) -> bytes:
 
 def story_files(session, settings, update: Update) -> dict[str, bytes]:
     """The pages and CAP alerts of `update`'s story."""
-    return _story_files(settings, feeds.versions(session, update))
+    return _story_files(settings, feeds.versions(session, update), {})
 
 
-def _story_files(settings, versions: list[Update]) -> dict[str, bytes]:
-    """One story's permalink pages and CAP alerts (oldest version first), and its Cancel once retracted."""
+def _story_files(settings, versions: list[Update], problems: dict[int, str]) -> dict[str, bytes]:
+    """One story's permalink pages and CAP alerts (oldest version first), and its Cancel once retracted; a
+    version that cannot be rendered is left out."""
     files = {}
     for n, update in enumerate(versions):
-        files[f"u/{update.uid}.html"] = _page(settings, update, versions)
-        files[f"cap/{update.uid}.xml"] = cap.alert(settings, update, versions[:n], permalink(settings, update.uid))
+        files.update(guarded(problems, update.id, lambda: _version_files(settings, versions, n)) or {})
     retracted = next((v for v in versions if v.retracted_at is not None), None)
     if retracted is not None:
-        latest = versions[-1]
-        files[f"cap/{latest.uid}-cancel.xml"] = cap.alert(settings, latest, versions[:-1],
-                                                          permalink(settings, latest.uid), cancel=retracted)
+        files.update(guarded(problems, versions[-1].id, lambda: _cancel_file(settings, versions, retracted)) or {})
     return files
+
+
+def _cancel_file(settings, versions: list[Update], retracted: Update) -> dict[str, bytes]:
+    """The story's CAP Cancel, from its latest version; the retracted version gives its time and reason."""
+    latest = versions[-1]
+    return {f"cap/{latest.uid}-cancel.xml": cap.alert(settings, latest, versions[:-1], permalink(settings, latest.uid),
+                                                      cancel=retracted)}
+
+
+def _version_files(settings, versions: list[Update], n: int) -> dict[str, bytes]:
+    """The permalink page and CAP alert of the story's `n`-th version."""
+    update = versions[n]
+    return {f"u/{update.uid}.html": _page(settings, update, versions),
+            f"cap/{update.uid}.xml": cap.alert(settings, update, versions[:n], permalink(settings, update.uid))}
 
 
 def _all_stories(session) -> list[list[Update]]:
@@ -133,7 +178,20 @@ def _current_alerts(session) -> list[Update]:
     return sorted(latest.values(), key=lambda u: (u.published_at, u.id))
 
 
-def _cap_index(settings, current: list[Update]) -> bytes:
+def _cap_index(settings, current: list[Update], rendered: set[int], problems: dict[int, str]) -> bytes:
+    """The CAP index of the current alerts that can be rendered, so it links only to files that exist. An
+    alert's words are its feed entry's: only those not `rendered` in the feeds just now are tried here."""
+    def render(alerts):
+        for update in alerts:
+            if update.id not in rendered:
+                cap.alert(settings, update, [], permalink(settings, update.uid))
+        return _cap_atom(settings, alerts)
+
+    index, _ = tolerant(render, current, problems, lambda update: update.id)
+    return index
+
+
+def _cap_atom(settings, current: list[Update]) -> bytes:
     """An Atom index of current alerts (given oldest first), newest first, each linking to its CAP file."""
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     fg = FeedGenerator()
@@ -144,7 +202,7 @@ def _cap_index(settings, current: list[Update]) -> bytes:
     for update in current:
         fe = fg.add_entry(order="prepend")
         fe.id(f"{base}/cap/{update.uid}.xml")
-        fe.title(update.headline)
+        fe.title(clean(update.headline))
         fe.link(href=f"{base}/cap/{update.uid}.xml", type="application/cap+xml")
         fe.updated(update.published_at)
     return fg.atom_str(pretty=True)
@@ -173,11 +231,12 @@ def _replace(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
-def publish(sessions, settings, update_id: int) -> int:
-    """Render and write the files one update touches, then tell the WebSub hub; return how many changed."""
+def publish(sessions, settings, update_id: int, problems: dict[int, str] | None = None) -> int:
+    """Render and write the files one update touches, then tell the WebSub hub; return how many changed.
+    Updates left out because they cannot be rendered are named in `problems`."""
     with sessions() as session:
         update = session.get(Update, update_id)
-        files = touched(session, settings, update)
+        files = touched(session, settings, update, problems)
         stale = [] if update.audience == PUBLIC else internal_files([update])
     remove(stale, settings.PUBLIC_DIR)
     return _write(files, settings)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.passwords import check_password, hash_password, needs_rehash, password_problem
 from crisiscast.services import sessions
+from crisiscast.core.text import clean
 from crisiscast.store import audit
 from crisiscast.store.models import User
 
@@ -30,7 +31,7 @@ def has_role(user: User, role: str) -> bool:
 
 def create_user(session: Session, username: str, password: str, role: str, actor: str) -> User:
     """Add a staff account; ValidationError on a taken name, an unknown role or a weak password."""
-    username = username.strip().lower()
+    username = clean(username).strip().lower()
     errors = {}
     if not username or len(username) > 80 or not all(c.isalnum() or c in "._-" for c in username):
         errors["username"] = "Use letters, digits, dots, dashes or underscores (at most 80)."
@@ -100,13 +101,13 @@ def change_own_password(session: Session, user: User, current: str, new: str) ->
 
 def user_named(session: Session, username: str) -> User | None:
     """The account called `username` (any case), or None."""
-    name = (username or "").strip().lower()
+    name = clean(username).strip().lower()
     return session.scalar(select(User).where(func.lower(User.username) == name)) if name else None
 
 
 def authenticate(session: Session, username: str, password: str, source: str = "") -> User | None:
     """The active user with these credentials (the sign-in is audited), or None."""
-    name = (username or "").strip().lower()
+    name = clean(username).strip().lower()
     user = user_named(session, name)
     valid = check_password(user.password_hash if user else _dummy_hash(), password or "")
     if not (user and user.active and valid):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import PhonePolicy, normalise
+from crisiscast.core.text import clean
 from crisiscast.services import subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import InboundMessage, SubscriberList, utcnow
@@ -55,7 +56,7 @@ def handle(session: Session, settings, message: Inbound, replies=None) -> Effect
     if not _keep(session, message):
         session.rollback()
         return _replayed(session, message)
-    words = (message.body or "").strip().split()
+    words = clean(message.body).strip().split()
     keyword = words[0].upper().strip(".!")[:20] if words else ""
     argument = words[1].lower()[:40] if len(words) > 1 else ""
     number = _number(message.sender, settings)

@@ -14,6 +14,7 @@ from crisiscast.core.audience import INTERNAL, PUBLIC
 from crisiscast.core.audience import audience as decide_audience
 from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
+from crisiscast.core.text import clean
 from crisiscast.sending import supersede
 from crisiscast.services import retraction, review, subscribers
 from crisiscast.store import audit
@@ -183,14 +184,20 @@ def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
     return update
 
 
-def retract(session: Session, update_id: int, reason: str, actor: str, rerender: Callable[[], None]) -> Update:
-    """Withdraw an update (and its story) from every current public view; CAP readers get a Cancel."""
+class RenderFailed(Exception):
+    """The retraction is committed, but the public files could not be written again; the message says why."""
+
+
+def retract(session: Session, update_id: int, reason: str, actor: str, rerender: Callable[[], object]) -> Update:
+    """Withdraw an update (and its story) from every current public view; CAP readers get a Cancel.
+
+    RenderFailed when the retraction is stored but `rerender` could not write the public files."""
     update = session.get(Update, update_id)
     if update is None:
         raise ValidationError({"update": "No such update."})
     if update.retracted_at is not None:
         raise ValidationError({"update": "This update was already retracted."})
-    reason = " ".join(reason.split())[:200]
+    reason = " ".join(clean(reason).split())[:200]
     if not reason:
         raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
     update.retracted_at, update.retraction_reason = utcnow(), reason
@@ -198,7 +205,10 @@ def retract(session: Session, update_id: int, reason: str, actor: str, rerender:
     retraction.stop_unsent(session, update, actor)
     retraction.take_down(session, update)
     session.commit()
-    rerender()
+    try:
+        rerender()
+    except Exception as exc:  # noqa: BLE001 - committed: staff must hear that the public site lags, not see a 500
+        raise RenderFailed(f"{type(exc).__name__}: {exc}") from exc
     return update
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import PhonePolicy
 from crisiscast.services.subscribers import STOPPED, all_lists, join_lists, record_consent
+from crisiscast.core.text import clean
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber
 
@@ -82,7 +83,7 @@ def import_csv(session: Session, text: str, actor: str, policy: PhonePolicy = Ph
             report.lines.append(Line(line_number, raw, "rejected", f"{number} appears earlier in this file"))
             continue
         seen.add(number)
-        report.lines.append(_apply(session, (line_number, raw), number, name.strip(), names, actor))
+        report.lines.append(_apply(session, (line_number, raw), number, " ".join(clean(name).split()), names, actor))
     audit.record(session, actor=actor, action="subscriber_import", outcome="ok", channel="sms",
                  message=report.summary())
     session.commit()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import PhonePolicy
+from crisiscast.core.text import clean
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber, SubscriberList, Subscription, utcnow
 
@@ -125,7 +126,7 @@ def search(session: Session, query: str = "", list_name: str = "", limit: int = 
 def add(session: Session, phone: str, name: str, list_names, actor: str,
         policy: PhonePolicy = PhonePolicy()) -> Subscriber:
     """Subscribe a number to lists; staff may re-add a number they removed, never one that texted STOP."""
-    number = policy.normalise(phone)
+    number, name = policy.normalise(phone), " ".join(clean(name).split())
     list_names = list(list_names) or ["public"]
     check_lists(session, list_names)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
@@ -134,14 +135,14 @@ def add(session: Session, phone: str, name: str, list_names, actor: str,
             f"{number} texted STOP on {subscriber.opted_out_at:%Y-%m-%d}. Only its owner can re-join, "
             "by texting JOIN.")})
     if subscriber is None:
-        subscriber = Subscriber(phone=number, name=name.strip(), active=True)
+        subscriber = Subscriber(phone=number, name=name, active=True)
         session.add(subscriber)
         session.flush()
     elif subscriber.active:
         subscriber.name = name.strip() or subscriber.name
     else:
         subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
-        subscriber.name = name.strip() or subscriber.name
+        subscriber.name = name or subscriber.name
         subscriber.consent_source = None
     if subscriber.consent_source is None:
         record_consent(subscriber, "staff", actor)

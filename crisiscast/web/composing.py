@@ -27,6 +27,8 @@ class Checked:
     # The guards' findings (patient information, contradictions): publishing needs them acknowledged.
     warnings: list = field(default_factory=list)
     audience: str = PUBLIC
+    # Per field: the notice that invisible control characters were removed from what the author typed.
+    notices: dict = field(default_factory=dict)
 
     @property
     def asking(self) -> list[str]:
@@ -35,9 +37,14 @@ class Checked:
 
 
 def unchecked(values: dict, uid: str) -> Checked:
-    """A form as it starts (or comes back), not validated yet: only its counters."""
+    """A form as it starts (or comes back), not validated yet: only its counters. Invisible control characters
+    are taken out of the author's text here, so the form shows (and publish sends) the text without them."""
+    typed = Draft.from_form(values)
+    if typed.notices:
+        values = {**values, **typed.text_values()}
     draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)))
-    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)))
+    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)),
+                   notices=dict(typed.notices))
 
 
 def check(values: dict, uid: str) -> Checked:

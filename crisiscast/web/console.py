@@ -15,7 +15,8 @@ from crisiscast.core.domain import (
     ValidationError,
 )
 from crisiscast.core import guards, placeholders
-from crisiscast.public import site
+from crisiscast.core.text import removal_notice, scrub
+from crisiscast.public import isolation, site
 from crisiscast.sending import sms_recipients
 from crisiscast.services import (
     accounts,
@@ -79,6 +80,8 @@ def compose():
               "warning")
     else:
         flash("Published. Deliveries are on their way.", "success")
+    for notice in checked.notices.values():
+        flash(notice, "warning")
     return redirect(url_for("console.update", update_id=result.update.id))
 
 
@@ -208,24 +211,40 @@ def deliveries(update_id: int):
 @bp.post("/updates/<int:update_id>/retract")
 @login_required("author")
 def retract(update_id: int):
+    reason = scrub(request.form.get("reason", ""))
+    problems: dict[int, str] = {}
+    render_failed = ""
     try:
         # Rendered here and now, not queued: a retracted update must leave the public pages even if the
         # queue is down. Only the files it touches, so the request stays short however long the history.
-        withdrawn = publishing.retract(db(), update_id, request.form.get("reason", ""), g.user.username,
-                                       lambda: site.publish(runtime().sessions, settings(), update_id))
+        withdrawn = publishing.retract(db(), update_id, reason.text, g.user.username,
+                                       lambda: site.publish(runtime().sessions, settings(), update_id, problems))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
         return redirect(url_for("console.update", update_id=update_id))
+    except publishing.RenderFailed as exc:  # committed: what follows the retraction still happens
+        withdrawn, render_failed = db().get(Update, update_id), str(exc)
     if request.form.get("text_recipients"):
         retraction.notify_recipients(db(), withdrawn, settings(), g.user.username)
     actions = [d for d in withdrawn.deliveries if "." in d.channel and d.state == DeliveryState.PENDING]
     queued = _enqueue_all(actions)
     taken_down = ", ".join(CHANNEL_LABELS[d.channel] for d in actions) or "nothing else to take down"
+    _retraction_flash(withdrawn, taken_down, "" if queued else " The job queue is unreachable: these wait for it.",
+                      render_failed)
+    _retraction_notes(problems, reason)
+    return redirect(url_for("console.update", update_id=update_id))
+
+
+def _retraction_flash(withdrawn: Update, taken_down: str, waiting: str, render_failed: str) -> None:
+    """What staff read after a retraction: where it was withdrawn, and what could not be done."""
+    if render_failed:
+        flash(f"Retracted and saved, but the public files could not be written ({render_failed}): the public site "
+              "still shows this update. Fix the cause, then run `flask --app crisiscast.web public rebuild`. "
+              f"Taken down elsewhere: {taken_down}.{waiting}", "error")
+        return
     public = ("it leaves the public status page and feeds, CAP readers get a Cancel" if withdrawn.audience == PUBLIC
               else "it was internal (staff only), so nothing public changes")
-    flash(f"Retracted: {public}; {taken_down}."
-          + ("" if queued else " The job queue is unreachable: these wait for it."), "success")
-    return redirect(url_for("console.update", update_id=update_id))
+    flash(f"Retracted: {public}; {taken_down}.{waiting}", "success")
 
 
 def _enqueue_all(deliveries) -> bool:
@@ -236,6 +255,14 @@ def _enqueue_all(deliveries) -> bool:
     except Exception:  # noqa: BLE001 - the reconciler queues pending deliveries once the queue is back
         return False
     return True
+
+
+def _retraction_notes(problems: dict[int, str], reason) -> None:
+    """Warn of updates the public site left out, and of control characters removed from the reason."""
+    for problem in isolation.describe(problems):
+        flash(f"{problem} The rest of the public site is current.", "warning")
+    if reason.removed:
+        flash(removal_notice("Reason", reason.removed), "warning")
 
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
@@ -288,7 +315,7 @@ def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
         "er_access": ER_ACCESS, "operating_status": OPERATING_STATUS, "channels": _channel_status(),
         "labels": CHANNEL_LABELS, "lists": subscribers.all_lists(db()), "list_counts": subscribers.list_counts(db()),
         "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,
-        "internal": checked.audience == INTERNAL, "internal_notice": INTERNAL_NOTICE,
+        "internal": checked.audience == INTERNAL, "internal_notice": INTERNAL_NOTICE, "notices": checked.notices,
     }
 
 

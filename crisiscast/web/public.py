@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort
 
-from crisiscast.public import feeds, site
+from crisiscast.public import site
 from crisiscast.store.queries import public_incident_by_slug, public_update_by_uid
 from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("public", __name__)
-KINDS = {"rss": ("application/rss+xml", feeds.rss), "atom": ("application/atom+xml", feeds.atom),
-         "json": ("application/feed+json", feeds.json_feed)}
+KINDS = {"rss": "application/rss+xml", "atom": "application/atom+xml", "json": "application/feed+json"}
 
 
 @bp.get("/status")
@@ -27,9 +26,8 @@ def status():
 def feed(kind: str):
     if kind not in KINDS:
         abort(404)
-    mimetype, render = KINDS[kind]
-    body = render(settings(), feeds.stories(db()), f"{settings().ORG_NAME}: status updates")
-    return Response(body, mimetype=mimetype, headers={"Cache-Control": "public, max-age=10"})
+    body = site.main_feeds(db(), settings())[f"feed.{kind}"]
+    return Response(body, mimetype=KINDS[kind], headers={"Cache-Control": "public, max-age=10"})
 
 
 @bp.get("/u/<uid>")
@@ -46,7 +44,7 @@ def incident_feed(slug: str, kind: str):
     if incident is None or kind not in KINDS:
         abort(404)
     body = site.incident_feeds(db(), settings(), incident)[f"incidents/{slug}/feed.{kind}"]
-    return Response(body, mimetype=KINDS[kind][0], headers={"Cache-Control": "public, max-age=10"})
+    return Response(body, mimetype=KINDS[kind], headers={"Cache-Control": "public, max-age=10"})
 
 
 @bp.get("/cap/<name>.xml")

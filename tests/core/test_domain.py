@@ -34,3 +34,24 @@ def test_backoff_grows_is_capped_and_honours_retry_after():
     assert backoff_seconds(20, 2, 300, rand=1.0) == 300
     assert backoff_seconds(1, 2, 300, rand=0.0) == 1
     assert backoff_seconds(1, 2, 300, retry_after=30, rand=1.0) == 30
+
+
+def test_draft_from_form_removes_invisible_control_characters_and_says_where_per_field():
+    form = {"incident": "Fort\x00 Hood", "headline": "ER\x0bopen", "next_update": "by 18:00\ufffe",
+            "body": "Blood donors\x01 needed.\x0cCall\x1f 254-724-2111.", "channels": "feed"}
+    d = Draft.from_form(form)
+    assert (d.incident, d.headline, d.next_update) == ("Fort Hood", "ER open", "by 18:00")
+    assert d.body == "Blood donors needed.\nCall 254-724-2111."
+    assert dict(d.notices) == {
+        "incident": "Incident: 1 invisible control character was removed (at 5). Check the preview.",
+        "next_update": "Next update: 1 invisible control character was removed (at 9). Check the preview.",
+        "body": "Text: 2 invisible control characters were removed (at 13, 27). Check the preview."}
+    assert Draft.from_form({"headline": "ER open", "body": "line\r\nbreak"}).notices == ()
+
+
+def test_a_draft_built_elsewhere_with_control_characters_is_refused_naming_the_field():
+    with pytest.raises(ValidationError) as exc:
+        Draft(incident="Fort Hood", er_access="closed", operating_status="lockdown", headline="Lock\x01down",
+              body="ok\x00", channels=("feed",)).validate()
+    assert set(exc.value.errors) == {"headline", "body"}
+    assert "invisible control character" in exc.value.errors["body"]

@@ -7,6 +7,7 @@ import feedparser
 import pytest
 from lxml import etree
 from sqlalchemy import event, select
+from sqlalchemy import update as sql_update
 
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.public import feeds, site
@@ -26,11 +27,14 @@ def cap_schema():
 
 @pytest.fixture
 def publish(db, runtime, publish):
-    """Publish to the feed and send it in this process; return the update."""
+    """Publish to the feed and send it in this process (after writing `poison` into its row); return the update."""
 
-    def run(headline="ER open", er="open", status="normal", body="", corrects="", next_update=""):
+    def run(headline="ER open", er="open", status="normal", body="", corrects="", next_update="", poison=None):
         update = publish(incident="Fort Hood shooting response", er_access=er, operating_status=status,
                          headline=headline, body=body, corrects=corrects, next_update=next_update, queued=False)
+        if poison:  # written straight to the row, as rows stored before text was cleaned at the edge
+            db.execute(sql_update(Update).where(Update.id == update.id).values(**poison))
+            db.commit()
         deliver(runtime.delivery_context(), update.deliveries[0].id)
         db.refresh(update)
         return update
@@ -219,3 +223,65 @@ def insert_history(db, author, count: int) -> None:
         {"update_id": id_, "guid": f"http://127.0.0.1:5000/u/{uid}", "title": uid, "content": "", "link": "",
          "published_at": at} for id_, uid, at in db.execute(select(Update.id, Update.uid, Update.published_at))])
     db.commit()
+
+
+def written(settings) -> dict[str, bytes]:
+    """The public files on disk (no gzip twins)."""
+    root = Path(settings.PUBLIC_DIR)
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".gz"}
+
+
+def assert_current(settings, headline: str, ems_traffic: str) -> dict[str, bytes]:
+    """`headline` leads the status page and the feeds, HAVE reports `ems_traffic`, every XML file parses."""
+    on_disk = written(settings)
+    for name, body in on_disk.items():
+        if name.endswith((".xml", ".atom", ".rss")):
+            etree.fromstring(body)
+    assert feedparser.parse(on_disk["feed.atom"]).entries[0].title == headline
+    assert feedparser.parse(on_disk["feed.rss"]).entries[0].title == headline
+    assert headline in on_disk["index.html"].decode()
+    have = etree.fromstring(on_disk["have.xml"])
+    assert have.findtext(".//{urn:oasis:names:tc:emergency:EDXL:HAVE:1.0}EMSTrafficStatus") == ems_traffic
+    return on_disk
+
+
+def test_text_with_control_characters_stored_before_the_fix_goes_out_without_them_and_stops_nothing(
+        db, settings, publish):
+    old = publish("Shelter in place", er="diversion",
+                  poison={"headline": "Shelter\x01 in place\ufffe", "body": "Stay\x0binside\x1f."})
+    db.execute(sql_update(Incident).where(Incident.id == old.incident_id).values(title="Fort Hood\x03 response"))
+    db.commit()
+    later = publish("All clear", er="open")
+    assert {old.deliveries[0].state, later.deliveries[0].state} == {"sent"}
+    on_disk = assert_current(settings, "All clear", "Normal")
+    assert [e.title for e in feedparser.parse(on_disk["feed.atom"]).entries] == ["All clear", "Shelter in place"]
+    alert = etree.fromstring(on_disk[f"cap/{old.uid}.xml"])
+    assert alert.findtext(f"{CAP}info/{CAP}headline") == "Shelter in place"
+    assert alert.findtext(f"{CAP}info/{CAP}description").endswith("Stay\ninside.")
+    assert later.uid in on_disk["cap/index.atom"].decode()
+    assert "feed.atom" in files(db, settings)  # and so does a full rebuild
+
+
+def test_an_update_that_cannot_be_rendered_fails_its_feed_delivery_and_the_rest_of_the_site_stays_current(
+        db, settings, publish):
+    first = publish("ER on diversion", er="diversion")
+    bad = publish("Surge plan", poison={"er_access": "surge"})  # a status this version does not know
+    delivery = bad.deliveries[0]
+    assert (delivery.state, delivery.error_code) == ("failed", "render_failed")
+    assert f"update #{bad.id}" in delivery.error_message and "surge" in delivery.error_message
+    # A correction that cannot be rendered leaves its story as it stood.
+    fix = publish("ER on diversion until 18:00", er="diversion", corrects=first.uid,
+                  poison={"operating_status": "unknown"})
+    assert fix.deliveries[0].state == "failed"
+    assert db.scalar(select(FeedEntry).where(FeedEntry.update_id.in_([bad.id, fix.id]))) is None
+    later = publish("Visiting hours resume", er="open")
+    assert later.deliveries[0].state == "sent"
+    on_disk = assert_current(settings, "Visiting hours resume", "Normal")
+    assert [e.title for e in feedparser.parse(on_disk["feed.atom"]).entries] == [
+        "Visiting hours resume", "ER on diversion"]
+    index = on_disk["cap/index.atom"].decode()
+    assert later.uid in index and bad.uid not in index and fix.uid not in index
+    assert f"cap/{bad.uid}.xml" not in on_disk and f"cap/{later.uid}.xml" in on_disk
+    problems = {}
+    rebuilt = site.build(db, settings, problems)
+    assert set(problems) == {bad.id, fix.id} and "feed.atom" in rebuilt

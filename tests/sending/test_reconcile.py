@@ -1,6 +1,7 @@
 """The reconciler: in-doubt sends are looked up before any resend; lost jobs are queued again."""
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -10,7 +11,7 @@ from crisiscast.channels import Message
 from crisiscast.sending.breaker import Breaker
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
-from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient, utcnow
+from crisiscast.store.models import AuditEvent, Delivery, FeedEntry, SmsRecipient, Update, utcnow
 from tests.support.faultkit import wait_until
 
 
@@ -158,3 +159,25 @@ def test_an_earlier_updates_identical_message_is_never_credited(runtime, publish
             for d in (first, second, third)]
     assert len(accepted) == 3 and sorted(sids) == sorted(accepted)  # one message each, none borrowed
     assert sids[0] == accepted[0] and sids[1] == accepted[1]  # the oldest claim in doubt took the free one
+
+
+def test_a_feed_delivery_counts_as_sent_only_once_its_files_are_written(runtime, publish, queue, settings, db, drain):
+    ids = publish("feed")
+    published = db.scalar(select(Update))
+    link = f"{settings.PUBLIC_BASE_URL}/u/{published.uid}"
+    # The worker stored the feed entry, then died before it wrote the files carrying it.
+    db.add(FeedEntry(update_id=published.id, guid=link, title="Reconcile me", content="", link=link,
+                     published_at=published.published_at))
+    db.execute(update(Delivery).values(state="sending", attempts=1, claimed_at=utcnow(),
+                                       lease_until=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    page = Path(settings.PUBLIC_DIR) / f"u/{published.uid}.html"
+    report = reconcile_now(runtime, queue)
+    assert (report.expired, report.found, report.resend) == (1, 0, 1)
+    db.expire_all()
+    assert db.get(Delivery, ids["feed"]).state == "pending" and not page.exists()
+    assert reconcile_now(runtime, queue).requeued == 1
+    drain()
+    db.expire_all()
+    assert db.get(Delivery, ids["feed"]).state == "sent" and page.exists()
+    assert b"Reconcile me" in (Path(settings.PUBLIC_DIR) / "feed.atom").read_bytes()

@@ -174,3 +174,10 @@ def test_changing_my_own_password_needs_the_current_one(db, users):
     assert accounts.authenticate(db, "author", "amber kettle violin") is not None
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "password_changed"))
     assert (event.actor, event.target) == ("author", "author")
+
+
+def test_a_username_with_an_invisible_control_character_signs_in_and_is_audited_clean(db, users):
+    assert accounts.authenticate(db, "author\x01", PASSWORD) is not None
+    assert db.scalars(select(AuditEvent.actor).where(AuditEvent.action == "sign_in")).all()[-1] == "author"
+    created = accounts.create_user(db, "jane\x00", PASSWORD, "viewer", actor="admin")
+    assert created.username == "jane"

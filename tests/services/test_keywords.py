@@ -108,3 +108,12 @@ def test_a_message_seen_before_changes_nothing(db, settings):
     again = keywords.handle(db, settings, join)
     assert again.outcome == "duplicate" and again.reply == first.reply
     assert not subscriber(db).active
+
+
+def test_a_keyword_with_an_invisible_control_character_still_counts_and_the_audit_is_clean(db, settings):
+    subscribers.opt_in(db, NUMBER, "public")
+    db.commit()
+    effect = text(db, settings, "STOP\x01")
+    assert effect.outcome == "unsubscribed" and not subscriber(db).active
+    entry = db.scalars(select(AuditEvent).where(AuditEvent.action == "inbound")).all()[-1]
+    assert entry.message == "STOP"

@@ -121,3 +121,10 @@ def test_a_lists_flag_changed_later_leaves_published_updates_as_they_were(db, ru
     later = publishing.publish(db, STAFF_ONLY, uid="eeeeeeeeeee2", author=users["author"],
                                settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None).update
     assert later.audience == "public"
+
+
+def test_a_retraction_reason_loses_its_control_characters(db, runtime, users):
+    result = publishing.publish(db, DRAFT, uid="aaaaaaaaaaab", author=users["author"], settings=runtime.settings,
+                                channels=runtime.channels, enqueue=lambda *a: None)
+    publishing.retract(db, result.update.id, "Sent\x01 in\x0berror\ufffe", "author", rerender=lambda: None)
+    assert db.get(Update, result.update.id).retraction_reason == "Sent in error"

@@ -60,3 +60,9 @@ def test_a_foreign_number_is_rejected_on_its_line_and_the_rest_imported_with_con
                                  "+15125550101,Zoë,public\n".encode("latin-1")])
 def test_an_upload_is_read_as_utf8_with_or_without_bom_else_latin1(raw):
     assert decode(raw) == "+15125550101,Zoë,public\n"
+
+
+def test_an_imported_name_loses_its_control_characters(db):
+    report = import_csv(db, "+15125550101,Ann\x00\x0b Lee\x1f,public\n", "author")
+    assert report.count("added") == 1
+    assert db.scalar(select(Subscriber.name)) == "Ann Lee"

@@ -127,3 +127,8 @@ def test_a_bad_or_taken_list_name_is_refused_and_nothing_is_stored(db, name, mes
     assert exc.value.errors == {"name": message}
     assert [lst.name for lst in subscribers.all_lists(db)] == before
     assert db.scalar(select(AuditEvent).where(AuditEvent.action == "list_created")) is None
+
+
+def test_a_pasted_name_loses_its_control_characters_and_line_breaks(db):
+    added = subscribers.add(db, "+15125550101", " Ann\x0bLee\x01 ", ["public"], "author")
+    assert added.name == "Ann Lee"

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import feedparser
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 
 import config
 from crisiscast.runtime import Runtime
@@ -281,6 +284,88 @@ def test_a_list_flag_changed_after_the_preview_needs_a_new_preview(client, auth,
     subscribers.set_flags(db, staff.id, public=True, joinable=False, actor="admin")
     response = client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
     assert response.status_code == 409 and db.scalar(select(func.count()).select_from(Update)) == 0
+
+
+def test_invisible_control_characters_are_removed_with_a_notice_and_the_cleaned_text_published(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="ER open\x08 with delays", channels=["feed"],
+                        body="Families: call\x0b254-724-2111.\x01 Donate\x1f blood.")
+    response = client.post("/updates/new", data={**form, "action": "preview"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Headline: 1 invisible control character was removed (at 8). Check the preview." in page
+    assert "Text: 2 invisible control characters were removed (at 29, 37). Check the preview." in page
+    assert 'value="ER open with delays"' in page
+    assert ">Families: call\n254-724-2111. Donate blood.</textarea>" in page
+    assert preview_then_publish(client, form).status_code == 302
+    stored = db.scalar(select(Update))
+    assert (stored.headline, stored.body) == ("ER open with delays", "Families: call\n254-724-2111. Donate blood.")
+
+
+def publish_feed(client, drain, headline: str) -> int:
+    """Publish a feed-only update through the console and a real worker; its id."""
+    response = preview_then_publish(client, compose_form(client, headline=headline, channels=["feed"]))
+    drain()
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def poison(db, update_id: int, **values) -> None:
+    """Write `values` straight into an update's row, as rows stored before text was cleaned at the edge."""
+    db.execute(sql_update(Update).where(Update.id == update_id).values(**values))
+    db.commit()
+
+
+def test_an_update_the_site_cannot_render_shows_its_feed_failed_with_retry_and_later_ones_go_out(
+        client, auth, db, drain):
+    auth.login("author")
+    response = preview_then_publish(client, compose_form(client, headline="Surge plan", channels=["feed"]))
+    update_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    poison(db, update_id, er_access="surge")  # before its worker renders it
+    drain()
+    page = client.get(f"/updates/{update_id}").get_data(as_text=True)
+    assert "[render_failed]" in page and "surge" in page and "Retry" in page
+    publish_feed(client, drain, "Blood donors needed at the main campus")
+    assert "Blood donors needed at the main campus" in client.get("/status").get_data(as_text=True)
+    assert [e.title for e in feedparser.parse(client.get("/feed.atom").data).entries] == [
+        "Blood donors needed at the main campus"]
+
+
+def test_retract_of_an_update_with_control_characters_from_before_the_fix_never_answers_500(
+        client, auth, db, drain, settings):
+    auth.login("author")
+    update_id = publish_feed(client, drain, "Shelter in place")
+    poison(db, update_id, headline="Shelter\x01 in place", body="Stay\x0binside")
+    path = f"/updates/{update_id}"
+    response = client.post(f"{path}/retract", data={"csrf_token": csrf_token(client, path),
+                                                    "reason": "Sent\x02 in error"}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Retracted: it leaves the public status page" in page
+    assert "Reason: 1 invisible control character was removed" in page
+    assert "Shelter in place" not in client.get("/status").get_data(as_text=True)
+    uid = db.get(Update, update_id).uid
+    assert b"Sent in error" in client.get(f"/cap/{uid}-cancel.xml").data
+
+
+def test_retract_says_clearly_when_the_public_files_cannot_be_rendered(client, auth, db, drain, settings):
+    auth.login("author")
+    healthy = publish_feed(client, drain, "Visiting hours resume")
+    unknown = publish_feed(client, drain, "Surge plan")
+    poison(db, unknown, er_access="surge")  # after it went out: the Cancel cannot be rendered
+    path = f"/updates/{unknown}"
+    page = client.post(f"{path}/retract", data={"csrf_token": csrf_token(client, path), "reason": "Wrong"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Retracted" in page and f"update #{unknown} could not be rendered" in page and "surge" in page
+    assert "Surge plan" not in client.get("/status").get_data(as_text=True)
+    # A public directory that cannot be written: the retraction stands and the page says so.
+    public = Path(settings.PUBLIC_DIR)
+    shutil.rmtree(public)
+    public.write_text("not a directory")
+    path = f"/updates/{healthy}"
+    response = client.post(f"{path}/retract", data={"csrf_token": csrf_token(client, path), "reason": "Wrong"},
+                           follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Retracted and saved, but the public files could not be written" in page
+    assert db.get(Update, healthy).retracted_at is not None
 
 
 def test_patient_information_must_be_acknowledged_before_it_is_published(client, auth, db):
