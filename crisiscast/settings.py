@@ -54,6 +54,7 @@ class Settings(BaseModel):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None
+    MAX_CONTENT_LENGTH: Annotated[int, Field(ge=64 * 1024)] = 6 * 1024 * 1024
 
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
