@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.fields import PASSWORD_MAX
 from crisiscast.store import audit
 from crisiscast.store.models import User
 
@@ -53,6 +54,8 @@ def create_user(session: Session, username: str, password: str, role: str, actor
         errors["role"] = f"Choose one of: {', '.join(ROLES)}."
     if len(password) < 10:
         errors["password"] = "Use at least 10 characters."
+    elif len(password) > PASSWORD_MAX:
+        errors["password"] = f"Use at most {PASSWORD_MAX} characters."
     if errors:
         raise ValidationError(errors)
     user = User(username=username, password_hash=hash_password(password), role=role, active=True)
@@ -93,6 +96,8 @@ def set_password(session: Session, user_id: int, password: str, actor: str) -> U
     """Give an account a new password (the first admin's printed one, a forgotten one); audited, never logged."""
     if len(password) < 10:
         raise ValidationError({"password": "Use at least 10 characters."})
+    if len(password) > PASSWORD_MAX:
+        raise ValidationError({"password": f"Use at most {PASSWORD_MAX} characters."})
     user = session.get(User, user_id)
     if user is None:
         raise ValidationError({"user": "No such account."})

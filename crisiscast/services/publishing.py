@@ -11,7 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
+from crisiscast.core.fields import REASON_MAX, too_long
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
+from crisiscast.core.text import clean
 from crisiscast.services import review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
@@ -147,9 +149,11 @@ def retract(session: Session, update_id: int, reason: str, actor: str, rerender:
         raise ValidationError({"update": "No such update."})
     if update.retracted_at is not None:
         raise ValidationError({"update": "This update was already retracted."})
-    reason = " ".join(reason.split())[:200]
+    reason = " ".join(clean(reason).split())
     if not reason:
         raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
+    if too_long("reason", reason, REASON_MAX):
+        raise ValidationError({"reason": too_long("reason", reason, REASON_MAX) + " Nothing was retracted."})
     update.retracted_at, update.retraction_reason = utcnow(), reason
     audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
     session.commit()

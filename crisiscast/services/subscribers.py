@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.fields import LIST_DESCRIPTION_MAX, SUBSCRIBER_NAME_MAX, too_long
+from crisiscast.core.text import clean
 from crisiscast.core.phones import normalise
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber, SubscriberList, Subscription, utcnow
@@ -29,7 +31,10 @@ def create_list(session: Session, name: str, description: str, joinable: bool, a
         raise ValidationError({"name": "A list name is letters, digits and dashes (at most 40)."})
     if name in {lst.name for lst in all_lists(session)}:
         raise ValidationError({"name": f"There is already a list named {name}."})
-    created = SubscriberList(name=name, description=description.strip()[:200], joinable=joinable)
+    description = clean(description).strip()
+    if too_long("description", description, LIST_DESCRIPTION_MAX):
+        raise ValidationError({"description": too_long("description", description, LIST_DESCRIPTION_MAX)})
+    created = SubscriberList(name=name, description=description, joinable=joinable)
     session.add(created)
     audit.record(session, actor=actor, action="list_created", outcome="ok", channel="sms", target=name)
     session.commit()
@@ -85,6 +90,7 @@ def search(session: Session, query: str = "", list_name: str = "", limit: int = 
 def add(session: Session, phone: str, name: str, list_names, actor: str, region: str = "US") -> Subscriber:
     """Subscribe a number to lists; staff may re-add a number they removed, never one that texted STOP."""
     number = normalise(phone, region)
+    name = subscriber_name(name)
     list_names = list(list_names) or ["public"]
     check_lists(session, list_names)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
@@ -93,17 +99,26 @@ def add(session: Session, phone: str, name: str, list_names, actor: str, region:
             f"{number} texted STOP on {subscriber.opted_out_at:%Y-%m-%d}. Only its owner can re-join, "
             "by texting JOIN.")})
     if subscriber is None:
-        subscriber = Subscriber(phone=number, name=name.strip(), active=True)
+        subscriber = Subscriber(phone=number, name=name, active=True)
         session.add(subscriber)
         session.flush()
     else:
         subscriber.active, subscriber.opted_out_at, subscriber.opt_out = True, None, None
-        subscriber.name = name.strip() or subscriber.name
+        subscriber.name = name or subscriber.name
     join_lists(session, subscriber, list_names)
     audit.record(session, actor=actor, action="subscriber_added", outcome="ok", channel="sms",
                  target=masking.mask_phone(number), message=f"lists: {', '.join(list_names)}")
     session.commit()
     return subscriber
+
+
+def subscriber_name(name: str) -> str:
+    """A subscriber's name as typed, trimmed; ValidationError when it is longer than its column."""
+    name = clean(name).strip()
+    problem = too_long("name", name, SUBSCRIBER_NAME_MAX)
+    if problem:
+        raise ValidationError({"name": problem})
+    return name
 
 
 def remove(session: Session, subscriber_id: int, actor: str) -> None:

@@ -5,6 +5,8 @@ import functools
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
+from crisiscast.core.fields import PASSWORD_MAX, USERNAME_MAX, too_long
+from crisiscast.core.text import clean
 from crisiscast.services import accounts
 from crisiscast.store.models import User
 from crisiscast.web.helpers import db
@@ -44,14 +46,19 @@ def login_required(role: str = "viewer"):
 @bp.route("/login", methods=("GET", "POST"))
 def login():
     if request.method == "POST":
-        user = accounts.authenticate(db(), request.form.get("username", ""), request.form.get("password", ""),
-                                     source=request.remote_addr or "")
+        # NUL bytes cannot be in a username (PostgreSQL refuses them in a lookup); an overlong value is not tried.
+        username, password = clean(request.form.get("username", "")), request.form.get("password", "")
+        problem = too_long("username", username, USERNAME_MAX) or too_long("password", password, PASSWORD_MAX)
+        if problem:
+            flash(f"{problem} Nothing was tried.", "error")
+            return render_template("auth/login.html", username=""), 400
+        user = accounts.authenticate(db(), username, password, source=request.remote_addr or "")
         if user is not None:
             session.clear()
             session["user_id"] = user.id
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong username or password.", "error")
-    return render_template("auth/login.html", username=request.form.get("username", ""))
+    return render_template("auth/login.html", username=clean(request.form.get("username", ""))[:USERNAME_MAX])
 
 
 @bp.post("/logout")

@@ -47,9 +47,11 @@ def compose():
         starting = dashboard.starting_values(db(), configured, request.args.get("corrects", ""))
         return _form(starting, uid=publishing.new_uid())
     uid = request.form.get("uid", "")
-    if not UID.match(uid):
-        abort(400, "The form is missing its identifier; reload the page.")
     values = form_values(request.form)
+    if not UID.match(uid):
+        flash("The form had lost its identifier, so nothing was checked or published. Your text is below: "
+              "preview again.", "error")
+        return _form(values, uid=publishing.new_uid()), 400
     draft = Draft.from_form(values)
     try:
         renderings = publishing.check_draft(db(), draft, settings(), uid)

@@ -1,9 +1,10 @@
 """SMS subscribers: counts per list, search, add and remove numbers, CSV import, lists."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.fields import SEARCH_MAX, too_long
 from crisiscast.services import accounts, subscriber_import, subscribers
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, settings
@@ -14,6 +15,8 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 def _page(errors=None, values=None, report=None, status=200):
     query, list_name = request.args.get("q", ""), request.args.get("list", "")
+    if too_long("search", query, SEARCH_MAX):
+        abort(400, too_long("search", query, SEARCH_MAX))
     return render_template(
         "subscribers/index.html", subscribers=subscribers.search(db(), query, list_name), query=query,
         list_name=list_name, lists=subscribers.all_lists(db()), counts=subscribers.list_counts(db()),
