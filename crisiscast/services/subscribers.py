@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
-from crisiscast.core.fields import LIST_DESCRIPTION_MAX, SUBSCRIBER_NAME_MAX, too_long
+from crisiscast.core.fields import LIST_DESCRIPTION_MAX, LIST_NAME_MAX, SUBSCRIBER_NAME_MAX, too_long
 from crisiscast.core.text import clean
 from crisiscast.core.phones import normalise
 from crisiscast.store import audit
@@ -27,8 +27,8 @@ def all_lists(session: Session) -> list[SubscriberList]:
 def create_list(session: Session, name: str, description: str, joinable: bool, actor: str) -> SubscriberList:
     """Add a subscriber list (letters, digits and dashes, names unique); audited."""
     name = name.strip().lower()
-    if not name or len(name) > 40 or not all(c.isalnum() or c == "-" for c in name):
-        raise ValidationError({"name": "A list name is letters, digits and dashes (at most 40)."})
+    if not name or len(name) > LIST_NAME_MAX or not all(c.isalnum() or c == "-" for c in name):
+        raise ValidationError({"name": f"A list name is letters, digits and dashes (at most {LIST_NAME_MAX})."})
     if name in {lst.name for lst in all_lists(session)}:
         raise ValidationError({"name": f"There is already a list named {name}."})
     description = clean(description).strip()

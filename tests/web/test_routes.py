@@ -44,8 +44,8 @@ def test_each_route_answers_each_role_as_decided(app, users, rows, settings):
     checked = 0
     for rule in app.url_map.iter_rules():
         access = routes.ROUTES[rule.endpoint].access
-        if rule.endpoint in ("auth.logout",):
-            continue  # signing out would end the session the rest of the matrix uses: tested in test_auth
+        if rule.endpoint == "auth.logout":
+            continue  # signing out would end the session the rest of the matrix uses: see the test below
         for method in routes.methods(rule):
             for who, client in clients.items():
                 response = _request(client, rule, method, rows, settings)
@@ -71,3 +71,10 @@ def test_webhooks_refuse_an_unsigned_request_from_anyone(app, users, rows, setti
                 path = routes.path_for(rule, rows)
                 response = client.post(path, data=routes.ROUTES[rule.endpoint].form)
                 assert response.status_code == 403, rule.rule
+
+
+def test_signing_out_needs_no_sign_in_and_ends_on_the_sign_in_page(app, users):
+    for client in (app.test_client(), routes.signed_in(app, "viewer", PASSWORD)):
+        response = client.post("/logout", data={"csrf_token": routes.csrf_token(client)})
+        assert response.status_code == 302 and "/login" in response.location
+        assert "/login" in client.get("/").location
