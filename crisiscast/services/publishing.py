@@ -98,6 +98,22 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     return result
 
 
+def published(session: Session, uid: str) -> Update | None:
+    """The update already published under `uid`, if any."""
+    return session.scalar(select(Update).where(Update.uid == uid))
+
+
+def differs(update: Update, draft: Draft) -> bool:
+    """True when `draft` is not what `update` published: an edit made after publishing, not a double submit."""
+    sent = (update.incident.title, update.er_access, update.operating_status, update.headline, update.body,
+            update.next_update, tuple(d.channel for d in update.deliveries))
+    sms = next((d for d in update.deliveries if d.channel == "sms"), None)
+    lists = tuple(sms.audience or ()) if sms else ()
+    typed = (draft.incident, draft.er_access, draft.operating_status, draft.headline, draft.body,
+             draft.next_update, tuple(draft.channels))
+    return sent != typed or (sms is not None and tuple(draft.lists) != lists)
+
+
 def correctable(session: Session, uid: str) -> Update:
     """The update a correction replaces: it must exist and not be retracted."""
     original = session.scalar(select(Update).where(Update.uid == uid))

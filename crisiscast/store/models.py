@@ -200,6 +200,16 @@ class FeedEntry(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class SavedDraft(Base):
+    """What an author was typing in the composer, saved as they type so a lost session loses nothing."""
+
+    __tablename__ = "saved_drafts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    values: Mapped[dict] = mapped_column(JSON)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEvent(Base):
     """One line of the append-only audit log; the database refuses updates and deletes."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g, render_template
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
 
@@ -56,6 +56,11 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
+        if request.endpoint == "console.compose" and request.method == "POST":
+            auth.load_user()  # the CSRF check runs before the signed-in user is loaded
+            recovered = console.recover_compose(exc.description)
+            if recovered is not None:
+                return recovered
         return render_template("errors/csrf.html", reason=exc.description), 400
 
     @app.errorhandler(OperationalError)

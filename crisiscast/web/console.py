@@ -18,7 +18,7 @@ from crisiscast.core import guards
 from crisiscast.core.rendering import fingerprint
 from crisiscast.public import site
 from crisiscast.sending import sms_recipients
-from crisiscast.services import dashboard, delivery_receipts, publishing, review, subscribers
+from crisiscast.services import accounts, dashboard, delivery_receipts, drafts, publishing, review, subscribers
 from crisiscast.store.models import Delivery, Update
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
@@ -43,9 +43,7 @@ def index():
 @login_required("author")
 def compose():
     if request.method == "GET":
-        configured = [c["name"] for c in _channel_status() if c["configured"]]
-        starting = dashboard.starting_values(db(), configured, request.args.get("corrects", ""))
-        return _form(starting, uid=publishing.new_uid())
+        return _start()
     uid = request.form.get("uid", "")
     values = form_values(request.form)
     if not UID.match(uid):
@@ -53,27 +51,22 @@ def compose():
               "preview again.", "error")
         return _form(values, uid=publishing.new_uid()), 400
     draft = Draft.from_form(values)
+    published = publishing.published(db(), uid)
+    if published is not None and publishing.differs(published, draft):
+        return _edited_after_publish(values, published), 409
     try:
         renderings = publishing.check_draft(db(), draft, settings(), uid)
     except ValidationError as exc:
         return _form(values, uid=uid, errors=exc.errors), 422
-    digest = fingerprint(renderings, draft.lists)
-    found = review.warnings(draft, settings())
-    wants_publish = request.form.get("action") == "publish"
-    current = request.form.get("digest") == digest
-    acknowledged = not found or request.form.get("acknowledge") == guards.acknowledgement(found)
-    if not wants_publish or not current or not acknowledged:
-        estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
-        if wants_publish:
-            flash("The text or the lists changed since the preview. Check the preview below, then publish."
-                  if not current else "Check the warnings below and tick the box to confirm, then publish.",
-                  "warning")
-        preview = {"renderings": renderings, "digest": digest, "estimate": estimate, "warnings": found}
-        return _form(values, uid=uid, preview=preview), 409 if wants_publish else 200
+    held = _held_back(values, uid, draft, renderings)
+    if held is not None:
+        return held
     result = publishing.publish(db(), draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
-    if result.created and found:
-        review.record_acknowledgement(db(), result.update, found, g.user.username)
+    if result.created:
+        drafts.discard(db(), g.user)
+        if g.get("acknowledged_warnings"):
+            review.record_acknowledgement(db(), result.update, g.acknowledged_warnings, g.user.username)
     if not result.created:
         flash("This update was already published; it was not sent again.", "info")
     elif not result.queued:
@@ -82,6 +75,76 @@ def compose():
     else:
         flash("Published. Deliveries are on their way.", "success")
     return redirect(url_for("console.update", update_id=result.update.id))
+
+
+@bp.post("/updates/draft")
+@login_required("author")
+def save_draft():
+    """Called by the composer as the author types (and by any form that would otherwise lose the text)."""
+    saved = drafts.save(db(), g.user, form_values(request.form))
+    return {"saved_at": saved.saved_at.strftime("%H:%M:%S UTC")}
+
+
+@bp.post("/updates/draft/discard")
+@login_required("author")
+def discard_draft():
+    drafts.discard(db(), g.user)
+    flash("The saved draft was thrown away.", "info")
+    return redirect(url_for("console.compose"))
+
+
+def recover_compose(reason: str):
+    """A compose form refused by the CSRF check (expired, or signed out and in again in another tab): the same
+    form again with what was typed and a fresh token, so nothing is lost. None when nobody is signed in."""
+    if getattr(g, "user", None) is None or not accounts.has_role(g.user, "author"):
+        return None
+    values = form_values(request.form)
+    drafts.save(db(), g.user, values)
+    flash("The form's security token had expired, so nothing was published or sent. Everything you typed is below: "
+          "check it and preview again.", "warning")
+    uid = request.form.get("uid", "")
+    return _form(values, uid=uid if UID.match(uid) else publishing.new_uid()), 400
+
+
+def _start():
+    """The composer, opening on the author's saved draft when there is one."""
+    corrects = request.args.get("corrects", "")
+    saved = None if corrects else drafts.load(db(), g.user)
+    if saved is None:
+        configured = [c["name"] for c in _channel_status() if c["configured"]]
+        return _form(dashboard.starting_values(db(), configured, corrects), uid=publishing.new_uid())
+    uid = saved.values.get("uid", "")
+    if not UID.match(uid) or publishing.published(db(), uid) is not None:
+        uid = publishing.new_uid()
+    flash(f"Your unsent draft from {saved.saved_at:%H:%M} UTC is back.", "info")
+    return _form(saved.values, uid=uid, preview={"restored": True})
+
+
+def _held_back(values: dict, uid: str, draft: Draft, renderings):
+    """The preview page when this request must not publish yet (a preview, a stale preview, an unticked
+    warning); None when it may."""
+    digest = fingerprint(renderings, draft.lists)
+    found = review.warnings(draft, settings())
+    wants_publish = request.form.get("action") == "publish"
+    current = request.form.get("digest") == digest
+    acknowledged = not found or request.form.get("acknowledge") == guards.acknowledgement(found)
+    if wants_publish and current and acknowledged:
+        if found:
+            g.acknowledged_warnings = found
+        return None
+    estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"]) if "sms" in renderings else None
+    if wants_publish:
+        flash("The text or the lists changed since the preview. Check the preview below, then publish."
+              if not current else "Check the warnings below and tick the box to confirm, then publish.", "warning")
+    preview = {"renderings": renderings, "digest": digest, "estimate": estimate, "warnings": found}
+    return _form(values, uid=uid, preview=preview), 409 if wants_publish else 200
+
+
+def _edited_after_publish(values: dict, published: Update):
+    """Edits sent after the update went out: never dropped; offered as a correction of it, or a new update."""
+    flash(f"“{published.headline}” was already published at {published.published_at:%H:%M} UTC, and your edits "
+          "were not sent. Choose below: publish them as a correction of it, or as a new update.", "warning")
+    return _form({**values, "corrects": published.uid}, uid=publishing.new_uid(), preview={"edited": published})
 
 
 @bp.get("/updates/<int:update_id>")
@@ -150,7 +213,8 @@ def _delivery_context(found: Update) -> dict:
 
 def _form(values: dict, uid: str, errors=None, preview: dict | None = None):
     """The compose page; `preview` holds the renderings, their digest, the SMS estimate and the guard warnings."""
-    preview = {"renderings": None, "digest": "", "estimate": None, "warnings": [], **(preview or {})}
+    preview = {"renderings": None, "digest": "", "estimate": None, "warnings": [], "restored": False,
+               "edited": None, **(preview or {})}
     return render_template(
         "console/compose.html", values=values, chosen=values.get("channels", []), uid=uid, errors=errors or {},
         acknowledgement=guards.acknowledgement(preview["warnings"]), chosen_lists=values.get("lists", []),

@@ -94,3 +94,25 @@ def test_the_dashboard_on_a_phone_fits_the_screen_and_says_how_recovery_is(page,
                             ".map(e => e.getBoundingClientRect().height)")
     assert heights and min(heights) >= 44, heights  # touch targets
     shot(page, "dashboard-phone.png")
+
+
+def test_the_composer_saves_what_is_typed_and_brings_it_back_after_signing_in_again(page, live_server, users):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server}/login")
+    page.fill("#username", "author")
+    page.fill("#password", "correct horse battery")
+    page.click("button:has-text('Sign in')")
+    page.goto(f"{live_server}/updates/new")
+    page.fill("#headline", "ER on ambulance diversion")
+    page.fill("#body", "Typed on a phone at 2 a.m.")
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved", timeout=60_000)
+
+    page.context.clear_cookies()  # the session is gone: expired, or signed out in another tab
+    page.goto(f"{live_server}/updates/new")
+    page.fill("#username", "author")
+    page.fill("#password", "correct horse battery")
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url("**/updates/new")
+    expect(page.locator("#headline")).to_have_value("ER on ambulance diversion")
+    expect(page.locator("#body")).to_have_value("Typed on a phone at 2 a.m.")

@@ -113,7 +113,8 @@ def test_missing_csrf_token_is_refused_and_nothing_is_stored(client, auth, db):
     del form["csrf_token"]
     response = client.post("/updates/new", data={**form, "action": "preview"})
     assert response.status_code == 400
-    assert "Nothing was saved or sent" in response.get_data(as_text=True)
+    assert "nothing was published or sent" in response.get_data(as_text=True)
+    assert 'value="ER open with delays; blood donors needed"' in response.get_data(as_text=True)
     assert db.scalar(select(func.count()).select_from(Update)) == 0
 
 
@@ -307,3 +308,71 @@ def test_the_same_template_twice_never_makes_x_refuse_a_duplicate(client, auth, 
     headlines = [t["text"].split("\n")[0] for t in sandbox_client.accepted("x")]
     assert headlines == ["ER open with delays; blood donors needed", "ER open with delays; blood donors needed (2)",
                          "ER open with delays; blood donors needed (3)"]
+
+
+def test_edits_sent_after_publishing_are_offered_as_a_correction_not_dropped(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"])
+    assert preview_then_publish(client, form).status_code == 302
+    original = db.scalar(select(Update))
+    edited = {**form, "headline": "ER open; blood donors no longer needed"}
+    response = client.post("/updates/new", data={**edited, "action": "publish", "digest": "stale"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and "your edits were not sent" in page
+    assert 'value="ER open; blood donors no longer needed"' in page
+    assert f'name="corrects" value="{original.uid}" checked' in page
+    new_uid = re.search(r'name="uid" value="([0-9a-f]{12})"', page).group(1)
+    assert new_uid != original.uid
+
+    published = preview_then_publish(client, {**edited, "uid": new_uid, "corrects": original.uid})
+    assert published.status_code == 302
+    correction = db.scalar(select(Update).where(Update.uid == new_uid))
+    assert correction.corrects_id == original.id and correction.headline == "ER open; blood donors no longer needed"
+
+
+def test_a_double_submit_of_the_same_text_is_still_just_recognised(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"])
+    first, second = preview_then_publish(client, form), preview_then_publish(client, form)
+    assert second.status_code == 302 and second.headers["Location"] == first.headers["Location"]
+
+
+def test_a_draft_typed_before_the_session_was_lost_is_back_after_signing_in(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="ER on diversion", body="Typed at 2 a.m.\nsecond line")
+    saved = client.post("/updates/draft", data=form, headers={"X-CSRFToken": form["csrf_token"]})
+    assert saved.status_code == 200 and "UTC" in saved.get_json()["saved_at"]
+    auth.logout()
+    auth.login("author")
+    page = client.get("/updates/new").get_data(as_text=True)
+    assert "Your unsent draft from" in page
+    assert 'value="ER on diversion"' in page and "Typed at 2 a.m.\nsecond line</textarea>" in page
+    assert re.search(r'name="uid" value="([0-9a-f]{12})"', page).group(1) == form["uid"]
+
+
+def test_publishing_or_discarding_forgets_the_draft(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, channels=["feed"])
+    client.post("/updates/draft", data=form, headers={"X-CSRFToken": form["csrf_token"]})
+    assert preview_then_publish(client, form).status_code == 302
+    assert "Your unsent draft" not in client.get("/updates/new").get_data(as_text=True)
+    form = compose_form(client, headline="Something else")
+    client.post("/updates/draft", data=form, headers={"X-CSRFToken": form["csrf_token"]})
+    client.post("/updates/draft/discard", data={"csrf_token": form["csrf_token"]})
+    assert "Something else" not in client.get("/updates/new").get_data(as_text=True)
+
+
+def test_an_expired_form_comes_back_with_its_text_and_a_fresh_token(client, auth, db):
+    auth.login("author")
+    form = compose_form(client, headline="Lockdown: do not come to campus", body="Stay away from the north tower.")
+    auth.logout()
+    auth.login("author")  # signed out and in again in another tab: the page's token is no longer valid
+    response = client.post("/updates/new", data={**form, "action": "preview"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "nothing was published or sent" in page
+    assert 'value="Lockdown: do not come to campus"' in page and "Stay away from the north tower.</textarea>" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert token != form["csrf_token"]
+    again = client.post("/updates/new", data={**form, "csrf_token": token, "action": "preview"})
+    assert again.status_code == 200 and 'data-channel="feed"' in again.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Update)) == 0

@@ -1,0 +1,51 @@
+"""Drafts saved as the author types: one per author, restored when the composer opens after a lost session."""
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from crisiscast.core.domain import BODY_MAX, HEADLINE_MAX, INCIDENT_MAX, NEXT_UPDATE_MAX
+from crisiscast.core.text import clean
+from crisiscast.store.models import SavedDraft, User, utcnow
+
+# The composer's fields and the most each may hold here (a little over the publish limits, so a draft that is
+# too long is kept as typed and the preview says what to cut).
+FIELDS = {"incident": INCIDENT_MAX * 2, "er_access": 32, "operating_status": 32, "headline": HEADLINE_MAX * 2,
+          "next_update": NEXT_UPDATE_MAX * 2, "body": BODY_MAX * 2, "corrects": 32, "uid": 32}
+CHOICES = {"channels": 8, "lists": 50}
+
+
+def save(session: Session, user: User, form) -> SavedDraft:
+    """Keep the composer's current `form` (a mapping of strings, or lists for channels and lists) for `user`."""
+    values = {name: clean(_one(form.get(name)))[:limit] for name, limit in FIELDS.items()}
+    values.update({name: [clean(v)[:60] for v in _many(form.get(name))][:limit] for name, limit in CHOICES.items()})
+    draft = session.scalar(select(SavedDraft).where(SavedDraft.user_id == user.id))
+    if draft is None:
+        draft = SavedDraft(user_id=user.id, values=values)
+        session.add(draft)
+    draft.values, draft.saved_at = values, utcnow()
+    session.commit()
+    return draft
+
+
+def load(session: Session, user: User) -> SavedDraft | None:
+    """The draft `user` left, if any."""
+    return session.scalar(select(SavedDraft).where(SavedDraft.user_id == user.id))
+
+
+def discard(session: Session, user: User) -> None:
+    """Forget `user`'s draft (after it was published, or when they throw it away)."""
+    session.execute(delete(SavedDraft).where(SavedDraft.user_id == user.id))
+    session.commit()
+
+
+def _one(value) -> str:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else ""
+
+
+def _many(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, (list, tuple)) else []
