@@ -35,6 +35,8 @@ ROUTES = {
     "auth.logout": Route("anyone", "POST"),
     "console.index": Route("viewer"),
     "console.compose": Route("author", "POST", UPDATE_FORM, echoed=("incident", "headline", "body", "next_update")),
+    "console.save_draft": Route("author", "POST", UPDATE_FORM),
+    "console.discard_draft": Route("author", "POST"),
     "console.update": Route("viewer"),
     "console.deliveries": Route("viewer"),
     "console.retract": Route("author", "POST", {"reason": "The drill is over."}),
