@@ -50,7 +50,7 @@ def add_history(runtime, author_id: int, upto: int) -> None:
             updates.append({"uid": uid, "incident_id": incidents[n % len(incidents)],
                             "er_access": "open", "operating_status": "normal", "headline": f"Update {n}",
                             "body": "History.", "author_id": author_id, "published_at": at, "next_update": "",
-                            "story_uid": story,
+                            "story_uid": story, "audience": "public",
                             "retracted_at": at if n % 50 == 25 else None, "retraction_reason": "Bench"})
         bulk.insert_rows(session, Update.__table__, updates)
         ids = dict(session.execute(select(Update.uid, Update.id).where(Update.uid.in_([u["uid"] for u in updates]))).all())

@@ -54,6 +54,8 @@ class Settings(BaseModel):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
     WTF_CSRF_TIME_LIMIT: Annotated[int, Field(ge=60)] | None = None
+    SESSION_IDLE_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    SESSION_MAX_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
     MAX_CONTENT_LENGTH: Annotated[int, Field(ge=64 * 1024)] = 6 * 1024 * 1024
 
     TWILIO_ACCOUNT_SID: str = ""
@@ -62,6 +64,7 @@ class Settings(BaseModel):
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
+    SMS_VALIDITY_SECONDS: Annotated[int, Field(ge=1, le=36000)] = 1800
     SMS_DEFAULT_REGION: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "US"
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import config
+from crisiscast.core.domain import ValidationError
 from crisiscast.sandbox import product_settings
 from crisiscast.services import accounts
 from crisiscast.settings import Settings
@@ -147,6 +148,8 @@ def _ensure_admin(settings) -> str | None:
     try:
         with session_factory(engine)() as session:
             return accounts.ensure_admin(session, settings.CRISISCAST_ADMIN_PASSWORD or None)
+    except ValidationError as exc:  # a weak CRISISCAST_ADMIN_PASSWORD: say so, as for any bad setting
+        raise config.SettingsError(f"CRISISCAST_ADMIN_PASSWORD: {exc.errors['password']}") from None
     finally:
         engine.dispose()
 
@@ -181,7 +184,8 @@ def _banner(b: Banner) -> None:
     if b.set_aside:
         lines.append(f"  the sandbox stands in for your {', '.join(b.set_aside)}; CRISISCAST_SANDBOX=off uses them")
     if b.password:
-        lines.append(f"  first sign-in: admin / {b.password}   (one-time: shown only now; change it under Users)")
+        lines.append(f"  first sign-in: admin / {b.password}   (one-time: shown only now; change it on your account "
+                     "page, 'admin' in the header)")
     print("\n".join(lines) + "\n", flush=True)
 
 

@@ -28,6 +28,7 @@ from dev.redis_server import PrivateRedis
 from tests.support import scratch_database
 
 PASSWORD = "correct horse battery"
+STARTER_TEMPLATES = 9  # migration 0014 seeds them; tests change only templates of their own
 DRAFT = Draft(incident="Drill", er_access="open", operating_status="normal", headline="Drill", channels=("feed",))
 
 
@@ -99,11 +100,14 @@ def scratch_url(postgres_server, tmp_path):
 def database_url(migrated_database, tmp_path):
     if isinstance(migrated_database, str):
         engine = make_engine(migrated_database)
-        # The lists the migrations seed (ids 1-3) are reference data: keep them, drop any a test made.
-        tables = [t for t in inspect(engine).get_table_names() if t not in ("alembic_version", "subscriber_lists")]
+        # The lists and templates the migrations seed are reference data: keep them, drop any a test made.
+        seeded = {"subscriber_lists": 3, "message_templates": STARTER_TEMPLATES}
+        tables = [t for t in inspect(engine).get_table_names() if t not in ("alembic_version", *seeded)]
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            conn.execute(text("DELETE FROM subscriber_lists WHERE id > 3"))
+            for table, kept in seeded.items():
+                conn.execute(text(f"DELETE FROM {table} WHERE id > {kept}"))
+            conn.execute(text("UPDATE subscriber_lists SET public = name <> 'staff-on-call', joinable = name = 'public'"))
         engine.dispose()
         return migrated_database
     path = tmp_path / "crisiscast.db"

@@ -17,6 +17,8 @@ class Message:
     to: str = ""
     uid: str = ""
     ref: str = ""  # names the send (an SMS recipient row) to the provider, so its receipts name it back
+    reply_to: str = ""  # a correction on X: the post it answers, so followers of the thread see it
+    edit: str = ""  # a correction on Facebook: the post it edits in place
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class Channel(ABC):
     @abstractmethod
     def send(self, message: Message) -> Receipt:
         """Send one message; return the provider's receipt or raise a ChannelError."""
+
+    def delete(self, post_id: str) -> Receipt:
+        """Take a published post down (a retraction); deleting what is already gone succeeds."""
+        raise PermanentError(f"{self.label} posts cannot be deleted by crisiscast.", code="unsupported")
 
     @abstractmethod
     def find(self, message: Message, since: datetime) -> Receipt | None:

@@ -42,13 +42,32 @@ class FacebookChannel(Channel):
         return (self.settings.FACEBOOK_PAGE_TOKEN,)
 
     def send(self, message: Message) -> Receipt:
-        version = self.settings.FACEBOOK_GRAPH_VERSION
-        path = f"{version}/{self.settings.FACEBOOK_PAGE_ID}/feed"
-        post = {"message": message.text}
-        if message.link:
-            post["link"] = message.link
+        """Post to the Page; a correction (`message.edit`) edits the original post instead, or, when Facebook
+        refuses the edit (too old, removed), is posted as a new post that links to the update."""
+        if message.edit:
+            try:
+                self._request(f"{self.settings.FACEBOOK_GRAPH_VERSION}/{message.edit}", {"message": message.text})
+                return Receipt(provider_id=message.edit, status="edited")
+            except PermanentError:
+                pass
+        post = {"message": message.text, **({"link": message.link} if message.link else {})}
+        result = self._request(f"{self.settings.FACEBOOK_GRAPH_VERSION}/{self.settings.FACEBOOK_PAGE_ID}/feed", post)
+        return Receipt(provider_id=str(result["id"]))
+
+    def delete(self, post_id: str) -> Receipt:
+        """Graph DELETE /{post-id}; a post that no longer exists (code 100) counts as deleted."""
         try:
-            result = self.graph().request(path, post_args=post)
+            self._request(f"{self.settings.FACEBOOK_GRAPH_VERSION}/{post_id}", method="DELETE")
+        except PermanentError as exc:
+            if exc.code != "100":
+                raise
+            return Receipt(provider_id=post_id, status="already gone")
+        return Receipt(provider_id=post_id, status="deleted")
+
+    def _request(self, path: str, post: dict | None = None, method: str | None = None) -> dict:
+        """One Graph call, its errors normalised to our kinds."""
+        try:
+            return self.graph().request(path, post_args=post, method=method)
         except facebook.GraphAPIError as exc:
             error = exc.result.get("error", {}) if isinstance(exc.result, dict) else {}
             code = error.get("code") if error else exc.code
@@ -59,7 +78,6 @@ class FacebookChannel(Channel):
             raise PermanentError(str(exc.message), code=code) from exc
         except requests.RequestException as exc:
             raise transport_error(exc) from exc
-        return Receipt(provider_id=str(result["id"]))
 
     def find(self, message: Message, since: datetime) -> Receipt | None:
         """The Page's recent posts (since a little before `since`) with our text."""

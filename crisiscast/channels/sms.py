@@ -78,7 +78,9 @@ class SmsChannel(Channel):
         return (self.settings.TWILIO_AUTH_TOKEN,)
 
     def send(self, message: Message) -> Receipt:
-        kwargs = {"to": message.to, "from_": self.settings.TWILIO_FROM_NUMBER, "body": message.text}
+        # A text stuck in Twilio's queue past the validity period expires rather than arriving hours late.
+        kwargs = {"to": message.to, "from_": self.settings.TWILIO_FROM_NUMBER, "body": message.text,
+                  "validity_period": self.settings.SMS_VALIDITY_SECONDS}
         callback = self.status_callback_url(message.ref)
         if callback:
             kwargs["status_callback"] = callback

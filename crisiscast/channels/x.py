@@ -42,17 +42,30 @@ class XChannel(Channel):
 
     def send(self, message: Message) -> Receipt:
         try:
-            response = self.client().create_tweet(text=message.text, user_auth=True)
-        except tweepy.TooManyRequests as exc:
-            wait = retry_after_seconds(self._adapter.last_rate_limit_headers())
-            raise RetryableError(_describe(exc), code=429, retry_after=wait) from exc
-        except tweepy.TwitterServerError as exc:
-            raise RetryableError(_describe(exc), code=exc.response.status_code) from exc
-        except tweepy.HTTPException as exc:
-            raise PermanentError(_describe(exc), code=exc.response.status_code) from exc
-        except requests.RequestException as exc:
-            raise transport_error(exc) from exc
+            response = self.client().create_tweet(text=message.text, in_reply_to_tweet_id=message.reply_to or None,
+                                                  user_auth=True)
+        except (tweepy.HTTPException, requests.RequestException) as exc:
+            raise self._error(exc) from exc
         return Receipt(provider_id=str(response.data["id"]))
+
+    def delete(self, post_id: str) -> Receipt:
+        """DELETE /2/tweets/:id; X answers deleted: false for a post that is already gone, which is fine."""
+        try:
+            response = self.client().delete_tweet(post_id, user_auth=True)
+        except (tweepy.HTTPException, requests.RequestException) as exc:
+            raise self._error(exc) from exc
+        return Receipt(provider_id=post_id, status="deleted" if response.data.get("deleted") else "already gone")
+
+    def _error(self, exc: Exception) -> Exception:
+        """Our error kind for what tweepy or the transport raised."""
+        if isinstance(exc, tweepy.TooManyRequests):
+            wait = retry_after_seconds(self._adapter.last_rate_limit_headers())
+            return RetryableError(_describe(exc), code=429, retry_after=wait)
+        if isinstance(exc, tweepy.TwitterServerError):
+            return RetryableError(_describe(exc), code=exc.response.status_code)
+        if isinstance(exc, tweepy.HTTPException):
+            return PermanentError(_describe(exc), code=exc.response.status_code)
+        return transport_error(exc)
 
     def find(self, message: Message, since: datetime) -> Receipt | None:
         """The account's recent posts (since a little before `since`) with our text."""

@@ -24,7 +24,20 @@ OPERATING_STATUS = {
 }
 
 CHANNELS = ("sms", "x", "facebook", "feed")
-CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed"}
+# A delivery is one action on one channel: "x" posts; "x.delete" takes the post down (a retraction);
+# "sms.notice" texts a retraction notice to those who got the original.
+ACTIONS = {"x.delete": "X: delete the post", "facebook.delete": "Facebook Page: delete the post",
+           "sms.notice": "SMS: retraction notice"}
+CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed", **ACTIONS}
+
+
+SMS_DELIVERIES = ("sms", "sms.notice")  # the deliveries that fan out to recipient rows
+
+
+def channel_action(delivery_channel: str) -> tuple[str, str]:
+    """("x", "delete") for "x.delete"; ("sms", "post") for "sms"."""
+    channel, _, action = delivery_channel.partition(".")
+    return channel, action or "post"
 
 HEADLINE_MAX = 120
 BODY_MAX = 4000
@@ -82,6 +95,8 @@ class Draft:
     lists: tuple[str, ...] = field(default_factory=tuple)
     next_update: str = ""
     corrects: str = ""
+    # The author chose to let earlier updates' texts finish rather than be superseded by this one.
+    keep_earlier: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
@@ -96,6 +111,7 @@ class Draft:
             lists=tuple(dict.fromkeys(n.strip() for n in _getlist(form, "lists") if n.strip())),
             next_update=" ".join((form.get("next_update") or "").split()),
             corrects=(form.get("corrects") or "").strip(),
+            keep_earlier=bool(form.get("keep_earlier")),
         )
 
     def validate(self) -> None:

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.textlimits import X_MAX_WEIGHT, count_sms, x_weight
 
@@ -46,10 +47,11 @@ class Rendering:
         return asdict(self)
 
 
-def fingerprint(renderings: dict[str, Rendering], lists) -> str:
-    """A digest of exactly what would be sent and to whom, so publish can tell the preview is current."""
-    payload = json.dumps({"lists": sorted(lists), **{k: v.to_dict() for k, v in sorted(renderings.items())}},
-                         sort_keys=True)
+def fingerprint(renderings: dict[str, Rendering], lists, audience: str = PUBLIC) -> str:
+    """A digest of exactly what would be sent, to whom, and whether it goes public, so publish can tell the
+    preview is current (a list's public flag changed since the preview changes the digest)."""
+    payload = json.dumps({"lists": sorted(lists), "audience": audience,
+                          **{k: v.to_dict() for k, v in sorted(renderings.items())}}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -124,6 +126,23 @@ def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
     if len(text) > FACEBOOK_MAX:
         raise ValidationError({"facebook": f"The post is {len(text)} characters; Facebook allows {FACEBOOK_MAX}."})
     return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
+
+
+def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int) -> Rendering:
+    """The text that tells those who got an update that it was withdrawn, within `max_segments`."""
+    def compose(cut: int) -> str:
+        quoted = headline if cut >= len(headline) else headline[:max(cut, 0)].rstrip() + "..."
+        return (f"{org_name}: please disregard our earlier message \"{quoted}\": it was withdrawn. "
+                f"{reason}").strip().translate(SMART_ENCODING)
+
+    cut = len(headline)
+    text = compose(cut)
+    while count_sms(text).segments > max_segments and cut > 0:
+        cut -= 10
+        text = compose(cut)
+    count = count_sms(text)
+    return Rendering("sms", text, stats={"characters": count.units, "segments": count.segments,
+                                         "encoding": count.encoding, "max_segments": max_segments})
 
 
 def render_feed(draft: Draft, ctx: RenderContext) -> Rendering:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from twitter_text import parse_tweet
+
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -72,21 +74,9 @@ def _segments(widths: list[int], single: int, part: int) -> int:
 
 
 X_MAX_WEIGHT = 280
-X_URL_WEIGHT = 23
-_URL = re.compile(r"https?://\S+")
-# twitter-text v3: code points in these ranges weigh 1, all others 2.
-_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
 
 def x_weight(text: str) -> int:
-    """X's weighted length: URLs count 23, CJK and emoji count 2 (ZWJ sequences are over-counted, never under)."""
-    weight = 0
-    position = 0
-    for match in _URL.finditer(text):
-        weight += _plain_weight(text[position:match.start()]) + X_URL_WEIGHT
-        position = match.end()
-    return weight + _plain_weight(text[position:])
-
-
-def _plain_weight(text: str) -> int:
-    return sum(1 if any(lo <= ord(ch) <= hi for lo, hi in _X_LIGHT_RANGES) else 2 for ch in text)
+    """X's weighted length, by twitter-text's own rules: URLs and bare domains (sw.org) count 23, CJK 2, an emoji
+    (ZWJ sequences included) 2."""
+    return parse_tweet(text).weightedLength

@@ -49,7 +49,7 @@ def enqueue_delivery(queue: Queue, delivery_id: int, channel: str = "", delay: f
     job_id = delivery_job_id(queue, delivery_id, attempts)
     if is_live(queue, job_id):
         return False
-    options = dict(job_timeout=SMS_JOB_TIMEOUT if channel == "sms" else JOB_TIMEOUT, retry=INFRA_RETRY,
+    options = dict(job_timeout=SMS_JOB_TIMEOUT if channel.startswith("sms") else JOB_TIMEOUT, retry=INFRA_RETRY,
                    job_id=job_id, description=f"deliver {channel or 'delivery'} #{delivery_id}")
     if delay >= 1:
         queue.enqueue_in(timedelta(seconds=delay), deliver_job, delivery_id, channel, **options)

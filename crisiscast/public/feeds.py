@@ -1,7 +1,9 @@
 """The public record: stories (an update and its corrections), and the RSS, Atom and JSON feeds of them.
 
 A story's feed entry keeps the id of its first version and shows its latest one, so a correction reaches
-readers as an update of the same entry. A retracted story leaves every current view.
+readers as an update of the same entry. A retracted story leaves every current view. Only public updates
+are part of the record (crisiscast.core.audience): an internal one is in no query here, so it can neither
+show, nor be referenced by, nor withdraw a public story.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.store.models import FeedEntry, Incident, Update, utcnow
+from crisiscast.store.queries import has_public_update, is_public
 
 FEED_SIZE = 50
 ATOM = "http://www.w3.org/2005/Atom"
@@ -45,7 +48,7 @@ def stories(session: Session, incident_id: int | None = None, limit: int = FEED_
     """Current stories, newest change first: only versions that reached the feed, none retracted."""
     keys = current_keys(session, incident_id, limit)
     stmt = (select(Update, FeedEntry).join(FeedEntry, FeedEntry.update_id == Update.id)
-            .where(in_stories(keys)).order_by(Update.published_at, Update.id))
+            .where(in_stories(keys), is_public()).order_by(Update.published_at, Update.id))
     if incident_id is not None:
         stmt = stmt.where(Update.incident_id == incident_id)
     by_story: dict[str, list[tuple[Update, FeedEntry]]] = {}
@@ -66,6 +69,7 @@ def current_keys(session: Session, incident_id: int | None = None, limit: int = 
     """The keys of the `limit` stories changed last with no retracted version (of those in the feed), newest
     first. Read a page of versions at a time from the newest, so a long history is never scanned."""
     def scoped(stmt):
+        stmt = stmt.where(is_public())
         stmt = stmt.join(FeedEntry, FeedEntry.update_id == Update.id) if feed else stmt
         return stmt if incident_id is None else stmt.where(Update.incident_id == incident_id)
 
@@ -90,8 +94,8 @@ def in_stories(keys: list[str]):
 
 
 def versions(session: Session, update: Update) -> list[Update]:
-    """Every version of `update`'s story, the first first, whether or not it reached the feed."""
-    return list(session.scalars(select(Update).where(in_stories([update.story_uid or update.uid]))
+    """Every public version of `update`'s story, the first first, whether or not it reached the feed."""
+    return list(session.scalars(select(Update).where(in_stories([update.story_uid or update.uid]), is_public())
                                 .order_by(Update.published_at, Update.id)))
 
 
@@ -157,4 +161,6 @@ def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> 
 
 
 def incidents(session: Session) -> list[Incident]:
-    return list(session.scalars(select(Incident).order_by(Incident.created_at.desc())))
+    """The incidents the public may know of: those with at least one public update, newest first."""
+    return list(session.scalars(select(Incident).where(has_public_update()).order_by(Incident.created_at.desc())))
+

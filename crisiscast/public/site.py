@@ -18,9 +18,11 @@ from feedgen.feed import FeedGenerator
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.public import cap, edxl_have, feeds
 from crisiscast.store.models import Incident, Update, utcnow
+from crisiscast.store.queries import has_public_update, is_public
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -117,7 +119,7 @@ def _story_files(settings, versions: list[Update]) -> dict[str, bytes]:
 
 def _all_stories(session) -> list[list[Update]]:
     stories: dict[str, list[Update]] = {}
-    for update in session.scalars(select(Update).order_by(Update.published_at, Update.id)):
+    for update in session.scalars(select(Update).where(is_public()).order_by(Update.published_at, Update.id)):
         stories.setdefault(update.story_uid or update.uid, []).append(update)
     return list(stories.values())
 
@@ -174,7 +176,10 @@ def _replace(path: Path, content: bytes) -> None:
 def publish(sessions, settings, update_id: int) -> int:
     """Render and write the files one update touches, then tell the WebSub hub; return how many changed."""
     with sessions() as session:
-        files = touched(session, settings, session.get(Update, update_id))
+        update = session.get(Update, update_id)
+        files = touched(session, settings, update)
+        stale = [] if update.audience == PUBLIC else internal_files([update])
+    remove(stale, settings.PUBLIC_DIR)
     return _write(files, settings)
 
 
@@ -182,16 +187,48 @@ def rebuild(sessions, settings) -> int:
     """Render and write the whole public site (every page and alert of all history)."""
     with sessions() as session:
         files = build(session, settings)
+        stale = _internal_files(session)
+    remove(stale, settings.PUBLIC_DIR)
     return _write(files, settings)
 
 
 def refresh(sessions, settings) -> int:
-    """At a worker's start: the whole site on an empty PUBLIC_DIR (a fresh install or disk), else the top level."""
+    """At a worker's start: the whole site on an empty PUBLIC_DIR (a fresh install or disk), else the top level
+    and the removal of any file an internal update left (written before updates had an audience)."""
     if not (Path(settings.PUBLIC_DIR) / "index.html").exists():
         return rebuild(sessions, settings)
     with sessions() as session:
         files = top_level(session, settings)
+        stale = _internal_files(session)
+    remove(stale, settings.PUBLIC_DIR)
     return _write(files, settings)
+
+
+def internal_files(updates, incidents=()) -> list[str]:
+    """The paths no public file may have: each internal update's page and alerts, each internal incident's feeds."""
+    names = [f"{prefix}{u.uid}{suffix}" for u in updates
+             for prefix, suffix in (("u/", ".html"), ("cap/", ".xml"), ("cap/", "-cancel.xml"))]
+    return names + [f"incidents/{i.slug}/feed.{kind}" for i in incidents for kind in ("rss", "atom", "json")]
+
+
+def _internal_files(session) -> list[str]:
+    updates = session.scalars(select(Update).where(~is_public()))
+    incidents = session.scalars(select(Incident).where(~has_public_update(), Incident.slug.is_not(None)))
+    return internal_files(updates, incidents)
+
+
+def remove(names: list[str], directory: str | Path) -> int:
+    """Delete these files and their gzip twins where they exist; return how many files were deleted."""
+    root = Path(directory)
+    removed = 0
+    for name in names:
+        for path in (root / name, root / f"{name}.gz"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
 
 
 def _write(files: dict[str, bytes], settings) -> int:

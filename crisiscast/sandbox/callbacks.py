@@ -10,6 +10,7 @@ from twilio.request_validator import RequestValidator
 log = logging.getLogger(__name__)
 # What the handset network does with these numbers once Twilio has sent the message.
 DELIVERY_FAILURES = {"+15005550030": ("undelivered", "30003"), "+15005550031": ("failed", "30008")}
+EXPIRED = 30036  # Validity Period Expired
 _session: aiohttp.ClientSession | None = None
 _limit = asyncio.Semaphore(50)
 
@@ -41,10 +42,15 @@ async def close(_app=None) -> None:
         await _session.close()
 
 
-async def report_status(state, message: dict, url: str) -> None:
-    """Report sent, then delivered (or the failure these numbers get), to the message's StatusCallback."""
+async def report_status(state, message: dict, url: str, expired: bool = False) -> None:
+    """Report sent, then delivered (or the failure these numbers get), to the message's StatusCallback; a message
+    that waited in the queue past its ValidityPeriod is reported failed with 30036 and never sent."""
+    await asyncio.sleep(state.settings.queue_delay_ms / 1000)
     final, error_code = DELIVERY_FAILURES.get(message["to"], ("delivered", None))
-    for status in ("sent", final):
+    steps = ("sent", final)
+    if expired:
+        steps, final, error_code = ("failed",), "failed", str(EXPIRED)
+    for status in steps:
         await asyncio.sleep(state.settings.status_delay_ms / 1000)
         params = {"AccountSid": message["account_sid"], "ApiVersion": "2010-04-01", "From": message["from"] or "",
                   "To": message["to"], "MessageSid": message["sid"], "SmsSid": message["sid"],

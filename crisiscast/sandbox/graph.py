@@ -34,6 +34,7 @@ def fault_response(kind: str) -> web.Response:
 def routes(state) -> list:
     return [web.post("/{version}/{page_id}/feed", partial(create, state)),
             web.get("/{version}/{page_id}/feed", partial(read, state)),
+            web.post("/{version}/{post_id}", partial(edit, state)),
             web.delete("/{version}/{post_id}", partial(delete, state))]
 
 
@@ -77,6 +78,24 @@ async def read(state, request) -> web.Response:
              and not r.get("deleted") and r["created_time"] >= since]
     limit = int(params.get("limit", 25))
     return web.json_response({"data": posts[:limit], "paging": {}})
+
+
+async def edit(state, request) -> web.Response:
+    """POST /{post-id}: a Page edits its own post's message."""
+    params, refused = await _check(state, request)
+    if refused:
+        return refused
+    if not params.get("message"):
+        return graph_error(400, 100, "(#100) Either message or link must be specified")
+    for r in state.records:
+        if r["provider"] == NAME and r["kind"] == "post" and r["id"] == request.match_info["post_id"] \
+                and not r.get("deleted"):
+            r["message"] = params["message"]
+            state.record(NAME, "edit", id=r["id"], message=params["message"])
+            return web.json_response({"success": True})
+    return graph_error(400, 100, f"Unsupported post request. Object with ID '{request.match_info['post_id']}' "
+                                 "does not exist, cannot be loaded due to missing permissions, or does not support "
+                                 "this operation.")
 
 
 async def delete(state, request) -> web.Response:

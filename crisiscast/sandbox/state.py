@@ -32,6 +32,7 @@ class Settings:
     timeout_seconds: float = 30.0
     status_callbacks: bool = True
     status_delay_ms: float = 20.0
+    queue_delay_ms: float = 0.0
     inbound_url: str = ""
     fault_rate: dict = field(default_factory=dict)
     fault_kinds: dict = field(default_factory=dict)
@@ -40,7 +41,7 @@ class Settings:
     def update(self, data: dict) -> None:
         """Merge a JSON object of settings; unknown keys or kinds raise ValueError."""
         for key, value in data.items():
-            if key in ("latency_ms", "timeout_seconds", "status_delay_ms"):
+            if key in ("latency_ms", "timeout_seconds", "status_delay_ms", "queue_delay_ms"):
                 setattr(self, key, float(value))
             elif key == "status_callbacks":
                 self.status_callbacks = bool(value)
@@ -66,7 +67,8 @@ class Settings:
     def to_dict(self) -> dict:
         return {"latency_ms": self.latency_ms, "concurrency": self.concurrency,
                 "timeout_seconds": self.timeout_seconds, "status_callbacks": self.status_callbacks,
-                "status_delay_ms": self.status_delay_ms, "inbound_url": self.inbound_url,
+                "status_delay_ms": self.status_delay_ms, "queue_delay_ms": self.queue_delay_ms,
+                "inbound_url": self.inbound_url,
                 "faults": {p: {"rate": self.fault_rate[p], "kinds": self.fault_kinds.get(p, [])}
                            for p in self.fault_rate},
                 "script": {p: list(v) for p, v in self.script.items() if v}}

@@ -24,6 +24,7 @@ MAGIC_TO = {
     "+15005550009": (21614, "'To' number is not a valid mobile number"),
 }
 BODY_MAX = 1600
+VALIDITY_MAX = 36000
 
 
 def error(status: int, code: int, message: str, headers=None) -> web.Response:
@@ -94,6 +95,10 @@ async def create(state, request) -> web.Response:
         return error(400, 21602, "Message body is required.")
     if len(body) > BODY_MAX:
         return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+    validity = form.get("ValidityPeriod")
+    if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= VALIDITY_MAX):
+        return error(400, 21624, "Validity period can only be set to integers between 1 and 36,000 seconds "
+                                 "(10 hours max).")
     now = _rfc2822_now()
     sid = state.new_id("SM")
     message = {
@@ -105,10 +110,15 @@ async def create(state, request) -> web.Response:
         "status": "queued", "subresource_uris": {"media": _uri(state, sid, "/Media.json")}, "to": to,
         "uri": _uri(state, sid, ".json"),
     }
-    state.record(NAME, "sms", id=sid, to=to, sender=sender, body=body,
-                 status_callback=form.get("StatusCallback"), resource=message)
+    # A message waits queue_delay_ms in Twilio's queue; past its ValidityPeriod it is never sent (error 30036).
+    expired = validity is not None and state.settings.queue_delay_ms / 1000 > int(validity)
+    state.record(NAME, "sms", id=sid, to=to, sender=sender, body=body, validity_period=validity,
+                 expired=expired, status_callback=form.get("StatusCallback"), resource=message)
+    if expired and not (form.get("StatusCallback") and state.settings.status_callbacks):
+        message.update(status="failed", error_code=callbacks.EXPIRED)
     if form.get("StatusCallback") and state.settings.status_callbacks:
-        task = asyncio.get_running_loop().create_task(callbacks.report_status(state, message, form["StatusCallback"]))
+        report = callbacks.report_status(state, message, form["StatusCallback"], expired)
+        task = asyncio.get_running_loop().create_task(report)
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
     return web.json_response(message, status=201)

@@ -7,7 +7,7 @@ from functools import partial
 
 from aiohttp import web
 
-from crisiscast.core.textlimits import X_MAX_WEIGHT, x_weight
+from crisiscast.sandbox import x_counting
 
 NAME = "x"
 RATE_LIMIT = 300
@@ -66,7 +66,7 @@ async def create(state, request) -> web.Response:
     if not text:
         return problem(400, "Invalid Request", "One or more parameters to your request was invalid.",
                        kind="https://api.twitter.com/2/problems/invalid-request")
-    if x_weight(text) > X_MAX_WEIGHT:
+    if x_counting.weight(text) > x_counting.MAX_WEIGHT:
         return web.json_response({"errors": [{"parameters": {"text": [text]},
                                               "message": "Tweet text is too long."}],
                                   "title": "Invalid Request", "type": "https://api.twitter.com/2/problems/invalid-request",
@@ -74,8 +74,13 @@ async def create(state, request) -> web.Response:
     if any(r["provider"] == NAME and r["kind"] == "post" and r["text"] == text and not r.get("deleted")
            for r in state.records):
         return fault_response("permanent")
+    reply_to = (payload.get("reply") or {}).get("in_reply_to_tweet_id")
+    if reply_to and not any(r["provider"] == NAME and r["kind"] == "post" and r["id"] == reply_to
+                            and not r.get("deleted") for r in state.records):
+        return problem(403, "Forbidden", "You attempted to reply to a Tweet that is deleted or not visible to you.")
     post_id = state.snowflake()
-    state.record(NAME, "post", id=post_id, text=text, created_at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
+    state.record(NAME, "post", id=post_id, text=text, reply_to=reply_to,
+                 created_at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
     return web.json_response({"data": {"edit_history_tweet_ids": [post_id], "id": post_id, "text": text}},
                              status=201, headers=_headers(state))
 

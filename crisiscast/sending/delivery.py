@@ -14,9 +14,9 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crisiscast.channels import Channel, ChannelError, InDoubtError, Message, NoBreaker, RetryableError
-from crisiscast.core.domain import DeliveryState, backoff_seconds
-from crisiscast.sending import sms_recipients
+from crisiscast.channels import Channel, ChannelError, InDoubtError, NoBreaker, RetryableError
+from crisiscast.core.domain import DeliveryState, backoff_seconds, channel_action
+from crisiscast.sending import actions, sms_recipients
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Update, utcnow
 
@@ -73,30 +73,35 @@ class DeliveryContext:
 
 def deliver(ctx: DeliveryContext, delivery_id: int) -> Outcome:
     """Send delivery `delivery_id` if it is pending (for SMS: plan its batches); say what should happen next."""
-    sessions, channels, policy, breaker, lease = ctx.sessions, ctx.channels, ctx.policy, ctx.breaker, ctx.lease
-    sms_batch_size = ctx.sms_batch_size
-    claimed = _claim(sessions, delivery_id, lease)
+    sessions = ctx.sessions
+    claimed = _claim(sessions, delivery_id, ctx.lease)
     if claimed is None:
         return Outcome()
-    channel = channels[claimed.channel]
+    channel = ctx.channels[channel_action(claimed.channel)[0]]
     missing = channel.missing_settings()
     if missing:
         _finish(sessions, claimed, channel, Ending(DeliveryState.SKIPPED, "not_configured",
                 f"{channel.label} is not configured on the worker: set {', '.join(missing)}."))
         return Outcome()
-    if claimed.channel == "sms":
-        batches = sms_recipients.plan(sessions, claimed.id, claimed.audience, sms_batch_size)
+    if channel.name == "sms":
+        batches = sms_recipients.plan(sessions, claimed.id, claimed.audience, ctx.sms_batch_size)
         if not batches:
             sms_recipients.settle(sessions, claimed.id, claimed.update_id, channel)
         return Outcome(batches=tuple(batches))
-    paused = breaker.wait_seconds(claimed.channel)
+    paused = ctx.breaker.wait_seconds(channel.name)
     if paused > 0:
         _release(sessions, claimed, channel, None, paused)
         return Outcome(retry_in=paused, attempts=claimed.attempts - 1)
+    return _attempt(ctx, claimed, channel)
+
+
+def _attempt(ctx: DeliveryContext, claimed: "Claimed", channel: Channel) -> Outcome:
+    """One try at the provider, and what it means for the delivery."""
+    sessions, policy, breaker = ctx.sessions, ctx.policy, ctx.breaker
     try:
-        receipt = channel.send(message_of(claimed))
+        receipt = actions.perform(sessions, channel, claimed)
     except RetryableError as exc:
-        breaker.record(claimed.channel, ok=False)
+        breaker.record(channel.name, ok=False)
         if claimed.attempts < policy.max_attempts:
             delay = policy.delay(claimed.attempts, exc.retry_after)
             _release(sessions, claimed, channel, exc, delay)
@@ -104,21 +109,21 @@ def deliver(ctx: DeliveryContext, delivery_id: int) -> Outcome:
         _finish(sessions, claimed, channel, Ending(DeliveryState.FAILED, exc.code,
                 f"{exc.message} (gave up after {claimed.attempts} attempts)"))
     except InDoubtError as exc:
-        breaker.record(claimed.channel, ok=False)
+        breaker.record(channel.name, ok=False)
         _finish(sessions, claimed, channel, Ending(DeliveryState.IN_DOUBT, exc.code, in_doubt_note(exc, channel)))
+    except actions.NothingToDo as exc:
+        _finish(sessions, claimed, channel, Ending(DeliveryState.SKIPPED, exc.code, exc.message))
     except ChannelError as exc:
-        breaker.record(claimed.channel, ok=True)  # the provider answered: it is up, the request was wrong
+        breaker.record(channel.name, ok=True)  # the provider answered: it is up, the request was wrong
         _finish(sessions, claimed, channel, Ending(DeliveryState.FAILED, exc.code, exc.message))
     else:
-        breaker.record(claimed.channel, ok=True)
-        _finish(sessions, claimed, channel, Ending(DeliveryState.SENT, provider_id=receipt.provider_id))
+        breaker.record(channel.name, ok=True)
+        note = "" if receipt.status in ("", "queued") else receipt.status
+        _finish(sessions, claimed, channel, Ending(DeliveryState.SENT, provider_id=receipt.provider_id, message=note))
     return Outcome()
 
 
-def message_of(claimed: "Claimed") -> Message:
-    """The stored rendering as the channel sends it."""
-    r = claimed.rendering
-    return Message(text=r["text"], link=r.get("link", ""), title=r.get("title", ""), uid=claimed.uid)
+message_of = actions.message_of
 
 
 def _claim(sessions, delivery_id: int, lease: float) -> Claimed | None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crisiscast.channels import ChannelError, Message
 from crisiscast.core import masking
-from crisiscast.core.domain import DeliveryState, RecipientState
+from crisiscast.core.domain import SMS_DELIVERIES, DeliveryState, RecipientState, channel_action
 from crisiscast.sending import sms_recipients
 from crisiscast.sending.delivery import Claimed, message_of
 from crisiscast.services import delivery_receipts
@@ -84,10 +84,10 @@ def _expire_claims(sessions, now: datetime, report: Report) -> None:
     with sessions() as session, session.begin():
         # An SMS delivery that died before it planned its recipients sent nothing: plan it again.
         session.execute(update(Delivery).where(
-            Delivery.state == DeliveryState.SENDING, Delivery.channel == "sms", Delivery.batches.is_(None),
+            Delivery.state == DeliveryState.SENDING, Delivery.channel.in_(SMS_DELIVERIES), Delivery.batches.is_(None),
             Delivery.lease_until < now).values(state=DeliveryState.PENDING, lease_until=None))
         expired = session.execute(
-            update(Delivery).where(Delivery.state == DeliveryState.SENDING, Delivery.channel != "sms",
+            update(Delivery).where(Delivery.state == DeliveryState.SENDING, Delivery.channel.not_in(SMS_DELIVERIES),
                                    Delivery.lease_until < now)
             .values(state=DeliveryState.IN_DOUBT, error_code="in_doubt", lease_until=None,
                     error_message="The worker sending this stopped; asking the provider before any resend.")
@@ -112,12 +112,13 @@ def _expire_claims(sessions, now: datetime, report: Report) -> None:
 def _resolve_deliveries(sessions, channels, report: Report) -> None:
     with sessions() as session:
         rows = session.execute(select(Delivery, Update.uid).join(Update)
-                               .where(Delivery.state == DeliveryState.IN_DOUBT, Delivery.channel != "sms")).all()
+                               .where(Delivery.state == DeliveryState.IN_DOUBT, Delivery.channel.not_in(SMS_DELIVERIES))).all()
     for d, uid in rows:
         claimed = Claimed(d.id, d.update_id, uid, d.channel, d.rendering, d.target, d.attempts)
-        channel = channels[d.channel]
-        try:
-            receipt = channel.find(message_of(claimed), d.claimed_at or d.created_at)
+        channel, action = channel_action(d.channel)
+        channel = channels[channel]
+        try:  # a delete in doubt is simply done again: deleting twice is harmless
+            receipt = None if action == "delete" else channel.find(message_of(claimed), d.claimed_at or d.created_at)
         except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
             report.lookup_failed += 1
             report.notes.append(f"{d.channel} #{d.id}: lookup failed: {_reason(exc)}")
@@ -243,7 +244,7 @@ def _queue_pending(sessions, queue: QueuePort, settled_before: datetime, now: da
 def _resume_fanouts(sessions, channel, queue: QueuePort, breaker, report: Report) -> None:
     with sessions() as session:
         fanouts = session.execute(select(Delivery.id, Delivery.update_id, Delivery.batches).where(
-            Delivery.state == DeliveryState.SENDING, Delivery.channel == "sms",
+            Delivery.state == DeliveryState.SENDING, Delivery.channel.in_(SMS_DELIVERIES),
             Delivery.batches.is_not(None))).all()
     for delivery_id, update_id, batches in fanouts:
         with sessions() as session:

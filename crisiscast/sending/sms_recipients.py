@@ -14,6 +14,7 @@ from sqlalchemy import exists, func, insert, literal, select, update
 from crisiscast.channels import Channel
 from crisiscast.core import masking
 from crisiscast.core.domain import DeliveryState, RecipientState
+from crisiscast.sending import supersede
 from crisiscast.services import delivery_receipts
 from crisiscast.services.subscribers import in_audience
 from crisiscast.store import audit, bulk
@@ -42,10 +43,15 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
     with sessions() as session, session.begin():
         planned = session.scalar(select(exists().where(SmsRecipient.delivery_id == delivery_id)))
         if not planned:
+            delivery = session.get(Delivery, delivery_id)
+            notice = delivery.channel == "sms.notice"
+            who = _received_original(delivery) if notice else in_audience(audience or ["public"])
             rows = select(literal(delivery_id), Subscriber.id, Subscriber.phone, literal(RecipientState.PENDING),
-                          literal(0), literal(utcnow())).where(in_audience(audience or ["public"]))
+                          literal(0), literal(utcnow())).where(who)
             session.execute(insert(SmsRecipient).from_select(
                 ["delivery_id", "subscriber_id", "phone", "state", "attempts", "updated_at"], rows))
+            if not notice:
+                supersede.on_plan(session, delivery)
         ids = session.scalars(select(SmsRecipient.id).where(SmsRecipient.delivery_id == delivery_id,
                                                             SmsRecipient.state == RecipientState.PENDING)
                               .order_by(SmsRecipient.id)).all()
@@ -54,6 +60,14 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
         session.execute(update(Delivery).where(Delivery.id == delivery_id)
                         .values(batches=[list(b) for b in batches]))
     return batches
+
+
+def _received_original(notice: Delivery):
+    """SQL condition: the subscriber got the retracted update's text and has not opted out since."""
+    original = select(Delivery.id).where(Delivery.update_id == notice.update_id, Delivery.channel == "sms")
+    got_it = select(R.subscriber_id).where(R.delivery_id.in_(original.scalar_subquery()),
+                                           R.state == RecipientState.SENT)
+    return Subscriber.active & Subscriber.id.in_(got_it)
 
 
 def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int], limit: int,
@@ -75,8 +89,12 @@ def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int],
             for phone in cancelled])
         # SKIP LOCKED: two jobs claiming the same range take different rows rather than the loser getting
         # none (and stopping early) once the winner's update commits. SQLite has one writer and ignores it.
-        next_ids = (select(R.id).where(*in_batch).order_by(R.id).limit(limit).with_for_update(skip_locked=True)
-                    .scalar_subquery())
+        # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL may run such a
+        # subquery again per row, each time skipping the rows just locked, and so claim far past the limit.
+        next_ids = session.scalars(select(R.id).where(*in_batch).order_by(R.id).limit(limit)
+                                   .with_for_update(skip_locked=True)).all()
+        if not next_ids:
+            return []
         claimed = session.execute(
             update(RECIPIENTS).where(R.id.in_(next_ids), R.state == RecipientState.PENDING, active)
             .values(state=RecipientState.SENDING, attempts=R.attempts + 1, updated_at=utcnow(),
@@ -136,6 +154,20 @@ def event(target: str, outcome: str, provider_id=None, code=None, message="") ->
             "message": message or "", "at": utcnow()}
 
 
+def not_sent(session, delivery_id: int) -> dict[str, int]:
+    """Why cancelled recipients were not sent: {"superseded": 12, "opted_out": 1}."""
+    rows = session.execute(select(SmsRecipient.error_code, func.count())
+                           .where(SmsRecipient.delivery_id == delivery_id,
+                                  SmsRecipient.state == RecipientState.CANCELLED)
+                           .group_by(SmsRecipient.error_code))
+    return {code or "cancelled": n for code, n in rows}
+
+
+def _not_sent(session, delivery_id: int) -> str:
+    reasons = not_sent(session, delivery_id)
+    return "".join(f", {n} {code.replace('_', ' ')}" for code, n in sorted(reasons.items()))
+
+
 def counts(session, delivery_id: int) -> dict[str, int]:
     """How many recipients of an SMS delivery are in each state."""
     rows = session.execute(select(SmsRecipient.state, func.count()).where(SmsRecipient.delivery_id == delivery_id)
@@ -157,8 +189,11 @@ def settle(sessions, delivery_id: int, update_id: int, channel: Channel) -> bool
         if total == 0:
             state, note = DeliveryState.SKIPPED, "No active subscribers on the chosen lists."
             values.update(error_code="no_subscribers", error_message=note)
+        elif sent == 0 and failed == 0:  # every recipient cancelled: superseded or opted out before sending
+            state, note = DeliveryState.SKIPPED, f"Nothing sent:{_not_sent(session, delivery_id)[1:]}."
+            values.update(error_code="cancelled", error_message=note)
         elif failed == 0:
-            state, note = DeliveryState.SENT, f"{sent} sent" + (f", {total - sent} opted out" if total > sent else "")
+            state, note = DeliveryState.SENT, f"{sent} sent" + _not_sent(session, delivery_id)
         else:
             first = session.execute(select(SmsRecipient.error_code, SmsRecipient.error_message)
                                     .where(SmsRecipient.delivery_id == delivery_id,

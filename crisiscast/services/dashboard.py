@@ -2,7 +2,7 @@
 and where a new draft starts from."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -58,3 +58,31 @@ def starting_values(session: Session, configured: list[str], corrects: str = "")
         return {"channels": configured, "lists": ["public"]}
     return {"incident": latest.incident.title, "er_access": latest.er_access,
             "operating_status": latest.operating_status, "channels": configured, "lists": ["public"]}
+
+
+def sms_progress(session: Session, delivery_id: int, counts: dict[str, int]) -> dict:
+    """Sent, failed and still to go of all recipients, with the rate so far and the time left at that rate.
+
+    From the recipients' rows as the fan-out records them chunk by chunk, so it moves while the sends run.
+    """
+    total = sum(counts.values())
+    sent, failed = counts.get("sent", 0), counts.get("failed", 0)
+    done = sent + failed + counts.get("cancelled", 0)
+    started, latest = session.execute(
+        select(func.min(SmsRecipient.claimed_at), func.max(SmsRecipient.updated_at))
+        .where(SmsRecipient.delivery_id == delivery_id, SmsRecipient.state.in_(("sent", "failed")))).one()
+    rate = None
+    if started is not None and latest is not None and sent + failed:
+        seconds = (_aware(latest) - _aware(started)).total_seconds()
+        rate = (sent + failed) / seconds if seconds > 0 else None
+    pending = total - done
+    return {"total": total, "sent": sent, "failed": failed, "pending": pending, "rate": rate,
+            "eta": pending / rate if rate and pending else None,
+            "percent": round(100 * done / total) if total else 100}
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back aggregates without the column type, hence naive or even as text."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -10,11 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crisiscast.core.domain import CHANNEL_LABELS, DeliveryState, Draft, RecipientState, ValidationError
+from crisiscast.core.audience import INTERNAL, PUBLIC
+from crisiscast.core.audience import audience as decide_audience
+from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, Draft, RecipientState, ValidationError
 from crisiscast.core.fields import REASON_MAX, too_long
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
-from crisiscast.services import review, subscribers
+from crisiscast.sending import supersede
+from crisiscast.services import retraction, review, subscribers
 from crisiscast.store import audit
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 
@@ -28,25 +31,42 @@ def update_link(settings, uid: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
-def render_context(settings, uid: str) -> RenderContext:
-    return RenderContext(org_name=settings.ORG_NAME, link=update_link(settings, uid),
-                         sms_max_segments=settings.SMS_MAX_SEGMENTS)
+def render_context(settings, uid: str, audience: str = PUBLIC) -> RenderContext:
+    """What rendering needs; an internal update gets no link, since it has no public page to link to."""
+    link = update_link(settings, uid) if audience == PUBLIC else ""
+    return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS)
 
 
-def preview(draft: Draft, settings, uid: str) -> dict[str, Rendering]:
-    """Validate the draft and render it for its channels exactly as publish will."""
+@dataclass(frozen=True)
+class Checked:
+    """A draft ready to publish: who it is for, and exactly what each channel will carry."""
+
+    audience: str
+    renderings: dict[str, Rendering]
+
+
+def draft_audience(session: Session, draft: Draft) -> str:
+    """Public or internal, from the draft's channels and its SMS lists' public flags as they stand now."""
+    return decide_audience(draft.channels, draft.lists if "sms" in draft.channels else (),
+                           subscribers.public_flags(session))
+
+
+def check(session: Session, draft: Draft, settings, uid: str) -> Checked:
+    """Validate the draft, its SMS lists included, decide its audience and render it as publish will."""
     draft.validate()
-    return render_all(draft, render_context(settings, uid))
+    if "sms" in draft.channels:
+        subscribers.check_lists(session, draft.lists)
+    chosen = draft_audience(session, draft)
+    ctx = render_context(settings, uid, chosen)
+    renderings = render_all(draft, ctx)
+    if "x" in renderings:
+        renderings["x"] = review.distinct_x(session, draft, ctx, renderings["x"])
+    return Checked(chosen, renderings)
 
 
 def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str, Rendering]:
     """Validate the draft, its SMS lists included, and render it as publish will."""
-    renderings = preview(draft, settings, uid)
-    if "x" in renderings:
-        renderings["x"] = review.distinct_x(session, draft, render_context(settings, uid), renderings["x"])
-    if "sms" in draft.channels:
-        subscribers.check_lists(session, draft.lists)
-    return renderings
+    return check(session, draft, settings, uid).renderings
 
 
 def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
@@ -77,9 +97,9 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
         return Published(existing, created=False)
-    renderings = check_draft(session, draft, settings, uid)
+    checked = check(session, draft, settings, uid)
     try:
-        update = _store(session, draft, uid, author, renderings, channels)
+        update = _store(session, draft, uid, author, checked, channels)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -122,7 +142,7 @@ def correctable(session: Session, uid: str) -> Update:
     return original
 
 
-def _store(session, draft, uid, author, renderings, channels) -> Update:
+def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
     corrected = correctable(session, draft.corrects) if draft.corrects else None
     incident = session.scalar(select(Incident).where(Incident.title == draft.incident))
     if incident is None:
@@ -132,17 +152,22 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
         incident.slug = f"{slugify(draft.incident)}-{incident.id}"
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
                     headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
-                    next_update=draft.next_update, corrects=corrected,
-                    story_uid=(corrected.story_uid or corrected.uid) if corrected else uid)
+                    next_update=draft.next_update, corrects=corrected, supersede_earlier=not draft.keep_earlier,
+                    story_uid=(corrected.story_uid or corrected.uid) if corrected else uid,
+                    audience=checked.audience)
     session.add(update)
     session.flush()
     note = f" (correction of #{corrected.id})" if corrected else ""
+    note += " [internal: staff only]" if checked.audience == INTERNAL else ""
     audit.record(session, actor=author.username, action="publish", outcome="ok", update_id=update.id,
                  message=f"{draft.headline}{note} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
     for name in draft.channels:
         channel = channels[name]
         missing = channel.missing_settings()
-        delivery = Delivery(update=update, channel=name, rendering=renderings[name].to_dict(),
+        rendering = checked.renderings[name].to_dict()
+        if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X, an edit on Facebook
+            rendering["corrects_update_id"] = corrected.id
+        delivery = Delivery(update=update, channel=name, rendering=rendering,
                             target=channel.describe(), attempts=0,
                             audience=list(draft.lists) if name == "sms" else None,
                             state=DeliveryState.SKIPPED if missing else DeliveryState.PENDING)
@@ -155,6 +180,8 @@ def _store(session, draft, uid, author, renderings, channels) -> Update:
                          message=delivery.error_message)
         session.add(delivery)
     session.flush()
+    if "sms" in draft.channels and not draft.keep_earlier:
+        supersede.on_publish(session, update, draft.lists, author.username)
     return update
 
 
@@ -172,6 +199,8 @@ def retract(session: Session, update_id: int, reason: str, actor: str, rerender:
         raise ValidationError({"reason": too_long("reason", reason, REASON_MAX) + " Nothing was retracted."})
     update.retracted_at, update.retraction_reason = utcnow(), reason
     audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
+    retraction.stop_unsent(session, update, actor)
+    retraction.take_down(session, update)
     session.commit()
     rerender()
     return update
@@ -186,7 +215,7 @@ def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Call
     delivery = session.get(Delivery, delivery_id)
     if delivery is None or delivery.state not in DeliveryState.RETRYABLE:
         raise ValidationError({"delivery": "Only a failed delivery can be retried."})
-    if delivery.channel == "sms":
+    if delivery.channel in SMS_DELIVERIES:
         session.execute(SmsRecipient.__table__.update()
                         .where(SmsRecipient.delivery_id == delivery.id, SmsRecipient.state == RecipientState.FAILED)
                         .values(state=RecipientState.PENDING, attempts=0, updated_at=utcnow()))

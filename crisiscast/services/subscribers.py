@@ -24,21 +24,55 @@ def all_lists(session: Session) -> list[SubscriberList]:
     return list(session.scalars(select(SubscriberList).order_by(SubscriberList.id)))
 
 
-def create_list(session: Session, name: str, description: str, joinable: bool, actor: str) -> SubscriberList:
-    """Add a subscriber list (letters, digits and dashes, names unique); audited."""
+def public_flags(session: Session) -> dict[str, bool]:
+    """Each list's name and whether its members are the public (crisiscast.core.audience reads this)."""
+    return {name: public for name, public in session.execute(select(SubscriberList.name, SubscriberList.public))}
+
+
+def create_list(session: Session, name: str, description: str, joinable: bool, actor: str,
+                public: bool = False) -> SubscriberList:
+    """Add a subscriber list (letters, digits and dashes, names unique); internal unless `public`; audited."""
     name = name.strip().lower()
     if not name or len(name) > LIST_NAME_MAX or not all(c.isalnum() or c == "-" for c in name):
         raise ValidationError({"name": f"A list name is letters, digits and dashes (at most {LIST_NAME_MAX})."})
     if name in {lst.name for lst in all_lists(session)}:
         raise ValidationError({"name": f"There is already a list named {name}."})
+    _check_flags(public, joinable)
     description = clean(description).strip()
     if too_long("description", description, LIST_DESCRIPTION_MAX):
         raise ValidationError({"description": too_long("description", description, LIST_DESCRIPTION_MAX)})
-    created = SubscriberList(name=name, description=description, joinable=joinable)
+    created = SubscriberList(name=name, description=description, joinable=joinable, public=public)
     session.add(created)
-    audit.record(session, actor=actor, action="list_created", outcome="ok", channel="sms", target=name)
+    audit.record(session, actor=actor, action="list_created", outcome="ok", channel="sms", target=name,
+                 message=_flags(created))
     session.commit()
     return created
+
+
+def set_flags(session: Session, list_id: int, public: bool, joinable: bool, actor: str) -> SubscriberList:
+    """Mark a list public or internal, and joinable by text or not; audited. Updates already published keep
+    the audience they had: this decides only what later updates to the list are."""
+    found = session.get(SubscriberList, list_id)
+    if found is None:
+        raise ValidationError({"list": "No such list."})
+    _check_flags(public, joinable)
+    before = _flags(found)
+    found.public, found.joinable = public, joinable
+    if _flags(found) != before:
+        audit.record(session, actor=actor, action="list_changed", outcome="ok", channel="sms", target=found.name,
+                     message=f"{before} → {_flags(found)}")
+    session.commit()
+    return found
+
+
+def _check_flags(public: bool, joinable: bool) -> None:
+    if joinable and not public:
+        raise ValidationError({"public": (
+            "A list anyone can join by text reaches the public: mark it public, or make it staff-add only.")})
+
+
+def _flags(found: SubscriberList) -> str:
+    return f"{'public' if found.public else 'internal'}, {'joinable by text' if found.joinable else 'staff add only'}"
 
 
 def list_counts(session: Session) -> dict[str, int]:

@@ -47,6 +47,23 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class UserSession(Base):
+    """One signed-in browser: the cookie carries its token, the table only the token's SHA-256.
+
+    Deleting the row ends that session wherever the cookie went; idle and absolute lifetimes are checked
+    against `last_seen_at` and `created_at` on every request.
+    """
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
 class Incident(Base):
     """An event that updates belong to, e.g. 'Fort Hood shooting response'."""
 
@@ -75,11 +92,36 @@ class Update(Base):
     story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     retraction_reason: Mapped[str] = mapped_column(String(200), default="")
+    # "public" or "internal" (crisiscast.core.audience), fixed at publish: a list's flag changed later
+    # neither publishes an old staff-only update nor withdraws what the public already received. A row
+    # written without one (by hand, or by an older migration's test) is internal: nothing private goes out.
+    audience: Mapped[str] = mapped_column(String(16), server_default="internal")
+    # The template it started from, for "most used first"; no foreign key, so a template can be deleted.
+    template_id: Mapped[int | None] = mapped_column(Integer)
+    # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
+    supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")
     corrects: Mapped["Update | None"] = relationship(remote_side="Update.id")
     deliveries: Mapped[list["Delivery"]] = relationship(back_populates="update", order_by="Delivery.id")
+
+
+class MessageTemplate(Base):
+    """A ready-made update an author starts from; `{name}` placeholders must be filled before preview."""
+
+    __tablename__ = "message_templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    er_access: Mapped[str] = mapped_column(String(32), default="")
+    operating_status: Mapped[str] = mapped_column(String(32), default="")
+    headline: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    channels: Mapped[list] = mapped_column(JSON)
+    lists: Mapped[list] = mapped_column(JSON)
+    next_update_minutes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Delivery(Base):
@@ -110,13 +152,17 @@ class Delivery(Base):
 
 
 class SubscriberList(Base):
-    """A list an update can target, e.g. public, media, staff-on-call; `joinable` lists accept JOIN by text."""
+    """A list an update can target, e.g. public, media, staff-on-call; `joinable` lists accept JOIN by text.
+
+    A `public` list's members are the public: an SMS to it makes an update public. Joinable implies public.
+    """
 
     __tablename__ = "subscriber_lists"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(40), unique=True)
     description: Mapped[str] = mapped_column(String(200), default="")
     joinable: Mapped[bool] = mapped_column(Boolean, default=False)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

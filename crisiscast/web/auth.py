@@ -4,26 +4,52 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, login_user, logout_user
 
 from crisiscast.core.fields import PASSWORD_MAX, USERNAME_MAX, too_long
 from crisiscast.core.text import clean
-from crisiscast.services import accounts
-from crisiscast.store.models import User
-from crisiscast.web.helpers import db
+from crisiscast.core.urls import same_site_path
+from crisiscast.services import accounts, sessions
+from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+
+
+class SignedIn:
+    """What Flask-Login keeps for a request: the account and the token of its server-side session."""
+
+    is_authenticated, is_active, is_anonymous = True, True, False
+
+    def __init__(self, user, token: str):
+        self.user, self.token = user, token
+
+    def get_id(self) -> str:
+        """The session token: Flask-Login puts it in the signed cookie and hands it back to `load_session`."""
+        return self.token
 
 
 def init_app(app) -> None:
+    login_manager.init_app(app)
+    login_manager.user_loader(load_session)
     app.before_request(load_user)
 
 
+def load_session(token: str) -> SignedIn | None:
+    """The signed-in user of a live session; None for an ended, expired or disabled one."""
+    user = sessions.resume(db(), token, sessions.Lifetime.from_settings(settings()))
+    return SignedIn(user, token) if user is not None else None
+
+
 def load_user() -> None:
-    user_id = session.get("user_id")
-    g.user = db().get(User, user_id) if user_id else None
-    if g.user is not None and not g.user.active:
-        session.clear()
-        g.user = None
+    g.user = current_user.user if current_user.is_authenticated else None
+
+
+def sign_in(user) -> None:
+    """Start a new server-side session for `user` in a fresh cookie (nothing of an earlier one is kept)."""
+    session.clear()
+    login_user(SignedIn(user, sessions.start(db(), user)))
+    g.user = user
 
 
 def login_required(role: str = "viewer"):
@@ -54,9 +80,8 @@ def login():
             return render_template("auth/login.html", username=""), 400
         user = accounts.authenticate(db(), username, password, source=request.remote_addr or "")
         if user is not None:
-            session.clear()
-            session["user_id"] = user.id
-            return redirect(_safe_next(request.args.get("next")))
+            sign_in(user)
+            return redirect(same_site_path(request.args.get("next")) or url_for("console.index"))
         flash("Wrong username or password.", "error")
     return render_template("auth/login.html", username=clean(request.form.get("username", ""))[:USERNAME_MAX])
 
@@ -64,13 +89,8 @@ def login():
 @bp.post("/logout")
 def logout():
     if g.user is not None:
+        sessions.end(db(), current_user.token)
         accounts.sign_out(db(), g.user.username)
+    logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so a crafted link cannot bounce a signed-in user elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("console.index")

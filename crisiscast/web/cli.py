@@ -1,7 +1,6 @@
-"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create`, `reconcile`, `public rebuild`."""
+"""Command-line tasks: `flask --app crisiscast.web db upgrade`, `users create|set-password|list`, `reconcile`,
+`public rebuild`."""
 from __future__ import annotations
-
-import secrets
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -40,12 +39,30 @@ def db_upgrade():
 @click.option("--password", envvar="CRISISCAST_NEW_PASSWORD", help="default: generate one and print it once")
 def users_create(username, role, password):
     """Create a staff account."""
-    generated = None if password else secrets.token_urlsafe(12)
+    generated = None if password else accounts.generate_password()
     try:
         user = accounts.create_user(db(), username, password or generated, role, actor=audit.SYSTEM)
     except ValidationError as exc:
         raise click.ClickException("; ".join(exc.errors.values())) from exc
     click.echo(f"created {user.username} ({user.role})")
+    if generated:
+        click.echo(f"one-time password: {generated}")
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.option("--password", envvar="CRISISCAST_NEW_PASSWORD", help="default: generate one and print it once")
+def users_set_password(username, password):
+    """Give an account a new password (a lost one-time admin password); ends its sessions."""
+    user = accounts.user_named(db(), username)
+    if user is None:
+        raise click.ClickException(f"There is no account named {username.strip().lower()}.")
+    generated = None if password else accounts.generate_password()
+    try:
+        accounts.set_password(db(), user.id, password or generated, actor=audit.SYSTEM)
+    except ValidationError as exc:
+        raise click.ClickException("; ".join(exc.errors.values())) from exc
+    click.echo(f"new password set for {user.username}; its sessions are ended")
     if generated:
         click.echo(f"one-time password: {generated}")
 

@@ -53,7 +53,8 @@ def init_app(app) -> None:
 
 def refuse_control_characters():
     """400 for a NUL or other control character in the path or query string: no address of ours has one."""
-    values = [request.path, *request.args.keys(), *request.args.values()]
+    # `next` is only ever a redirect target, which core.urls.same_site_path checks (and names in its refusal).
+    values = [request.path, *request.args.keys(), *(v for k, v in request.args.items(multi=True) if k != "next")]
     if not all(is_clean(value) for value in values):
         return _answer(400, "The address contains a control character (such as %00). Check the link.")
     return None

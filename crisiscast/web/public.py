@@ -1,5 +1,6 @@
 """Public pages that need no sign-in, rendered on the spot when their pre-rendered file is not there yet
-(an update that went out without the feed, or before the site was rendered).
+(an update that went out without the feed, or before the site was rendered). Internal updates, and
+incidents with only those, are not found here (crisiscast.core.audience).
 
 Normally crisiscast.web.public_files answers these paths from PUBLIC_DIR before Flask sees them.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort
 
 from crisiscast.public import feeds, site
-from crisiscast.store.queries import incident_by_slug, update_by_uid
+from crisiscast.store.queries import public_incident_by_slug, public_update_by_uid
 from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("public", __name__)
@@ -33,15 +34,15 @@ def feed(kind: str):
 
 @bp.get("/u/<uid>")
 def update(uid: str):
-    found = update_by_uid(db(), uid)
-    if found is None:
+    found = public_update_by_uid(db(), uid)
+    if found is None:  # unknown, or internal: staff-only updates have no public page
         abort(404)
     return Response(site.update_page(db(), settings(), found), mimetype="text/html")
 
 
 @bp.get("/incidents/<slug>/feed.<kind>")
 def incident_feed(slug: str, kind: str):
-    incident = incident_by_slug(db(), slug)
+    incident = public_incident_by_slug(db(), slug)
     if incident is None or kind not in KINDS:
         abort(404)
     body = site.incident_feeds(db(), settings(), incident)[f"incidents/{slug}/feed.{kind}"]
@@ -50,7 +51,7 @@ def incident_feed(slug: str, kind: str):
 
 @bp.get("/cap/<name>.xml")
 def cap_alert(name: str):
-    found = update_by_uid(db(), name.removesuffix("-cancel"))
+    found = public_update_by_uid(db(), name.removesuffix("-cancel"))
     body = site.story_files(db(), settings(), found).get(f"cap/{name}.xml") if found else None
     if body is None:
         abort(404)

@@ -76,9 +76,26 @@ def add_list():
     form = request.form
     try:
         created = subscribers.create_list(db(), form.get("name", ""), form.get("description", ""),
-                                          bool(form.get("joinable")), g.user.username)
+                                          bool(form.get("joinable")), g.user.username, public=bool(form.get("public")))
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
         flash(f"List {created.name} created.", "success")
+    return redirect(url_for("subscribers.index"))
+
+
+@bp.post("/lists/<int:list_id>")
+@login_required("admin")
+def set_list_flags(list_id: int):
+    form = request.form
+    try:
+        changed = subscribers.set_flags(db(), list_id, bool(form.get("public")), bool(form.get("joinable")),
+                                        g.user.username)
+    except ValidationError as exc:
+        db().rollback()
+        flash(" ".join(exc.errors.values()), "error")
+    else:
+        flash(f"List {changed.name}: {'public' if changed.public else 'internal (staff only)'}, "
+              f"{'joinable by text' if changed.joinable else 'staff add only'}. Updates already sent keep "
+              "their audience.", "success")
     return redirect(url_for("subscribers.index"))

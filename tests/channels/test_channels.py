@@ -124,3 +124,31 @@ def test_graph_version_is_pinned_not_the_sdk_default(channels, sandbox_client, s
         FacebookChannel(old).send(MESSAGE)
     assert exc.value.code == "2635"
     channels["facebook"].send(MESSAGE)
+
+
+def test_an_x_post_the_preview_fits_with_bare_domains_is_one_x_accepts(channels, sandbox_client, settings):
+    from crisiscast.core.domain import Draft
+    from crisiscast.services.publishing import render_context
+    from crisiscast.core.rendering import render_x
+    from crisiscast.sandbox import x_counting
+
+    body = "Give blood: redcross.org, sw.org, bswhealth.com, blood.org, carter.org. " * 6
+    draft = Draft(incident="Storm", er_access="open", operating_status="normal", headline="Donors needed",
+                  body=body, channels=("x",))
+    rendering = render_x(draft, render_context(settings, "abc123abc123"))
+    # Counted with http(s) links only, this post would look like it fits; X counts each domain as 23.
+    assert rendering.shortened and x_counting.weight(rendering.text) <= 280
+    channels["x"].send(Message(text=rendering.text, link=rendering.link))
+    assert [p["text"] for p in sandbox_client.accepted("x")] == [rendering.text]
+
+
+@pytest.mark.parametrize("name, message, code", [
+    ("x", Message(text="é" * 281), "400"),
+    ("sms", Message(text="x" * 1601, to="+15125551267"), "21617"),
+    ("sms", Message(text="hello", to="+44 20 7946 0958"), "21211"),
+    ("facebook", Message(text=""), "100"),
+])
+def test_the_sandbox_refuses_what_the_provider_refuses(channels, name, message, code):
+    with pytest.raises(PermanentError) as refused:
+        channels[name].send(message)
+    assert refused.value.code == code

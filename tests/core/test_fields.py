@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from crisiscast.core import domain, fields
+from crisiscast.core import domain, fields, passwords
 from crisiscast.store import models
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -37,6 +37,7 @@ def test_each_cap_is_its_column_size():
     for cap, column in COLUMNS.items():
         assert column.type.length == cap, f"{column}: column {column.type.length}, cap {cap}"
     assert domain.HEADLINE_MAX <= models.Update.headline.type.length
+    assert fields.PASSWORD_MAX == passwords.MAX_LENGTH
 
 
 def test_every_text_input_has_the_maxlength_the_server_applies():

@@ -67,3 +67,13 @@ def test_the_fingerprint_changes_with_the_text_or_the_lists_and_not_with_their_o
     assert fingerprint(renderings, ["public", "media"]) == fingerprint(same, ["media", "public"])
     assert fingerprint(renderings, ["public"]) != fingerprint(renderings, ["public", "media"])
     assert fingerprint(renderings, ["public"]) != fingerprint(render_all(draft(body="Changed."), CTX), ["public"])
+    # A list's public flag changed since the preview: the same text, but it would now go public (or not).
+    assert fingerprint(renderings, ["public"], "public") != fingerprint(renderings, ["public"], "internal")
+
+
+def test_an_sms_without_a_link_is_cut_with_no_more_line():
+    """An internal update has no public page: its shortened SMS carries no link at all."""
+    sms = render_sms(draft(body="Code silver in ward 3; stay clear of the east stairs. " * 20),
+                     RenderContext(org_name="Scott & White", link="", sms_max_segments=2))
+    assert sms.shortened and sms.link == "" and "More:" not in sms.text and "http" not in sms.text
+    assert sms.text.endswith("...") and count_sms(sms.text).segments == 2

@@ -39,3 +39,28 @@ def test_x_weight_counts_urls_as_23_and_cjk_as_two():
     assert x_weight("see https://example.org/a/very/long/path/that/goes/on/and/on") == 4 + 23
     assert x_weight("界界") == 4
     assert x_weight("🚨") == 2
+
+
+# Texts where counting goes wrong: bare domains, URLs with paths, emoji sequences, CJK, accents, punctuation.
+TRICKY_X_TEXTS = {
+    "Donate at redcross.org today": 10 + 23 + 6,
+    "Info: sw.org/status and bswhealth.com": 6 + 23 + 5 + 23,
+    "see https://example.org/a/very/long/path?x=1#top now": 4 + 23 + 4,
+    "http://sw.org": 23,
+    "email media@sw.org for credentials": 34,  # an address is not a link
+    "Shelter 🚨 now": 8 + 2 + 4,
+    "Family 👨‍👩‍👧‍👦 center": 7 + 2 + 7,
+    "Flag 🇺🇸 and keycap 1️⃣": 5 + 2 + 12 + 2,
+    "Skin tone 👍🏽": 10 + 2,
+    "避難所が開設されました": 22,
+    "Café ü Ñ — “quotes” …": 21 + 1,  # the ellipsis is outside the light ranges
+    "Hospital U.S. policy e.g. note": 30,
+    "version 1.2.3 and v2.0": 22,
+}
+
+
+@pytest.mark.parametrize("text, expected", TRICKY_X_TEXTS.items())
+def test_x_weight_agrees_with_the_sandboxs_independent_count(text, expected):
+    from crisiscast.sandbox import x_counting
+
+    assert (x_weight(text), x_counting.weight(text)) == (expected, expected)

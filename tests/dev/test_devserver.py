@@ -41,7 +41,7 @@ def dev_environment(instance: Path, **changes) -> dict:
     """The environment of a dev run on free ports with its instance folder at `instance`."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(PORT=str(free_port()), SANDBOX_PORT=str(free_port()), CRISISCAST_INSTANCE=str(instance),
-               CRISISCAST_ADMIN_PASSWORD="first admin password", PYTHONUNBUFFERED="1")
+               CRISISCAST_ADMIN_PASSWORD="first sign-in on call", PYTHONUNBUFFERED="1")
     return {**env, **changes}
 
 
@@ -84,7 +84,7 @@ def form_token(session, url):
 def test_run_command_serves_publishes_through_the_worker_and_stops_on_ctrl_c(product):
     process, web, sandbox = product.process, product.web, product.sandbox
     browser = requests.Session()
-    browser.post(f"{web}/login", data={"username": "admin", "password": "first admin password",
+    browser.post(f"{web}/login", data={"username": "admin", "password": "first sign-in on call",
                                        "csrf_token": form_token(browser, f"{web}/login")})
     page = browser.get(f"{web}/updates/new").text
     form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
@@ -219,3 +219,12 @@ def test_the_sandbox_inbox_shows_a_reply_as_the_phone_would(product):
     inbox = requests.get(f"{sandbox}/", timeout=10).text
     assert f"→ reply (200): {html.escape(shown)}</li>" in inbox, inbox
     assert "&lt;Response&gt;" not in inbox and "&lt;Message&gt;" not in inbox
+
+
+def test_a_weak_first_admin_password_stops_the_dev_run_with_the_reason(settings):
+    from dev import devserver
+
+    with pytest.raises(config.SettingsError) as exc:
+        devserver._ensure_admin(settings.replace(CRISISCAST_ADMIN_PASSWORD="admin123"))
+    assert str(exc.value) == "CRISISCAST_ADMIN_PASSWORD: Use at least 12 characters."
+    assert devserver._ensure_admin(settings.replace(CRISISCAST_ADMIN_PASSWORD="first sign-in on call")) is None

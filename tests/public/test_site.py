@@ -212,7 +212,8 @@ def insert_history(db, author, count: int) -> None:
     start = utcnow() - timedelta(days=1)
     rows = [{"uid": f"{n:012x}", "incident_id": incident.id, "er_access": "open", "operating_status": "normal",
              "headline": f"Update {n}", "body": "", "author_id": author.id, "published_at": start + timedelta(seconds=n),
-             "next_update": "", "story_uid": f"{n:012x}", "retraction_reason": ""} for n in range(count)]
+             "next_update": "", "story_uid": f"{n:012x}", "retraction_reason": "", "audience": "public"}
+            for n in range(count)]
     bulk.insert_rows(db, Update.__table__, rows)
     bulk.insert_rows(db, FeedEntry.__table__, [
         {"update_id": id_, "guid": f"http://127.0.0.1:5000/u/{uid}", "title": uid, "content": "", "link": "",

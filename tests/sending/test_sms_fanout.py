@@ -267,3 +267,22 @@ def test_throttle_slots_of_a_dead_worker_come_back_after_the_lease(runtime, queu
     with throttle.slot():
         pass
     assert time.monotonic() - started > 0.1  # it waited for the lease, then got the slot
+
+
+def test_a_claim_takes_no_more_than_its_limit(db, runtime, publish):
+    """On PostgreSQL a LIMIT inside UPDATE … IN (SELECT … SKIP LOCKED) can be run per row and claim them all."""
+    from sqlalchemy import func, select
+
+    from crisiscast.sending import sms_recipients
+    from crisiscast.store.models import SmsRecipient
+    from tests.support import faultkit
+
+    faultkit.add_subscribers(db, 30)
+    update = publish(channels=("sms",), lists=("public",), queued=False)
+    delivery = update.deliveries[0]
+    sms_recipients.plan(runtime.sessions, delivery.id, ["public"], 100)
+    first, last = db.execute(select(func.min(SmsRecipient.id), func.max(SmsRecipient.id))).one()
+    claimed = sms_recipients.claim(runtime.sessions, delivery.id, update.id, (first, last), 5, 120)
+    db.expire_all()
+    assert len(claimed) == 5
+    assert db.scalar(select(func.count()).where(SmsRecipient.state == "sending")) == 5

@@ -26,9 +26,21 @@ def test_join_subscribes_to_public_and_confirms_with_the_required_words(db, sett
 
 
 def test_join_a_named_list_and_refuse_a_closed_one(db, settings):
-    assert text(db, settings, "START media").outcome == "subscribed"
+    subscribers.create_list(db, "volunteers", "", True, "admin", public=True)
+    assert text(db, settings, "START volunteers").outcome == "subscribed"
     refused = text(db, settings, "JOIN staff-on-call")
-    assert refused.outcome == "refused" and "public, media" in refused.reply
+    assert refused.outcome == "refused" and "public, volunteers" in refused.reply
+    assert [lst.name for lst in subscriber(db).lists] == ["volunteers"]
+
+
+def test_media_is_not_joinable_by_text_until_an_admin_says_so(db, settings):
+    """Reporters are added by staff: a stranger texting JOIN media gets no press list."""
+    refused = text(db, settings, "JOIN media")
+    assert refused.outcome == "refused" and "media" not in refused.reply.split("one of:")[1]
+    assert subscriber(db) is None or subscriber(db).lists == []
+    media = next(lst for lst in subscribers.all_lists(db) if lst.name == "media")
+    subscribers.set_flags(db, media.id, public=True, joinable=True, actor="admin")
+    assert text(db, settings, "JOIN media").outcome == "subscribed"
     assert [lst.name for lst in subscriber(db).lists] == ["media"]
 
 

@@ -81,3 +81,43 @@ def test_check_draft_renders_each_channel_and_refuses_unknown_sms_lists(db, sett
         publishing.check_draft(db, Draft(incident="", er_access="", operating_status="", headline=""), settings,
                                "ffffffffffff")
     assert "headline" in exc.value.errors
+
+
+STAFF_ONLY = Draft(incident="Code silver, ward 3", er_access="open", operating_status="lockdown",
+                   headline="Code silver in ward 3", body="Stay clear of the east stairs. " * 30,
+                   channels=("sms",), lists=("staff-on-call",))
+
+
+def test_an_sms_only_update_to_an_internal_list_is_internal_and_its_sms_has_no_link(db, runtime, users):
+    result = publishing.publish(db, STAFF_ONLY, uid="cccccccccccc", author=users["author"], settings=runtime.settings,
+                                channels=runtime.channels, enqueue=lambda *a: None)
+    sms = result.update.deliveries[0]
+    assert result.update.audience == "internal"
+    assert sms.rendering["shortened"] and sms.rendering["link"] == ""
+    assert "/u/" not in sms.rendering["text"] and "More:" not in sms.rendering["text"]
+    assert "[internal: staff only]" in db.scalar(select(AuditEvent).where(AuditEvent.action == "publish")).message
+
+
+@pytest.mark.parametrize("changes", [{"lists": ("staff-on-call", "public")}, {"channels": ("sms", "feed")}])
+def test_an_update_reaching_the_public_anywhere_is_public_and_links_its_page(db, runtime, users, changes):
+    draft = Draft(**{**vars(STAFF_ONLY), **changes})
+    update = publishing.publish(db, draft, uid="dddddddddddd", author=users["author"], settings=runtime.settings,
+                                channels=runtime.channels, enqueue=lambda *a: None).update
+    sms = next(d for d in update.deliveries if d.channel == "sms")
+    assert update.audience == "public" and sms.rendering["text"].endswith(
+        publishing.update_link(runtime.settings, "dddddddddddd"))
+
+
+def test_a_lists_flag_changed_later_leaves_published_updates_as_they_were(db, runtime, users):
+    """An internal update never becomes public by a later flag change (nor a public one private)."""
+    from crisiscast.services import subscribers
+
+    internal = publishing.publish(db, STAFF_ONLY, uid="eeeeeeeeeee1", author=users["author"],
+                                  settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None).update
+    staff = next(lst for lst in subscribers.all_lists(db) if lst.name == "staff-on-call")
+    subscribers.set_flags(db, staff.id, public=True, joinable=False, actor="admin")
+    db.expire_all()
+    assert db.get(Update, internal.id).audience == "internal"
+    later = publishing.publish(db, STAFF_ONLY, uid="eeeeeeeeeee2", author=users["author"],
+                               settings=runtime.settings, channels=runtime.channels, enqueue=lambda *a: None).update
+    assert later.audience == "public"

@@ -51,11 +51,43 @@ def test_search_by_digits_name_and_list(db):
 
 
 def test_a_list_is_created_with_a_clean_name_and_audited(db):
-    created = subscribers.create_list(db, "  Night-Shift ", " Who works nights ", True, "admin")
-    assert (created.name, created.description, created.joinable) == ("night-shift", "Who works nights", True)
+    created = subscribers.create_list(db, "  Night-Shift ", " Who works nights ", True, "admin", public=True)
+    assert (created.name, created.description, created.joinable, created.public) == (
+        "night-shift", "Who works nights", True, True)
     assert "night-shift" in subscribers.list_counts(db)
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "list_created"))
-    assert (event.actor, event.target, event.channel) == ("admin", "night-shift", "sms")
+    assert (event.actor, event.target, event.channel, event.message) == (
+        "admin", "night-shift", "sms", "public, joinable by text")
+
+
+def test_a_new_list_is_internal_unless_marked_public(db):
+    created = subscribers.create_list(db, "managers", "", False, "admin")
+    assert created.public is False and subscribers.public_flags(db)["managers"] is False
+
+
+def test_a_list_anyone_can_join_must_be_public(db):
+    with pytest.raises(ValidationError) as exc:
+        subscribers.create_list(db, "open-internal", "", True, "admin", public=False)
+    assert "mark it public" in exc.value.errors["public"]
+    db.rollback()
+    assert "open-internal" not in subscribers.public_flags(db)
+
+
+def test_the_seeded_lists_say_who_they_reach(db):
+    lists = {lst.name: (lst.public, lst.joinable) for lst in subscribers.all_lists(db)}
+    assert lists == {"public": (True, True), "media": (True, False), "staff-on-call": (False, False)}
+
+
+def test_changing_a_lists_flags_is_audited_and_refuses_joinable_internal(db):
+    staff = next(lst for lst in subscribers.all_lists(db) if lst.name == "staff-on-call")
+    with pytest.raises(ValidationError):
+        subscribers.set_flags(db, staff.id, public=False, joinable=True, actor="admin")
+    db.rollback()
+    subscribers.set_flags(db, staff.id, public=True, joinable=False, actor="admin")
+    subscribers.set_flags(db, staff.id, public=True, joinable=False, actor="admin")  # no change, no entry
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "list_changed")).all()
+    assert [(e.actor, e.target, e.message) for e in events] == [
+        ("admin", "staff-on-call", "internal, staff add only → public, staff add only")]
 
 
 @pytest.mark.parametrize("name, message", [

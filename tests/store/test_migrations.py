@@ -33,28 +33,109 @@ def test_0006_keeps_a_shared_sid_only_on_the_row_claimed_first(scratch_url):
     """Rows the old lookup credited with another update's message go back in doubt, to be asked about again."""
     from datetime import datetime, timedelta, timezone
 
-    from sqlalchemy import insert, select
+    from sqlalchemy import MetaData, insert, select
 
-    from crisiscast.store.models import Delivery, Incident, SmsRecipient, Subscriber, Update, User
+    from crisiscast.store.models import SmsRecipient
 
     command.upgrade(alembic_config(scratch_url), "0005")
     engine = make_engine(scratch_url)
+    tables = MetaData()
+    tables.reflect(engine)  # the tables as 0005 left them: the models name later columns
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with engine.begin() as conn:
-        conn.execute(insert(User.__table__).values(id=1, username="a", password_hash="x", role="author"))
-        conn.execute(insert(Incident.__table__).values(id=1, title="Drill"))
-        conn.execute(insert(Subscriber.__table__).values(id=1, phone="+15125550001"))
+        def add(name, **values):
+            conn.execute(insert(tables.tables[name]).values({**_required(tables.tables[name], t0), **values}))
+
+        add("users", id=1, username="a", password_hash="x", role="author")
+        add("incidents", id=1, title="Drill")
+        add("subscribers", id=1, phone="+15125550001")
         for n in (1, 2):
-            conn.execute(insert(Update.__table__).values(id=n, uid=f"u{n}", incident_id=1, er_access="open",
-                                                         operating_status="normal", headline="Same", author_id=1))
-            conn.execute(insert(Delivery.__table__).values(id=n, update_id=n, channel="sms", state="sent",
-                                                           rendering={"text": "Same"}))
-            conn.execute(insert(SmsRecipient.__table__).values(
-                id=n, delivery_id=n, subscriber_id=1, phone="+15125550001", state="sent", provider_id="SM1",
-                claimed_at=t0 + timedelta(minutes=n), updated_at=t0))
+            add("updates", id=n, uid=f"u{n}", incident_id=1, er_access="open", operating_status="normal",
+                headline="Same", author_id=1)
+            add("deliveries", id=n, update_id=n, channel="sms", state="sent", rendering={"text": "Same"})
+            add("sms_recipients", id=n, delivery_id=n, subscriber_id=1, phone="+15125550001", state="sent",
+                provider_id="SM1", claimed_at=t0 + timedelta(minutes=n), updated_at=t0)
     migrate(scratch_url)
     with engine.connect() as conn:
         rows = conn.execute(select(SmsRecipient.id, SmsRecipient.state, SmsRecipient.provider_id)
                             .order_by(SmsRecipient.id)).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [(1, "sent", "SM1"), (2, "in_doubt", None)]
+
+
+def test_0008_flags_the_seeded_lists_and_gives_every_update_its_audience(scratch_url):
+    """Updates already published get the audience their deliveries had: only staff-only SMS is internal."""
+    from sqlalchemy import insert
+
+    from crisiscast.store.models import Delivery, Incident, User
+
+    command.upgrade(alembic_config(scratch_url), "0006")
+    engine = make_engine(scratch_url)
+    sent = {1: [("sms", ["staff-on-call"])], 2: [("sms", ["staff-on-call", "media"])], 3: [("x", None)],
+            4: [("sms", None)], 5: [("sms", ["staff-on-call"]), ("feed", None)], 6: [("sms", ["volunteers"])],
+            7: [("sms", ["night-shift"])]}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO subscriber_lists (id, name, description, joinable, created_at) VALUES "
+                          "(4, 'volunteers', '', :yes, CURRENT_TIMESTAMP), (5, 'night-shift', '', :no, "
+                          "CURRENT_TIMESTAMP)"), {"yes": True, "no": False})
+        conn.execute(insert(User.__table__).values(id=1, username="a", password_hash="x", role="author"))
+        conn.execute(insert(Incident.__table__).values(id=1, title="Drill"))
+        for n, channels in sent.items():
+            conn.execute(text("INSERT INTO updates (id, uid, incident_id, er_access, operating_status, headline, "
+                              "body, author_id, published_at, next_update, retraction_reason) VALUES "
+                              "(:n, :uid, 1, 'open', 'normal', 'Drill', '', 1, CURRENT_TIMESTAMP, '', '')"),
+                         {"n": n, "uid": f"{n:012x}"})
+            for channel, lists in channels:
+                conn.execute(insert(Delivery.__table__).values(update_id=n, channel=channel, state="sent",
+                                                               rendering={"text": "Drill"}, audience=lists))
+    migrate(scratch_url)
+    with engine.connect() as conn:
+        audiences = dict(conn.execute(text("SELECT id, audience FROM updates")).all())
+        lists = {name: (bool(public), bool(joinable)) for name, public, joinable in conn.execute(
+            text("SELECT name, public, joinable FROM subscriber_lists"))}
+    engine.dispose()
+    assert lists == {"public": (True, True), "media": (True, False), "staff-on-call": (False, False),
+                     "volunteers": (True, True), "night-shift": (False, False)}
+    assert audiences == {1: "internal", 2: "public", 3: "public", 4: "public", 5: "public", 6: "public",
+                         7: "internal"}
+
+
+def _required(table, now) -> dict:
+    """A plain value for each NOT NULL column with no server default, so a test row names only what matters."""
+    from sqlalchemy import JSON, Boolean, DateTime, Integer
+
+    def plain(column):
+        kind = column.type
+        return now if isinstance(kind, DateTime) else 0 if isinstance(kind, Integer) else \
+            False if isinstance(kind, Boolean) else {} if isinstance(kind, JSON) else ""
+    return {c.name: plain(c) for c in table.columns
+            if not c.nullable and c.server_default is None and not c.primary_key}
+
+
+def test_a_batch_migration_on_sqlite_keeps_rows_that_other_tables_refer_to(scratch_url):
+    """SQLite rebuilds a table to alter it; with rows pointing at it, that must still work (and keep them)."""
+    if not scratch_url.startswith("sqlite"):
+        return
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy import Column, String, text
+
+    migrate(scratch_url)
+    engine = make_engine(scratch_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, username, password_hash, role, active, created_at) "
+                          "VALUES (1, 'a', 'x', 'author', 1, '2026-01-01')"))
+        conn.execute(text("INSERT INTO incidents (id, title, created_at) VALUES (1, 'Drill', '2026-01-01')"))
+        conn.execute(text("INSERT INTO updates (id, uid, incident_id, er_access, operating_status, headline, body, "
+                          "author_id, published_at, next_update, retraction_reason) VALUES "
+                          "(1, 'u1', 1, 'open', 'normal', 'H', '', 1, '2026-01-01', '', '')"))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # what migrations/env.py does before a migration
+        conn.commit()
+        with conn.begin():
+            with Operations(MigrationContext.configure(conn)).batch_alter_table("users") as batch:
+                batch.add_column(Column("note", String(10), server_default=""))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT author_id FROM updates")).scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").first() is None
+    engine.dispose()

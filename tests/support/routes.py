@@ -37,7 +37,15 @@ ROUTES = {
     "console.compose": Route("author", "POST", UPDATE_FORM, echoed=("incident", "headline", "body", "next_update")),
     "console.save_draft": Route("author", "POST", UPDATE_FORM),
     "console.discard_draft": Route("author", "POST"),
+    "console.live_preview": Route("author", "POST", UPDATE_FORM),
     "console.update": Route("viewer"),
+    "account.index": Route("viewer"),
+    "account.change_password": Route("viewer", "POST", {"current": "not the password", "password": "x"}),
+    "account.sign_out_everywhere": Route("viewer", "POST"),
+    "admin.message_templates": Route("admin", "POST", {"name": "Water main", "headline": "Use the north entrance"}),
+    "admin.edit_template": Route("admin", "POST", {"name": "Water main", "headline": "Use the north entrance"}),
+    "admin.delete_template": Route("admin", "POST"),
+    "subscribers.set_list_flags": Route("admin", "POST", {"public": "1", "joinable": "1"}),
     "console.deliveries": Route("viewer"),
     "console.retract": Route("author", "POST", {"reason": "The drill is over."}),
     "console.retry": Route("author", "POST"),
@@ -64,7 +72,9 @@ ROUTES = {
                                                          "To": "+15125551267", "ErrorCode": ""}, {"r": "1"}),
 }
 # A valid value for each URL variable, by name; ids are filled in from the rows a test made.
-PATH_VALUES = {"filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
+# Routes that end the session they are called from: the matrix and the fuzzer call them in tests of their own.
+SIGN_OUT = ("auth.logout", "account.sign_out_everywhere")
+PATH_VALUES = {"template_id": 1, "list_id": 1, "filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
                "name": "0123456789ab"}
 
 

@@ -35,7 +35,7 @@ def test_an_audit_filter_that_is_no_id_is_ignored(client, auth, query):
     response.close()
 
 
-@pytest.mark.parametrize("path", ["/u/%00", "/u/a%00b", "/cap/%00.xml", "/incidents/%00/feed.rss", "/login?next=%00",
+@pytest.mark.parametrize("path", ["/u/%00", "/u/a%00b", "/cap/%00.xml", "/incidents/%00/feed.rss", "/login?x=%00",
                                   "/status?x=%00"])
 def test_a_nul_byte_in_an_address_is_a_400_for_anyone(client, path):
     response = client.get(path)

@@ -11,7 +11,7 @@ from crisiscast.services import accounts
 from crisiscast.store.db import make_engine
 from crisiscast.store.models import AuditEvent, Delivery, User, utcnow
 from crisiscast.web import create_app
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, AuthActions
 
 
 def test_users_create_makes_an_account_that_can_sign_in(runner, db):
@@ -33,7 +33,7 @@ def test_users_create_without_a_password_prints_a_one_time_one_that_works(runner
 
 @pytest.mark.parametrize("args, message", [
     (["author", "--password", PASSWORD], "Error: There is already an account named author."),
-    (["lee", "--password", "short"], "Error: Use at least 10 characters."),
+    (["lee", "--password", "short"], "Error: Use at least 12 characters."),
     (["no spaces", "--password", PASSWORD], "Error: Use letters, digits, dots, dashes or underscores (at most 80)."),
 ])
 def test_users_create_refuses_a_taken_or_bad_name_or_password_and_says_why(runner, db, users, args, message):
@@ -111,3 +111,37 @@ def test_public_rebuild_renders_every_page_and_alert(runner, publish, settings):
     assert f"public site rebuilt: 13 files changed in {root}" in result.output
     for uid in uids:
         assert "ER " in (root / "u" / f"{uid}.html").read_text() and (root / "cap" / f"{uid}.xml.gz").exists()
+
+
+def test_users_set_password_gives_a_lost_admin_a_new_one_and_ends_its_sessions(runner, app, db, users):
+    browser = app.test_client()
+    AuthActions(browser).login("admin")
+    assert browser.get("/admin/users").status_code == 200
+    result = runner.invoke(args=["users", "set-password", "Admin", "--password", "amber kettle violin"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "new password set for admin; its sessions are ended\n"
+    assert browser.get("/admin/users").status_code == 302
+    db.expire_all()  # the command changed the account through a session of its own
+    assert accounts.authenticate(db, "admin", PASSWORD) is None
+    assert accounts.authenticate(db, "admin", "amber kettle violin") is not None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "password_changed"))
+    assert (event.actor, event.target, event.message) == ("system", "admin", "1 session ended")
+
+
+def test_users_set_password_without_one_prints_a_one_time_password_that_works(runner, db, users):
+    result = runner.invoke(args=["users", "set-password", "admin"])
+    assert result.exit_code == 0, result.output
+    printed = result.output.splitlines()[1].removeprefix("one-time password: ")
+    db.expire_all()
+    assert accounts.authenticate(db, "admin", printed) is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nobody", "--password", PASSWORD], "Error: There is no account named nobody."),
+    (["admin", "--password", "short"], "Error: Use at least 12 characters."),
+    (["admin", "--password", "admin in charge"], "Error: The password must not contain the username."),
+])
+def test_users_set_password_refuses_an_unknown_account_or_a_weak_password(runner, db, users, args, message):
+    result = runner.invoke(args=["users", "set-password", *args])
+    assert result.exit_code == 1 and message in result.output
+    assert accounts.authenticate(db, "admin", PASSWORD) is not None

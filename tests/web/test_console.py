@@ -259,6 +259,30 @@ def test_dashboard_shows_channel_health_and_counts(client, auth, db, drain, sand
     assert re.search(r"<td>X</td>.*?>ok</span>.*?1 sent", page)
 
 
+def test_the_preview_says_plainly_when_an_update_is_internal(client, auth, db):
+    auth.login("author")
+    def preview(*lists):
+        form = compose_form(client, channels=["sms"], lists=list(lists))
+        return client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+
+    assert "Internal: staff only — it will not appear on the public site or feeds." in preview("staff-on-call")
+    assert "Internal: staff only" not in preview("staff-on-call", "media")
+
+
+def test_a_list_flag_changed_after_the_preview_needs_a_new_preview(client, auth, db):
+    """The preview said internal; publish must not make it public without showing that first."""
+    from crisiscast.services import subscribers
+
+    auth.login("author")
+    form = compose_form(client, channels=["sms"], lists=["staff-on-call"])
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    staff = next(lst for lst in subscribers.all_lists(db) if lst.name == "staff-on-call")
+    subscribers.set_flags(db, staff.id, public=True, joinable=False, actor="admin")
+    response = client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
+    assert response.status_code == 409 and db.scalar(select(func.count()).select_from(Update)) == 0
+
+
 def test_patient_information_must_be_acknowledged_before_it_is_published(client, auth, db):
     auth.login("author")
     form = compose_form(client, channels=["feed"], body="Patient Maria Lopez, MRN 00482913, is stable.")

@@ -1,9 +1,10 @@
 """The subscribers page: counts per list, search, add and remove, CSV import with its report."""
 import io
+import re
 
 from sqlalchemy import select
 
-from crisiscast.store.models import Subscriber, SubscriberList
+from crisiscast.store.models import AuditEvent, Subscriber, SubscriberList
 from tests.conftest import csrf_token
 
 
@@ -61,3 +62,35 @@ def test_admin_creates_a_list_and_a_taken_name_is_explained(client, auth, db):
                        follow_redirects=True).get_data(as_text=True)
     assert "There is already a list named night-shift." in page
     assert db.scalar(select(SubscriberList).where(SubscriberList.name == "night-shift")) is not None
+
+
+def test_each_list_says_public_or_internal_and_an_admin_changes_it_audited(client, auth, db):
+    auth.login("admin")
+    page = client.get("/subscribers/").get_data(as_text=True)
+    staff_row = re.search(r'<tr id="list-staff-on-call">.*?</tr>', page, re.S).group(0)
+    media_row = re.search(r'<tr id="list-media">.*?</tr>', page, re.S).group(0)
+    assert "internal" in staff_row and "no (staff add only)" in staff_row
+    assert ">public<" in media_row and "no (staff add only)" in media_row
+    staff = db.scalar(select(SubscriberList).where(SubscriberList.name == "staff-on-call"))
+    token = csrf_token(client, "/subscribers/")
+    page = client.post(f"/subscribers/lists/{staff.id}", data={"joinable": "1", "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "A list anyone can join by text reaches the public" in page
+    page = client.post(f"/subscribers/lists/{staff.id}", data={"public": "1", "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "List staff-on-call: public, staff add only." in page
+    db.expire_all()
+    assert (staff.public, staff.joinable) == (True, False)
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "list_changed"))
+    assert (event.actor, event.target, event.message) == (
+        "admin", "staff-on-call", "internal, staff add only → public, staff add only")
+
+
+def test_only_an_admin_changes_a_lists_audience(client, auth, db):
+    auth.login("author")
+    staff = db.scalar(select(SubscriberList).where(SubscriberList.name == "staff-on-call"))
+    response = client.post(f"/subscribers/lists/{staff.id}",
+                           data={"public": "1", "csrf_token": csrf_token(client, "/subscribers/")})
+    assert response.status_code == 403 and "Save</button>" not in client.get("/subscribers/").get_data(as_text=True)
+    db.expire_all()
+    assert staff.public is False

@@ -1,5 +1,6 @@
 """Twilio webhooks: signed inbound keywords answered in TwiML, forged ones refused, status callbacks recorded."""
 import threading
+from contextlib import contextmanager
 import time
 from collections import Counter
 from datetime import timedelta
@@ -227,16 +228,25 @@ def live_app(settings, runtime, sandbox_client):
 
     Its runtime replaces the default one for jobs run in this test (hence `runtime` first).
     """
+    with serving(settings) as live:
+        yield live
+
+
+@contextmanager
+def serving(settings, **changes):
+    """Serve the app (settings with `changes`) on a real port and install its runtime for jobs."""
     server = make_server("127.0.0.1", 0, None, threaded=True)
-    live = config.Settings({**settings, "PUBLIC_BASE_URL": f"http://127.0.0.1:{server.server_port}"})
+    live = config.Settings({**settings, **changes, "PUBLIC_BASE_URL": f"http://127.0.0.1:{server.server_port}"})
     runtime = Runtime(live)
     server.app = create_app(live, runtime)
     jobs.install(runtime)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield runtime
-    server.shutdown()
-    runtime.close()
+    try:
+        yield runtime
+    finally:
+        server.shutdown()
+        runtime.close()
 
 
 def test_receipts_from_the_sandbox_reach_the_update_page(live_app, sandbox_client, subscribe, publish, db, queue):
@@ -290,3 +300,24 @@ def server_client(runtime):
     client = create_app(runtime.settings, runtime).test_client()
     AuthActions(client).login("viewer")
     return client
+
+
+def test_every_text_carries_the_default_validity_period(live_app, sandbox_client, subscribe, publish, queue):
+    subscribe("+15125551267")
+    publish(channels=("sms",), lists=("public",), on=live_app)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert [m["validity_period"] for m in sandbox_client.accepted("twilio")] == ["1800"]
+
+
+def test_a_text_queued_at_twilio_past_its_validity_period_expires_and_says_so(settings, runtime, sandbox_client,
+                                                                             subscribe, publish, db, queue):
+    sandbox_client.configure(status_callbacks=True, status_delay_ms=10, queue_delay_ms=2500)  # a backlog at Twilio
+    subscribe("+15125551267", "+15125550188")
+    with serving(settings, SMS_VALIDITY_SECONDS=2) as live:
+        drill = publish(channels=("sms",), lists=("public",), on=live)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        wait_until(lambda: statuses(db) == {"failed": 2}, timeout=60, what=lambda: f"expiry receipts, {statuses(db)}")
+        page = server_client(live).get(f"/updates/{drill.id}/deliveries").get_data(as_text=True)
+    assert {m["validity_period"] for m in sandbox_client.accepted("twilio")} == {"2"}
+    assert set(db.scalars(select(SmsRecipient.status_error_code))) == {"30036"}
+    assert "error 30036" in page

@@ -1,0 +1,74 @@
+"""The compose form's checks, shared by the full-page preview and the live one: fill the placeholders, validate,
+render every channel, and sum up what Publish will do."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crisiscast.core import placeholders
+from crisiscast.core.audience import PUBLIC
+from crisiscast.core.counters import live_counts
+from crisiscast.core.domain import Draft, ValidationError
+from crisiscast.core.rendering import Rendering, fingerprint
+from crisiscast.services import publishing, review
+from crisiscast.web.helpers import db, settings
+
+
+@dataclass
+class Checked:
+    """A compose form after the checks: the draft, its renderings and digest, or the errors that stop it."""
+
+    values: dict
+    draft: Draft
+    errors: dict = field(default_factory=dict)
+    renderings: dict[str, Rendering] | None = None
+    digest: str = ""
+    estimate: dict | None = None
+    counts: dict = field(default_factory=dict)
+    # The guards' findings (patient information, contradictions): publishing needs them acknowledged.
+    warnings: list = field(default_factory=list)
+    audience: str = PUBLIC
+
+    @property
+    def asking(self) -> list[str]:
+        """The placeholders the form still asks the author to fill."""
+        return placeholders.in_fields(self.values)
+
+
+def unchecked(values: dict, uid: str) -> Checked:
+    """A form as it starts (or comes back), not validated yet: only its counters."""
+    draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)))
+    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)))
+
+
+def check(values: dict, uid: str) -> Checked:
+    """Fill the form's placeholders, validate and render it as publish will, and run the guards."""
+    result = unchecked(values, uid)
+    draft = result.draft
+    filled = placeholders.fill_form(values, placeholders.values_from(values))
+    left = placeholders.unfilled(filled)
+    left.update({f"ph_{name}": f"Fill in {placeholders.label(name).lower()}: it cannot go out as {{{name}}}."
+                 for name in placeholders.in_fields(filled)})
+    try:
+        decided = publishing.check(db(), draft, settings(), uid)
+    except ValidationError as exc:
+        result.errors = {**exc.errors, **left}
+        return result
+    if left:
+        result.errors = left
+        return result
+    renderings, result.audience = decided.renderings, decided.audience
+    result.renderings, result.digest = renderings, fingerprint(renderings, draft.lists, decided.audience)
+    result.warnings = review.warnings(draft, settings())
+    if "sms" in renderings:
+        result.estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"])
+    return result
+
+
+def publish_label(checked: Checked) -> str:
+    """'Publish to 4 channels · 1,240 texts': what the button does, in its own words."""
+    count = len(checked.renderings or checked.draft.channels)
+    text = f"Publish to {count} channel{'s' if count != 1 else ''}"
+    if checked.estimate:
+        texts = checked.estimate["recipients"]
+        text += f" · {texts:,} text{'s' if texts != 1 else ''}"
+    return text

@@ -1,0 +1,216 @@
+"""The console on a phone, in headless Chromium: from the sign-in page to every channel sent in at most six
+interactions, the same on a desktop, and every console and public page fitting 390 px with no serious or
+critical axe-core violation."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.web.test_browser import CHROMIUM, live_server  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / ".ci/node/node_modules/axe-core/axe.min.js"
+DOCS = os.environ.get("CRISISCAST_DOCS_SCREENSHOTS")  # set to docs/ to refresh the README's phone screenshots
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+MAX_INTERACTIONS = 6
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is not installed at {CHROMIUM}; .ci/run installs it")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield launched
+        launched.close()
+
+
+class Interactions:
+    """What a person does, counted: a tap, a fill, a select, and a scroll when the target is off screen."""
+
+    def __init__(self, page, touch: bool):
+        self.page, self.touch, self.log = page, touch, []
+
+    @property
+    def count(self) -> int:
+        return len(self.log)
+
+    def _reach(self, selector: str):
+        target = self.page.locator(selector).first
+        target.wait_for(state="visible", timeout=60_000)
+        if not self._on_screen(target):
+            self.log.append(f"scroll to {selector}")
+            target.scroll_into_view_if_needed()
+        return target
+
+    def _on_screen(self, target) -> bool:
+        box, size = target.bounding_box(), self.page.viewport_size
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] \
+            and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+
+    def tap(self, selector: str) -> None:
+        target = self._reach(selector)
+        self.log.append(f"tap {selector}")
+        target.tap() if self.touch else target.click()
+
+    def fill(self, selector: str, value: str) -> None:
+        target = self._reach(selector)
+        self.log.append(f"fill {selector}")
+        target.fill(value)
+
+    def select(self, selector: str, value: str) -> None:
+        target = self._reach(selector)
+        self.log.append(f"select {selector}")
+        target.select_option(value)
+
+
+def shot(page, name: str) -> None:
+    if DOCS:
+        Path(DOCS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(DOCS) / name))
+
+
+def template_to_every_channel(page, url: str, touch: bool, drain, shots: str = "") -> Interactions:
+    """Sign in, pick "ER on ambulance diversion", fill its place, publish to all four channels, see them sent."""
+    from playwright.sync_api import expect
+
+    act = Interactions(page, touch)
+    page.goto(f"{url}/login")
+    act.fill("#username", "author")
+    act.fill("#password", PASSWORD)
+    act.tap("button:has-text('Sign in')")
+    if shots:
+        page.locator("a.template").first.wait_for(state="visible", timeout=60_000)
+        shot(page, f"{shots}-1-dashboard.png")
+    act.tap("a.template:has-text('ER on ambulance diversion')")
+    act.fill("#ph_place", "Metroplex Hospital")
+    publish = page.locator("#publish")
+    expect(publish).to_have_text("Publish to 4 channels · 2 texts", timeout=60_000)  # the preview came in place
+    assert "Metroplex Hospital" in page.locator("pre[data-channel=sms]").text_content()
+    shots and shot(page, f"{shots}-2-preview.png")
+    act.tap("#publish")
+    page.wait_for_url(re.compile(r".*/updates/\d+(#.*)?$"))
+    drain()
+    expect(page.locator("#deliveries .state-sent")).to_have_count(4, timeout=60_000)  # it refreshes by itself
+    shots and shot(page, f"{shots}-3-sent.png")
+    for card in page.locator("#deliveries .channel-card h3").all():
+        assert act._on_screen(card), "every channel's state is on screen without scrolling"
+    shots and shot(page, f"{shots}-3-sent.png")
+    return act
+
+
+def test_phone_from_sign_in_to_every_channel_sent_in_six_interactions(browser, live_server, users, subscribe,
+                                                                      drain, sandbox_client):
+    subscribe("+15125551267", "+15125550188")
+    page = browser.new_context(**PHONE).new_page()
+    act = template_to_every_channel(page, live_server, touch=True, drain=drain, shots="phone")
+    assert act.count <= MAX_INTERACTIONS, act.log
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert len(sandbox_client.accepted("twilio")) == 2 and len(sandbox_client.accepted("x")) == 1
+
+
+def test_desktop_from_sign_in_to_every_channel_sent_in_six_interactions(browser, live_server, users, subscribe,
+                                                                        drain, sandbox_client):
+    subscribe("+15125551267", "+15125550188")
+    page = browser.new_context(**DESKTOP).new_page()
+    act = template_to_every_channel(page, live_server, touch=False, drain=drain)
+    assert act.count <= MAX_INTERACTIONS, act.log
+    assert [m["body"].count("Metroplex Hospital") for m in sandbox_client.accepted("twilio")] == [1, 1]
+
+
+def test_a_failed_channel_shows_its_reason_and_retry_on_a_phone(browser, live_server, users, publish, drain,
+                                                                sandbox_client):
+    from playwright.sync_api import expect
+
+    sandbox_client.configure(script={"x": ["permanent"]})
+    update = publish(channels=("x", "feed"))
+    drain()
+    page = browser.new_context(**PHONE).new_page()
+    sign_in(page, live_server, f"/updates/{update.id}")
+    card = page.locator("#deliveries [data-channel=x]")
+    expect(card.locator(".state-failed")).to_be_visible(timeout=60_000)
+    act = Interactions(page, touch=True)
+    assert act._on_screen(card.locator(".field-error")) and act._on_screen(card.locator("button"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def sign_in(page, url: str, then: str) -> None:
+    page.goto(f"{url}/login?next={then}")
+    page.fill("#username", "admin")
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{url}{then}")
+
+
+def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation(
+        browser, live_server, users, subscribe, publish, drain, db):
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE} is missing; .ci/run installs it (npm ci --prefix .ci/node)")
+        pytest.skip(f"axe-core is not installed at {AXE}: run npm ci --prefix .ci/node")
+    subscribe("+15125551267")
+    update = publish(channels=("sms", "feed"), lists=("public",))
+    drain()
+    page = browser.new_context(**PHONE, bypass_csp=True).new_page()  # axe is injected as a script
+    pages = ["/login"]
+    failures = audit_page(page, live_server, "/login")
+    sign_in(page, live_server, "/")
+    pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
+              "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}"]
+    for path in pages[1:]:
+        failures += audit_page(page, live_server, path)
+    assert failures == [], "\n".join(failures)
+
+
+# Controls a thumb must hit (links inside a sentence are exempt, as in WCAG 2.5.8).
+TARGETS = ("button, select, input[type=text], input[type=password], a.button, summary, "
+           "label:has(input[type=checkbox]), header.top a, .small-links a")
+SMALL_TARGETS = """[...document.querySelectorAll('%s')]
+  .filter(e => e.offsetParent !== null)
+  .filter(e => { const r = e.getBoundingClientRect(); return r.height < 44 || r.width < 44; })
+  .map(e => e.outerHTML.slice(0, 60))""" % TARGETS
+
+
+def audit_page(page, url: str, path: str) -> list[str]:
+    """Load `path` and return what overflows 390 px and axe-core's serious and critical violations."""
+    response = page.goto(f"{url}{path}")
+    assert response.status == 200, path
+    problems = []
+    width = page.evaluate("document.documentElement.scrollWidth")
+    if width > 390:
+        problems.append(f"{path}: {width} px wide")
+    small = page.evaluate(SMALL_TARGETS)
+    if small:
+        problems.append(f"{path}: tap targets under 44 px: {small}")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("axe.run(document).then(r => r.violations.filter("
+                               "v => ['serious', 'critical'].includes(v.impact)).map("
+                               "v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))")
+    return problems + [f"{path}: {v}" for v in violations]
+
+
+def test_without_script_the_preview_posts_and_comes_back_at_the_preview(browser, live_server, users, subscribe,
+                                                                          drain):
+    from playwright.sync_api import expect
+
+    subscribe("+15125551267")
+    page = browser.new_context(**PHONE, java_script_enabled=False).new_page()
+    sign_in(page, live_server, "/updates/new?template=1")
+    page.fill("#ph_place", "Metroplex Hospital")
+    page.tap("#publish-bar button[value=preview]")
+    expect(page.locator("#publish")).to_have_text("Publish to 4 channels · 1 text")
+    assert page.url.endswith("#preview") and page.evaluate("window.scrollY") > 0  # not back at the top
+    page.tap("#publish")
+    page.wait_for_url(re.compile(r".*/updates/\d+(#.*)?$"))
+    drain()
+    page.reload()
+    expect(page.locator("#deliveries .state-sent")).to_have_count(4)
