@@ -61,6 +61,7 @@ class Settings(BaseModel):
     HSTS_MAX_AGE: Annotated[int, Field(ge=0)] = 31_536_000
     SIGN_IN_LIMIT_PER_USERNAME: str = "5/minute;20/hour"
     SIGN_IN_LIMIT_PER_IP: str = "20/minute"
+    MAX_CONTENT_LENGTH: Annotated[int, Field(ge=64 * 1024)] = 6 * 1024 * 1024
 
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""

@@ -60,7 +60,8 @@ def password_problem(password: str, username: str = "") -> str | None:
     name = username.strip().lower()
     if name and name in password.lower():
         return "The password must not contain the username."
-    result = zxcvbn(password, user_inputs=[name] if name else None)
+    # zxcvbn refuses (ValueError) more than 72 characters; the first 72 decide how guessable it is.
+    result = zxcvbn(password[:72], user_inputs=[name] if name else None)
     if result["score"] < MIN_SCORE:
         feedback = result["feedback"]
         advice = " ".join(filter(None, [feedback.get("warning"), *feedback.get("suggestions", [])]))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.fields import PHONE_INPUT_MAX
 
 DEFAULT_REGION = "US"
 
@@ -15,6 +16,8 @@ def normalise(raw: str, region: str = DEFAULT_REGION) -> str:
     text = (raw or "").strip()
     if not text:
         raise ValidationError({"phone": "Enter a phone number."})
+    if len(text) > PHONE_INPUT_MAX:
+        raise ValidationError({"phone": f"A phone number is at most {PHONE_INPUT_MAX} characters."})
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from crisiscast.core.audience import INTERNAL, PUBLIC
 from crisiscast.core.audience import audience as decide_audience
 from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, Draft, RecipientState, ValidationError
+from crisiscast.core.fields import REASON_MAX, too_long
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
 from crisiscast.sending import supersede
@@ -197,9 +198,11 @@ def retract(session: Session, update_id: int, reason: str, actor: str, rerender:
         raise ValidationError({"update": "No such update."})
     if update.retracted_at is not None:
         raise ValidationError({"update": "This update was already retracted."})
-    reason = " ".join(clean(reason).split())[:200]
+    reason = " ".join(clean(reason).split())
     if not reason:
         raise ValidationError({"reason": "Say why it is retracted; the public page and the CAP Cancel show it."})
+    if too_long("reason", reason, REASON_MAX):
+        raise ValidationError({"reason": too_long("reason", reason, REASON_MAX) + " Nothing was retracted."})
     update.retracted_at, update.retraction_reason = utcnow(), reason
     audit.record(session, actor=actor, action="retract", outcome="ok", update_id=update.id, message=reason)
     retraction.stop_unsent(session, update, actor)

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.fields import CSV_LINE_MAX
 from crisiscast.core.phones import PhonePolicy
-from crisiscast.services.subscribers import STOPPED, all_lists, join_lists, record_consent
-from crisiscast.core.text import clean
+from crisiscast.services.subscribers import STOPPED, all_lists, join_lists, record_consent, subscriber_name
 from crisiscast.store import audit
 from crisiscast.store.models import Subscriber
 
@@ -56,23 +55,25 @@ def import_csv(session: Session, text: str, actor: str, policy: PhonePolicy = Ph
     """Add or update every valid row; never re-subscribe a number that opted out; report every line."""
     report = Report()
     known_lists = {lst.name for lst in all_lists(session)}
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    if len(rows) > MAX_ROWS:
-        raise ValidationError({"file": f"The file has {len(rows)} lines; import at most {MAX_ROWS} at a time."})
-    start = 1
-    if rows and rows[0] and rows[0][0].strip().lower() in {"number", "phone", "phone number"}:
-        start = 2
-        rows = rows[1:]
+    lines = text.lstrip("\ufeff").splitlines()
+    if len(lines) > MAX_ROWS:
+        raise ValidationError({"file": f"The file has {len(lines)} lines; import at most {MAX_ROWS} at a time."})
     seen: set[str] = set()
-    for line_number, row in enumerate(rows, start=start):
+    for line_number, line in enumerate(lines, start=1):
+        row, problem = _parse(line)
+        if line_number == 1 and row and row[0].strip().lower() in {"number", "phone", "phone number"}:
+            continue
+        if problem:
+            report.lines.append(Line(line_number, line[:80], "rejected", problem))
+            continue
         if not any(cell.strip() for cell in row):
             continue
         raw = ",".join(row)
         phone, name, lists = (row + ["", "", ""])[:3]
         try:
-            number = policy.normalise(phone)
+            number, name = policy.normalise(phone), subscriber_name(name)
         except ValidationError as exc:
-            report.lines.append(Line(line_number, raw, "rejected", exc.errors["phone"]))
+            report.lines.append(Line(line_number, raw, "rejected", " ".join(exc.errors.values())))
             continue
         names = [n.strip() for n in lists.replace("|", ";").split(";") if n.strip()] or ["public"]
         unknown = [n for n in names if n not in known_lists]
@@ -83,11 +84,21 @@ def import_csv(session: Session, text: str, actor: str, policy: PhonePolicy = Ph
             report.lines.append(Line(line_number, raw, "rejected", f"{number} appears earlier in this file"))
             continue
         seen.add(number)
-        report.lines.append(_apply(session, (line_number, raw), number, " ".join(clean(name).split()), names, actor))
+        report.lines.append(_apply(session, (line_number, raw), number, name, names, actor))
     audit.record(session, actor=actor, action="subscriber_import", outcome="ok", channel="sms",
                  message=report.summary())
     session.commit()
     return report
+
+
+def _parse(line: str) -> tuple[list[str], str]:
+    """One CSV line's cells, or why it cannot be read: each line stands alone, so one bad line spoils no other."""
+    if len(line) > CSV_LINE_MAX:
+        return [], f"the line is {len(line)} characters; a line holds at most {CSV_LINE_MAX}"
+    try:
+        return next(csv.reader([line]), []), ""
+    except csv.Error as exc:
+        return [], f"the line cannot be read as CSV ({exc})"
 
 
 def _apply(session: Session, where: tuple[int, str], number: str, name: str, names: list[str], actor: str) -> Line:

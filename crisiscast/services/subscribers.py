@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core import masking
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.fields import LIST_DESCRIPTION_MAX, LIST_NAME_MAX, SUBSCRIBER_NAME_MAX, too_long
 from crisiscast.core.phones import PhonePolicy
 from crisiscast.core.text import clean
 from crisiscast.store import audit
@@ -35,12 +36,15 @@ def create_list(session: Session, name: str, description: str, joinable: bool, a
                 public: bool = False) -> SubscriberList:
     """Add a subscriber list (letters, digits and dashes, names unique); internal unless `public`; audited."""
     name = name.strip().lower()
-    if not name or len(name) > 40 or not all(c.isalnum() or c == "-" for c in name):
-        raise ValidationError({"name": "A list name is letters, digits and dashes (at most 40)."})
+    if not name or len(name) > LIST_NAME_MAX or not all(c.isalnum() or c == "-" for c in name):
+        raise ValidationError({"name": f"A list name is letters, digits and dashes (at most {LIST_NAME_MAX})."})
     if name in {lst.name for lst in all_lists(session)}:
         raise ValidationError({"name": f"There is already a list named {name}."})
     _check_flags(public, joinable)
-    created = SubscriberList(name=name, description=description.strip()[:200], joinable=joinable, public=public)
+    description = clean(description).strip()
+    if too_long("description", description, LIST_DESCRIPTION_MAX):
+        raise ValidationError({"description": too_long("description", description, LIST_DESCRIPTION_MAX)})
+    created = SubscriberList(name=name, description=description, joinable=joinable, public=public)
     session.add(created)
     audit.record(session, actor=actor, action="list_created", outcome="ok", channel="sms", target=name,
                  message=_flags(created))
@@ -126,7 +130,8 @@ def search(session: Session, query: str = "", list_name: str = "", limit: int = 
 def add(session: Session, phone: str, name: str, list_names, actor: str,
         policy: PhonePolicy = PhonePolicy()) -> Subscriber:
     """Subscribe a number to lists; staff may re-add a number they removed, never one that texted STOP."""
-    number, name = policy.normalise(phone), " ".join(clean(name).split())
+    number = policy.normalise(phone)
+    name = subscriber_name(name)
     list_names = list(list_names) or ["public"]
     check_lists(session, list_names)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.phone == number))
@@ -151,6 +156,15 @@ def add(session: Session, phone: str, name: str, list_names, actor: str,
                  target=masking.mask_phone(number), message=f"lists: {', '.join(list_names)}")
     session.commit()
     return subscriber
+
+
+def subscriber_name(name: str) -> str:
+    """A subscriber's name as typed, trimmed; ValidationError when it is longer than its column."""
+    name = clean(name).strip()
+    problem = too_long("name", name, SUBSCRIBER_NAME_MAX)
+    if problem:
+        raise ValidationError({"name": problem})
+    return name
 
 
 def remove(session: Session, subscriber_id: int, actor: str) -> None:

@@ -11,7 +11,7 @@ import config
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.core.masking import mask_phone
 from crisiscast.runtime import Runtime
-from crisiscast.web import headers
+from crisiscast.web import errors, headers
 from crisiscast.web.public_files import PublicFiles
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -34,6 +34,7 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
     app.config.update(settings, TESTING=settings.CRISISCAST_ENV == "testing")
     app.extensions["crisiscast"] = runtime or Runtime(settings)
+    errors.init_app(app)  # first: its id converter must exist before any route, its checks before any other
     csrf.init_app(app)
     app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
     app.jinja_env.filters["duration"] = duration

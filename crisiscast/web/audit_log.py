@@ -3,19 +3,22 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 
 from crisiscast.core.domain import CHANNELS
+from crisiscast.core.fields import ACTION_MAX, too_long
 from crisiscast.store import audit
 from crisiscast.web.auth import login_required
+from crisiscast.web.errors import parse_id
 from crisiscast.web.helpers import db
 
 bp = Blueprint("audit_log", __name__)
 
 
 def _filters() -> dict:
-    update_id = request.args.get("update", "").strip()
-    return {"update_id": int(update_id) if update_id.isdigit() else None,
+    if too_long("action", request.args.get("action", ""), ACTION_MAX):
+        abort(400, too_long("action", request.args.get("action", ""), ACTION_MAX))
+    return {"update_id": parse_id(request.args.get("update")),
             "channel": request.args.get("channel") if request.args.get("channel") in CHANNELS else None,
             "action": request.args.get("action", "").strip() or None}
 

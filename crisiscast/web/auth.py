@@ -6,6 +6,8 @@ import functools
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 
+from crisiscast.core.fields import PASSWORD_MAX, USERNAME_MAX, too_long
+from crisiscast.core.text import clean
 from crisiscast.core.urls import same_site_path
 from crisiscast.services import accounts, sessions
 from crisiscast.services.refusals import Refusal
@@ -73,14 +75,19 @@ def login_required(role: str = "viewer"):
 @limits.throttled
 def login():
     if request.method == "POST":
-        user = accounts.authenticate(db(), request.form.get("username", ""), request.form.get("password", ""),
-                                     source=request.remote_addr or "")
+        # NUL bytes cannot be in a username (PostgreSQL refuses them in a lookup); an overlong value is not tried.
+        username, password = clean(request.form.get("username", "")), request.form.get("password", "")
+        problem = too_long("username", username, USERNAME_MAX) or too_long("password", password, PASSWORD_MAX)
+        if problem:
+            flash(f"{problem} Nothing was tried.", "error")
+            return render_template("auth/login.html", username=""), 400
+        user = accounts.authenticate(db(), username, password, source=request.remote_addr or "")
         if user is not None:
             sign_in(user)
             return redirect(same_site_path(request.args.get("next")) or url_for("console.index"))
         limits.record_refusal(Refusal("sign_in", request.remote_addr or "", limits.username()))
         flash("Wrong username or password.", "error")
-    return render_template("auth/login.html", username=request.form.get("username", ""))
+    return render_template("auth/login.html", username=clean(request.form.get("username", ""))[:USERNAME_MAX])
 
 
 @bp.post("/logout")

@@ -58,8 +58,13 @@ def index():
 def compose():
     if request.method == "GET":
         return _start()
-    uid = _form_uid()
+    uid = request.form.get("uid", "")
     values = form_values(request.form)
+    if not UID.match(uid):
+        flash("The form had lost its identifier, so nothing was checked or published. Your text is below: "
+              "preview again.", "error")
+        uid = publishing.new_uid()
+        return _form(composing.unchecked(values, uid), uid), 400
     checked = composing.check(values, uid)
     published = publishing.published(db(), uid)
     if published is not None and publishing.differs(published, checked.draft):

@@ -1,11 +1,12 @@
 """SMS subscribers: counts per list, search, add and remove numbers, CSV import, lists."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from crisiscast import jobs
 from crisiscast.core.domain import ValidationError
 from crisiscast.core.phones import PhonePolicy
+from crisiscast.core.fields import SEARCH_MAX, too_long
 from crisiscast.services import accounts, subscriber_import, subscribers
 from crisiscast.web import queueing
 from crisiscast.web.auth import login_required
@@ -17,6 +18,8 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 def _page(errors=None, values=None, report=None, status=200):
     query, list_name = request.args.get("q", ""), request.args.get("list", "")
+    if too_long("search", query, SEARCH_MAX):
+        abort(400, too_long("search", query, SEARCH_MAX))
     can_edit = accounts.has_role(g.user, "author")  # only they see full numbers, or search by them
     found = subscribers.search(db(), query, list_name, by_number=can_edit)
     return render_template(

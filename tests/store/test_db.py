@@ -1,4 +1,6 @@
-"""The SQLite files: readable by their owner only, from the first byte, whatever the umask."""
+"""The engine: SQLite files readable by their owner only, whatever the umask; a failing statement's error (which
+reaches the server log) carries no bound parameters."""
+import logging
 import os
 import sqlite3
 import stat
@@ -7,8 +9,10 @@ import sys
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from crisiscast.store.db import make_engine, migrate
+from crisiscast.store.models import SmsRecipient
 
 
 @pytest.fixture
@@ -69,3 +73,16 @@ def test_making_an_engine_keeps_the_locks_of_connections_open_on_the_same_file(t
     holder.rollback()
     holder.close()
     assert other.returncode != 0 and "database is locked" in other.stderr
+
+
+def test_a_failing_statement_shows_no_phone_number(db, caplog):
+    # A recipient of a delivery that does not exist: refused by the foreign key on both databases, with the
+    # phone number only among the bound parameters (PostgreSQL's own DETAIL names the missing key, not it).
+    db.add(SmsRecipient(delivery_id=999_999, subscriber_id=999_999, phone="+15125550187", state="pending"))
+    with caplog.at_level(logging.DEBUG), pytest.raises(IntegrityError) as raised:
+        db.commit()
+    db.rollback()
+    shown = str(raised.value) + repr(raised.value) + caplog.text
+    assert "sms_recipients" in shown  # the statement is still named, so the log says what failed
+    assert "5125550187" not in shown
+    assert "hidden due to hide_parameters" in str(raised.value)
