@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -51,11 +52,15 @@ def decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def import_csv(session: Session, text: str, actor: str, policy: PhonePolicy = PhonePolicy()) -> Report:
     """Add or update every valid row; never re-subscribe a number that opted out; report every line."""
     report = Report()
     known_lists = {lst.name for lst in all_lists(session)}
-    lines = text.lstrip("\ufeff").splitlines()
+    # Only CR and LF end a line: str.splitlines() would also split at a vertical tab pasted from Word.
+    lines = LINE_BREAK.split(text.lstrip("\ufeff").rstrip("\r\n"))
     if len(lines) > MAX_ROWS:
         raise ValidationError({"file": f"The file has {len(lines)} lines; import at most {MAX_ROWS} at a time."})
     seen: set[str] = set()

@@ -160,7 +160,7 @@ def add(session: Session, phone: str, name: str, list_names, actor: str,
 
 def subscriber_name(name: str) -> str:
     """A subscriber's name as typed, trimmed; ValidationError when it is longer than its column."""
-    name = clean(name).strip()
+    name = " ".join(clean(name).split())  # a pasted line break or tab is not part of a name
     problem = too_long("name", name, SUBSCRIBER_NAME_MAX)
     if problem:
         raise ValidationError({"name": problem})
