@@ -72,6 +72,8 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     references = [reference(settings, u) for u in earlier] + ([reference(settings, update)] if cancel else [])
     if references:
         add(root, "references", " ".join(references))
+    if cancel:  # the references and the reason only: the withdrawn words stay out of every public file
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     info = add(root, "info", None)
     add(info, "language", "en-US")
     add(info, "category", "Health")

@@ -127,7 +127,9 @@ def update_page(session, settings, update: Update) -> bytes:
 
 def _page(settings, update: Update, versions: list[Update]) -> bytes:
     later = [v for v in versions if v.published_at > update.published_at]
-    return _env.get_template("public/update.html").render(settings=settings, update=update,
+    # A retracted story's pages keep their addresses but carry only the notice: the words are withdrawn.
+    withdrawn = next((v for v in versions if v.retracted_at is not None), None)
+    return _env.get_template("public/update.html").render(settings=settings, update=update, withdrawn=withdrawn,
                                                           corrected_by=later[-1] if later else None).encode()
 
 
@@ -145,6 +147,9 @@ def _story_files(settings, versions: list[Update], problems: dict[int, str]) -> 
     retracted = next((v for v in versions if v.retracted_at is not None), None)
     if retracted is not None:
         files.update(guarded(problems, versions[-1].id, lambda: _cancel_file(settings, versions, retracted)) or {})
+        cancel = files.get(f"cap/{versions[-1].uid}-cancel.xml")
+        # Each version's alert address now answers with the Cancel: a reader holding it learns it was withdrawn.
+        files.update({f"cap/{v.uid}.xml": cancel for v in versions if cancel is not None})
     return files
 
 

@@ -49,6 +49,19 @@ def files(db, settings):
 def test_every_cap_alert_validates_and_updates_and_cancels_reference_the_story(db, settings, publish, cap_schema):
     first = publish("ER on diversion", er="diversion", status="lockdown")
     fix = publish("ER on diversion until 18:00", er="diversion", status="lockdown", corrects=first.uid)
+    before = {name: etree.fromstring(body) for name, body in files(db, settings).items()
+              if name.startswith("cap/") and name.endswith(".xml")}
+    assert set(before) == {f"cap/{first.uid}.xml", f"cap/{fix.uid}.xml"}
+    original, update = before[f"cap/{first.uid}.xml"], before[f"cap/{fix.uid}.xml"]
+    assert original.findtext(f"{CAP}msgType") == "Alert" and original.find(f"{CAP}references") is None
+    assert update.findtext(f"{CAP}msgType") == "Update"
+    first_ref = f"{original.findtext(f'{CAP}sender')},{original.findtext(f'{CAP}identifier')}," \
+                f"{original.findtext(f'{CAP}sent')}"
+    assert update.findtext(f"{CAP}references") == first_ref
+    info = original.find(f"{CAP}info")
+    assert (info.findtext(f"{CAP}category"), info.findtext(f"{CAP}severity"), info.findtext(f"{CAP}urgency")) == (
+        "Health", "Severe", "Immediate")
+
     publishing.retract(db, fix.id, "Superseded by the all-clear", "author", rerender=lambda: None)
     built = files(db, settings)
     alerts = {name: etree.fromstring(body) for name, body in built.items() if name.startswith("cap/")
@@ -56,21 +69,26 @@ def test_every_cap_alert_validates_and_updates_and_cancels_reference_the_story(d
     assert set(alerts) == {f"cap/{first.uid}.xml", f"cap/{fix.uid}.xml", f"cap/{fix.uid}-cancel.xml"}
     for name, alert in alerts.items():
         assert cap_schema.validate(alert), (name, cap_schema.error_log)
-    original, update, cancel = (alerts[f"cap/{first.uid}.xml"], alerts[f"cap/{fix.uid}.xml"],
-                                alerts[f"cap/{fix.uid}-cancel.xml"])
-    assert original.findtext(f"{CAP}msgType") == "Alert" and original.find(f"{CAP}references") is None
-    assert update.findtext(f"{CAP}msgType") == "Update"
-    first_ref = f"{original.findtext(f'{CAP}sender')},{original.findtext(f'{CAP}identifier')}," \
-                f"{original.findtext(f'{CAP}sent')}"
-    assert update.findtext(f"{CAP}references") == first_ref
-    assert cancel.findtext(f"{CAP}msgType") == "Cancel"
+    cancel = alerts[f"cap/{fix.uid}-cancel.xml"]
+    assert cancel.findtext(f"{CAP}msgType") == "Cancel" and cancel.find(f"{CAP}info") is None
+    assert cancel.findtext(f"{CAP}note") == "Retracted: Superseded by the all-clear"
     refs = cancel.findtext(f"{CAP}references").split(" ")
     assert refs[0] == first_ref and refs[1].split(",")[1] == update.findtext(f"{CAP}identifier")
-    info = original.find(f"{CAP}info")
-    assert (info.findtext(f"{CAP}category"), info.findtext(f"{CAP}severity"), info.findtext(f"{CAP}urgency")) == (
-        "Health", "Severe", "Immediate")
+    # Each version's alert address now answers with the Cancel: the withdrawn words are in no file.
+    assert built[f"cap/{first.uid}.xml"] == built[f"cap/{fix.uid}.xml"] == built[f"cap/{fix.uid}-cancel.xml"]
     index = feedparser.parse(built["cap/index.atom"])
     assert not index.bozo and index.entries == []  # the only story was retracted
+
+
+def test_a_retracted_storys_words_are_in_no_public_file(db, settings, publish):
+    first = publish("Evacuate the north tower now", er="closed", status="evacuating")
+    fix = publish("Evacuate the north tower by 18:00", er="closed", status="evacuating", corrects=first.uid)
+    publishing.retract(db, fix.id, "Sent in error", "author", rerender=lambda: None)
+    built = files(db, settings)
+    assert not [name for name, body in built.items() if b"north tower" in body]
+    for uid in (first.uid, fix.uid):
+        page = built[f"u/{uid}.html"].decode() if f"u/{uid}.html" in built else built[f"u/{uid}/index.html"].decode()
+        assert "This update was retracted" in page and "Sent in error" in page and "Evacuating" not in page
 
 
 def test_have_reports_ems_traffic_facility_and_security(db, settings, publish):
