@@ -67,9 +67,10 @@ def story_key():
 
 
 def current_keys(session: Session, incident_id: int | None = None, limit: int = FEED_SIZE,
-                 feed: bool = True) -> list[str]:
-    """The keys of the `limit` stories changed last with no retracted version (of those in the feed), newest
-    first. Read a page of versions at a time from the newest, so a long history is never scanned."""
+                 feed: bool = True, withdrawn_too: bool = False) -> list[str]:
+    """The keys of the `limit` stories changed last with no retracted version (of those in the feed; retracted
+    ones too with `withdrawn_too`), newest first. Read a page of versions at a time from the newest, so a long
+    history is never scanned."""
     def scoped(stmt):
         stmt = stmt.where(is_public())
         stmt = stmt.join(FeedEntry, FeedEntry.update_id == Update.id) if feed else stmt
@@ -84,7 +85,7 @@ def current_keys(session: Session, incident_id: int | None = None, limit: int = 
         fresh = [key for key in dict.fromkeys(rows) if key not in seen]
         seen.update(fresh)
         withdrawn = set(session.scalars(scoped(select(story_key())).where(
-            in_stories(fresh), Update.retracted_at.is_not(None)))) if fresh else set()
+            in_stories(fresh), Update.retracted_at.is_not(None)))) if fresh and not withdrawn_too else set()
         keys += [key for key in fresh if key not in withdrawn]
         if len(keys) >= limit or len(rows) < page:
             return keys[:limit]
@@ -123,6 +124,7 @@ def _generator(settings, items: list[Story], title: str, path: str) -> FeedGener
     if settings.WEBSUB_HUB_URL:
         fg.link(href=settings.WEBSUB_HUB_URL, rel="hub")
     fg.language("en")
+    fg.author({"name": settings.ORG_NAME, "uri": f"{base}/"})  # RFC 4287: a feed without entry authors needs one
     fg.updated(items[0].latest.published_at if items else utcnow())
     # feedgen prepends each entry it adds; adding oldest first leaves the newest on top in both formats.
     for story in reversed(items):
@@ -147,6 +149,12 @@ def rss(settings, items: list[Story], title: str, path: str = "/feed") -> bytes:
     """RSS 2.0. Readers take description and content:encoded as HTML, so both carry the text escaped; feedgen
     writes the entry's content (plain text, right for Atom) into content:encoded as it is."""
     root = etree.fromstring(_generator(settings, items, title, path).rss_str())
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    # feedgen takes both from the Atom feed's links: the channel's link is the site, its self link this feed.
+    root.find("channel/link").text = f"{base}/"
+    self_link = root.find(f"channel/{{{ATOM}}}link[@rel='self']")
+    self_link.set("href", f"{base}{path}.rss")
+    self_link.set("type", "application/rss+xml")
     for item in root.iterfind("channel/item"):
         item.find(f"{{{CONTENT}}}encoded").text = item.findtext("description")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import requests
+from lxml import etree
 from feedgen.feed import FeedGenerator
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
@@ -174,43 +175,57 @@ def _all_stories(session) -> list[list[Update]]:
     return list(stories.values())
 
 
-def _current_alerts(session) -> list[Update]:
-    """The latest version of each of the most recent stories none of whose versions was retracted."""
+def _current_alerts(session) -> list[tuple[Update, Update | None]]:
+    """The latest version of each of the most recent stories, with its retracted version if it was retracted
+    (listed as its Cancel for as long as the story would have been listed), oldest first."""
     latest: dict[str, Update] = {}
-    for update in session.scalars(select(Update).where(feeds.in_stories(feeds.current_keys(session, feed=False)))
-                                  .order_by(Update.published_at, Update.id)):
-        latest[update.story_uid or update.uid] = update
-    return sorted(latest.values(), key=lambda u: (u.published_at, u.id))
+    retracted: dict[str, Update] = {}
+    keys = feeds.current_keys(session, feed=False, withdrawn_too=True)
+    for update in session.scalars(select(Update).where(feeds.in_stories(keys)).order_by(Update.published_at,
+                                                                                         Update.id)):
+        key = update.story_uid or update.uid
+        latest[key] = update
+        if update.retracted_at is not None:
+            retracted[key] = update
+    return sorted(((u, retracted.get(k)) for k, u in latest.items()), key=lambda pair: (pair[0].published_at,
+                                                                                         pair[0].id))
 
 
-def _cap_index(settings, current: list[Update], rendered: set[int], problems: dict[int, str]) -> bytes:
+def _cap_index(settings, current: list[tuple[Update, Update | None]], rendered: set[int], problems: dict[int, str]) -> bytes:
     """The CAP index of the current alerts that can be rendered, so it links only to files that exist. An
     alert's words are its feed entry's: only those not `rendered` in the feeds just now are tried here."""
     def render(alerts):
-        for update in alerts:
-            if update.id not in rendered:
-                cap.alert(settings, update, [], permalink(settings, update.uid))
+        for update, retracted in alerts:
+            if update.id not in rendered or retracted is not None:
+                cap.alert(settings, update, [], permalink(settings, update.uid), cancel=retracted)
         return _cap_atom(settings, alerts)
 
-    index, _ = tolerant(render, current, problems, lambda update: update.id)
+    index, _ = tolerant(render, current, problems, lambda pair: pair[0].id)
     return index
 
 
-def _cap_atom(settings, current: list[Update]) -> bytes:
-    """An Atom index of current alerts (given oldest first), newest first, each linking to its CAP file."""
+def _cap_atom(settings, current: list[tuple[Update, Update | None]]) -> bytes:
+    """An Atom index of current alerts (given oldest first), newest first, each linking to its CAP file; a
+    retracted story's entry is its Cancel, titled with the reason only."""
     base = settings.PUBLIC_BASE_URL.rstrip("/")
     fg = FeedGenerator()
     fg.id(f"{base}/cap/index.atom")
     fg.title(f"{settings.ORG_NAME}: current CAP alerts")
+    fg.author({"name": settings.ORG_NAME, "uri": f"{base}/"})
     fg.link(href=f"{base}/cap/index.atom", rel="self", type="application/atom+xml")
-    fg.updated(max((u.published_at for u in current), default=None) or utcnow())
-    for update in current:
+    fg.updated(max((r.retracted_at if r else u.published_at for u, r in current), default=None) or utcnow())
+    for update, retracted in current:
+        name = f"{update.uid}-cancel" if retracted else update.uid
         fe = fg.add_entry(order="prepend")
-        fe.id(f"{base}/cap/{update.uid}.xml")
-        fe.title(clean(update.headline))
-        fe.link(href=f"{base}/cap/{update.uid}.xml", type="application/cap+xml")
-        fe.updated(update.published_at)
-    return fg.atom_str(pretty=True)
+        fe.id(f"{base}/cap/{name}.xml")
+        fe.title(clean(f"Retracted: {retracted.retraction_reason}" if retracted else update.headline))
+        fe.link(href=f"{base}/cap/{name}.xml")
+        fe.updated(retracted.retracted_at if retracted else update.published_at)
+    root = etree.fromstring(fg.atom_str())
+    for link in root.iterfind(f"{{{feeds.ATOM}}}entry/{{{feeds.ATOM}}}link"):
+        link.set("rel", "alternate")
+        link.set("type", "application/cap+xml")  # feedgen 1.0 drops the type it is given
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def write(files: dict[str, bytes], directory: str | Path) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -216,7 +217,9 @@ def retract(session: Session, update_id: int, reason: str, actor: str, rerender:
 
 
 def slugify(text: str) -> str:
-    return (re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "incident")[:120]
+    """"Tormenta: inundación río" → "tormenta-inundacion-rio": accents dropped, not the letters they sit on."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return (re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "incident")[:120]
 
 
 def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Callable[[int, str], None]) -> Delivery:

@@ -99,7 +99,9 @@ def _route(path: str) -> str | None:
 def _not_modified(environ, found: _File) -> bool:
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
-        return found.etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
+        # Weak comparison (RFC 9110 13.1.2): a cache or proxy may hand back our tag as W/"…".
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return found.etag in tags or if_none_match.strip() == "*"
     since = environ.get("HTTP_IF_MODIFIED_SINCE")
     if since:
         try:

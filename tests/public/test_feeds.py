@@ -90,3 +90,19 @@ def test_rss_content_encoded_shows_the_text_as_typed_to_a_feed_reader(db, settin
     raw = feedparser.parse(feeds.rss(settings, feeds.stories(db), "Status"), sanitize_html=False)
     seen = raw.entries[0].content[0]  # what feedparser hands a reader, unsanitised
     assert seen.type == "text/html" and "<script>" not in seen.value and seen.value.count("<br") >= 3
+
+
+def test_atom_feeds_name_their_author_and_rss_links_point_at_the_site_and_itself(db, settings, three):
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    atom = feedparser.parse(feeds.atom(settings, feeds.stories(db), "Status"))
+    assert not atom.bozo and atom.feed.author_detail.name == "Scott & White"
+    rss = etree.fromstring(feeds.rss(settings, feeds.stories(db), "Status"))
+    assert rss.findtext("channel/link") == f"{base}/"
+    self_link = rss.find(f"channel/{{{feeds.ATOM}}}link[@rel='self']")
+    assert (self_link.get("href"), self_link.get("type")) == (f"{base}/feed.rss", "application/rss+xml")
+
+
+def test_incident_slugs_keep_accented_letters_readable():
+    assert publishing.slugify("Tormenta: inundación río") == "tormenta-inundacion-rio"
+    assert publishing.slugify("Ärzte — Notaufnahme geschlossen") == "arzte-notaufnahme-geschlossen"
+    assert publishing.slugify("避難") == "incident"

@@ -112,3 +112,32 @@ def test_an_update_sent_without_the_feed_has_its_alert_and_incident_feed_rendere
     assert incident_feed.status_code == 200 and feedparser.parse(incident_feed.data).entries == []
     assert client.get(f"/incidents/{update.incident.slug}/feed.xml").status_code == 404
     assert client.get("/incidents/no-such-incident/feed.rss").status_code == 404
+
+
+def test_a_weak_if_none_match_gets_its_304(client, publish):
+    publish("ER open with delays")
+    etag = client.get("/feed.atom").headers["ETag"]
+    again = client.get("/feed.atom", headers={"If-None-Match": f'W/{etag}'})
+    assert again.status_code == 304
+
+
+def test_public_pages_carry_valid_time_datetimes(client, publish):
+    import re
+
+    update = publish("ER open with delays")
+    for path in ("/status", f"/u/{update.uid}"):
+        stamps = re.findall(r'<time datetime="([^"]+)"', client.get(path).get_data(as_text=True))
+        assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s) for s in stamps), stamps
+
+
+def test_the_cap_index_links_alerts_as_cap_and_lists_a_retraction_as_its_cancel(client, publish, db, settings):
+    kept, withdrawn = publish("ER open with delays"), publish("Evacuate the north tower", incident="Fire drill")
+    publishing.retract(db, withdrawn.id, "Sent in error", "author", rerender=lambda: None)
+    from crisiscast.public import site
+
+    index = feedparser.parse(site.top_level(db, settings)["cap/index.atom"])
+    assert not index.bozo and index.feed.author_detail.name == "Scott & White"
+    links = {e.title: (e.link, e.links[0].type) for e in index.entries}
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    assert links == {"ER open with delays": (f"{base}/cap/{kept.uid}.xml", "application/cap+xml"),
+                     "Retracted: Sent in error": (f"{base}/cap/{withdrawn.uid}-cancel.xml", "application/cap+xml")}
