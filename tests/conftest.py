@@ -75,6 +75,7 @@ def migrated_database(postgres_server, tmp_path_factory):
         url = scratch_database.create(postgres_server)
         try:
             migrate(url)
+            _SEEDED.update(_seeded_rows(url))
             yield url
         finally:
             scratch_database.drop(postgres_server, url)
@@ -110,12 +111,40 @@ def database_url(migrated_database, tmp_path):
             conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate"))
             for table, kept in seeded.items():
                 conn.execute(text(f"DELETE FROM {table} WHERE id > {kept}"))
-            conn.execute(text("UPDATE subscriber_lists SET public = name <> 'staff-on-call', joinable = name = 'public'"))
+            _restore_seeded(conn)
         engine.dispose()
         return migrated_database
     path = tmp_path / "crisiscast.db"
     shutil.copy(migrated_database, path)
     return f"sqlite:///{path}"
+
+
+# The rows the migrations seed (lists, starter templates), as migrated: a test (the fuzzer, as admin) may change
+# or delete them, and on PostgreSQL the next test would otherwise inherit that.
+_SEEDED: dict[str, list[dict]] = {}
+
+
+def _seeded_rows(url: str) -> dict[str, list[dict]]:
+    from sqlalchemy import MetaData
+
+    engine = make_engine(url)
+    tables = MetaData()
+    tables.reflect(engine, only=["subscriber_lists", "message_templates"])
+    with engine.connect() as conn:
+        rows = {name: [dict(r) for r in conn.execute(table.select()).mappings()] for name, table in tables.tables.items()}
+    engine.dispose()
+    return rows
+
+
+def _restore_seeded(conn) -> None:
+    from sqlalchemy import MetaData
+    from sqlalchemy.dialects.postgresql import insert
+
+    tables = MetaData()
+    tables.reflect(conn, only=list(_SEEDED))
+    for name, rows in _SEEDED.items():
+        for row in rows:
+            conn.execute(insert(tables.tables[name]).values(row).on_conflict_do_update(index_elements=["id"], set_=row))
 
 
 @pytest.fixture

@@ -15,6 +15,10 @@ class NothingToDo(ChannelError):
     """The action has nothing to act on: the post a retraction would delete never went out."""
 
 
+class Waiting(RetryableError):
+    """The post this action acts on has not settled yet (still sending, or in doubt): try again later."""
+
+
 def perform(sessions, channel: Channel, claimed) -> Receipt:
     """Carry out `claimed` (a delivery just claimed) at `channel`'s provider."""
     if channel_action(claimed.channel)[1] == "delete":
@@ -57,6 +61,6 @@ def _post_to_delete(sessions, update_id: int, channel: Channel) -> str:
         raise NothingToDo(f"Nothing to delete: the update was never posted on {channel.label}.",
                           code="nothing_to_delete")
     if post.state != DeliveryState.SENT:
-        raise RetryableError(f"The post itself is still {post.state.replace('_', ' ')}; it is deleted once that "
-                             "settles.", code="waiting")
+        raise Waiting(f"The post itself is still {post.state.replace('_', ' ')}; it is deleted once that settles.",
+                      code="waiting")
     return post.provider_id

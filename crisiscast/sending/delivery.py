@@ -15,9 +15,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crisiscast.channels import Channel, ChannelError, InDoubtError, NoBreaker, RetryableError
-from crisiscast.core.domain import DeliveryState, backoff_seconds, channel_action
+from crisiscast.core.domain import CHANNELS, DeliveryState, backoff_seconds, channel_action
 from crisiscast.sending import actions, sms_recipients
-from crisiscast.store import audit
+from crisiscast.store import audit, queries
 from crisiscast.store.models import Delivery, Update, utcnow
 
 
@@ -57,6 +57,7 @@ class Claimed:
     target: str
     attempts: int
     audience: tuple[str, ...] = ()
+    retracted: bool = False  # its update was retracted: only the retraction's own actions may still go out
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ def deliver(ctx: DeliveryContext, delivery_id: int) -> Outcome:
     if claimed is None:
         return Outcome()
     channel = ctx.channels[channel_action(claimed.channel)[0]]
+    if claimed.retracted and claimed.channel in CHANNELS:  # a post (or text) of a withdrawn update never goes out
+        _finish(sessions, claimed, channel, Ending(DeliveryState.SKIPPED, "retracted", "Retracted before it was sent."))
+        return Outcome()
     missing = channel.missing_settings()
     if missing:
         _finish(sessions, claimed, channel, Ending(DeliveryState.SKIPPED, "not_configured",
@@ -100,6 +104,9 @@ def _attempt(ctx: DeliveryContext, claimed: "Claimed", channel: Channel) -> Outc
     sessions, policy, breaker = ctx.sessions, ctx.policy, ctx.breaker
     try:
         receipt = actions.perform(sessions, channel, claimed)
+    except actions.Waiting as exc:  # not a failure: the post it acts on is still settling; no attempt is used
+        _release(sessions, claimed, channel, exc, ctx.lease, spent=False)
+        return Outcome(retry_in=ctx.lease, attempts=claimed.attempts - 1)
     except RetryableError as exc:
         breaker.record(channel.name, ok=False)
         if claimed.attempts < policy.max_attempts:
@@ -138,12 +145,13 @@ def _claim(sessions, delivery_id: int, lease: float) -> Claimed | None:
         d = session.get(Delivery, delivery_id)
         uid = session.scalar(select(Update.uid).where(Update.id == d.update_id))
         return Claimed(d.id, d.update_id, uid, d.channel, d.rendering, d.target, d.attempts,
-                       tuple(d.audience or ()))
+                       tuple(d.audience or ()), queries.story_withdrawn(session, d.update_id))
 
 
-def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError | None, delay: float) -> None:
+def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError | None, delay: float,
+             spent: bool = True) -> None:
     """Put a delivery back to pending, to be tried in `delay` seconds: after a retryable failure, or (exc None)
-    without trying because the channel is paused, which costs no attempt."""
+    without trying because the channel is paused, which costs no attempt (nor does a try that was not `spent`)."""
     values = dict(state=DeliveryState.PENDING, next_attempt_at=utcnow() + timedelta(seconds=delay),
                   updated_at=utcnow(), lease_until=None)
     if exc is None:
@@ -151,7 +159,8 @@ def _release(sessions, claimed: Claimed, channel: Channel, exc: ChannelError | N
                       error_message=f"{channel.label} is failing; paused, trying again in {delay:.0f}s.")
         outcome, code, note = "paused", "paused", values["error_message"]
     else:
-        values.update(error_code=exc.code, error_message=exc.message)
+        values.update(error_code=exc.code, error_message=exc.message, **({} if spent else
+                                                                          {"attempts": claimed.attempts - 1}))
         outcome, code = "retrying", exc.code
         note = f"attempt {claimed.attempts}: {exc.message}; next try in {delay:.0f}s"
     with sessions() as session, session.begin():

@@ -17,7 +17,7 @@ from crisiscast.core.domain import DeliveryState, RecipientState
 from crisiscast.sending import supersede
 from crisiscast.services import delivery_receipts
 from crisiscast.services.subscribers import in_audience
-from crisiscast.store import audit, bulk
+from crisiscast.store import audit, bulk, queries
 from crisiscast.store.models import Delivery, SmsRecipient, Subscriber, utcnow
 
 RECIPIENTS, SUBSCRIBERS = SmsRecipient.__table__, Subscriber.__table__
@@ -65,8 +65,9 @@ def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[in
 def _received_original(notice: Delivery):
     """SQL condition: the subscriber got the retracted update's text and has not opted out since."""
     original = select(Delivery.id).where(Delivery.update_id == notice.update_id, Delivery.channel == "sms")
+    # In doubt counts: it may well have arrived, and a needless notice hurts less than a missing one.
     got_it = select(R.subscriber_id).where(R.delivery_id.in_(original.scalar_subquery()),
-                                           R.state == RecipientState.SENT)
+                                           R.state.in_((RecipientState.SENT, RecipientState.IN_DOUBT)))
     return Subscriber.active & Subscriber.id.in_(got_it)
 
 
@@ -77,16 +78,12 @@ def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int],
     in_batch = (*_in_range(delivery_id, *id_range), R.state == RecipientState.PENDING)
     active = exists().where(SUBSCRIBERS.c.id == R.subscriber_id, SUBSCRIBERS.c.active)
     with sessions() as session, session.begin():
-        cancelled = session.execute(
-            update(RECIPIENTS).where(*in_batch, ~active)
-            .values(state=RecipientState.CANCELLED, error_code="opted_out",
-                    error_message="Unsubscribed before this message was sent.", updated_at=utcnow())
-            .returning(R.phone)).scalars().all()
-        audit.record_many(session, [
-            {**event(masking.mask_phone(phone), "cancelled", code="opted_out",
-                     message="unsubscribed before this message was sent"),
-             "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"}
-            for phone in cancelled])
+        # A text of an update retracted since it was planned never goes out (its notice, "sms.notice", does).
+        withdrawn = delivery_channel(session, delivery_id) == "sms" and queries.story_withdrawn(session, update_id)
+        _cancel(session, (*in_batch,) if withdrawn else (*in_batch, ~active), update_id,
+                RETRACTED if withdrawn else OPTED_OUT)
+        if withdrawn:
+            return []
         # SKIP LOCKED: two jobs claiming the same range take different rows rather than the loser getting
         # none (and stopping early) once the winner's update commits. SQLite has one writer and ignores it.
         # Two statements, not UPDATE … WHERE id IN (SELECT … LIMIT … SKIP LOCKED): PostgreSQL may run such a
@@ -101,6 +98,25 @@ def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int],
                     claimed_at=utcnow(), lease_until=utcnow() + timedelta(seconds=lease))
             .returning(R.id, R.phone, R.attempts)).all()
     return sorted(tuple(row) for row in claimed)
+
+
+def delivery_channel(session, delivery_id: int) -> str:
+    return session.scalar(select(Delivery.channel).where(Delivery.id == delivery_id)) or ""
+
+
+OPTED_OUT = ("opted_out", "Unsubscribed before this message was sent.")
+RETRACTED = ("retracted", "Retracted before it was sent.")
+
+
+def _cancel(session, where: tuple, update_id: int, reason: tuple[str, str]) -> None:
+    """Cancel the pending rows `where` selects, for `reason` (code, message), with an audit entry each."""
+    code, message = reason
+    phones = session.execute(update(RECIPIENTS).where(*where)
+                             .values(state=RecipientState.CANCELLED, error_code=code, error_message=message,
+                                     updated_at=utcnow()).returning(R.phone)).scalars().all()
+    audit.record_many(session, [
+        {**event(masking.mask_phone(phone), "cancelled", code=code, message=message.lower().rstrip(".")),
+         "actor": audit.WORKER, "action": "send", "update_id": update_id, "channel": "sms"} for phone in phones])
 
 
 def renew(sessions, recipient_ids: list[int], lease: float) -> None:

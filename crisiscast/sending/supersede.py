@@ -30,7 +30,7 @@ def on_plan(session: Session, delivery: Delivery) -> int:
     reaches (the newer one was published while this one waited in the queue)."""
     newer = session.execute(select(Update, Delivery.audience).join(Delivery).where(
         Update.incident_id == delivery.update.incident_id, Update.published_at > delivery.update.published_at,
-        Update.supersede_earlier, Delivery.channel == "sms")).all()
+        Update.supersede_earlier, Update.retracted_at.is_(None), Delivery.channel == "sms")).all()
     return sum(_cancel(session, [delivery.id], update_, lists or ["public"], audit.WORKER)
                for update_, lists in newer)
 

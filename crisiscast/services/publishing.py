@@ -19,7 +19,7 @@ from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
 from crisiscast.sending import supersede
 from crisiscast.services import retraction, review, subscribers
-from crisiscast.store import audit
+from crisiscast.store import audit, queries
 from crisiscast.store.models import Delivery, Incident, SmsRecipient, Update, User, utcnow
 
 
@@ -138,7 +138,7 @@ def differs(update: Update, draft: Draft) -> bool:
 def correctable(session: Session, uid: str) -> Update:
     """The update a correction replaces: it must exist and not be retracted."""
     original = session.scalar(select(Update).where(Update.uid == uid))
-    if original is None or original.retracted_at is not None:
+    if original is None or any(v.retracted_at is not None for v in retraction.story(session, original)):
         raise ValidationError({"corrects": "The update to correct does not exist or was retracted."})
     return original
 
@@ -227,6 +227,8 @@ def retry_delivery(session: Session, delivery_id: int, actor: str, enqueue: Call
     delivery = session.get(Delivery, delivery_id)
     if delivery is None or delivery.state not in DeliveryState.RETRYABLE:
         raise ValidationError({"delivery": "Only a failed delivery can be retried."})
+    if "." not in delivery.channel and queries.story_withdrawn(session, delivery.update_id):
+        raise ValidationError({"delivery": "This update was retracted: it is not sent again."})
     if delivery.channel in SMS_DELIVERIES:
         session.execute(SmsRecipient.__table__.update()
                         .where(SmsRecipient.delivery_id == delivery.id, SmsRecipient.state == RecipientState.FAILED)

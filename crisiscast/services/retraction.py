@@ -12,42 +12,64 @@ from crisiscast.store import audit
 from crisiscast.store.models import Delivery, SmsRecipient, Subscriber, Update, utcnow
 
 TAKEN_DOWN = ("x", "facebook")  # the channels whose posts a retraction deletes
+POSTS = ("sms", "x", "facebook")  # deliveries a retraction stops while they still wait in the queue
 R = SmsRecipient.__table__.c
 
 
+def story(session: Session, update: Update) -> list[Update]:
+    """Every version of `update`'s story: a retraction withdraws them all, on the public site and everywhere else."""
+    key = update.story_uid or update.uid
+    return list(session.scalars(select(Update).where(
+        (Update.story_uid == key) | ((Update.story_uid.is_(None)) & (Update.uid == key))).order_by(Update.id)))
+
+
 def stop_unsent(session: Session, update: Update, actor: str) -> None:
-    """Posts still waiting to go out are skipped, and the update's texts not yet sent are cancelled."""
+    """For every version of the story: posts and texts still waiting to go out are skipped, and texts of a
+    fan-out under way that were not sent yet are cancelled."""
     note = "Retracted before it was sent."
-    session.execute(sql_update(Delivery).where(Delivery.update_id == update.id, Delivery.channel.in_(TAKEN_DOWN),
-                                               Delivery.state == DeliveryState.PENDING)
-                    .values(state=DeliveryState.SKIPPED, error_code="retracted", error_message=note,
-                            finished_at=utcnow(), updated_at=utcnow()))
-    sms = _delivery(update, "sms")
-    if sms is None:
-        return
-    phones = session.execute(sql_update(SmsRecipient.__table__)
-                             .where(R.delivery_id == sms.id, R.state == RecipientState.PENDING)
-                             .values(state=RecipientState.CANCELLED, error_code="retracted", error_message=note,
-                                     updated_at=utcnow()).returning(R.phone)).scalars().all()
-    audit.record_many(session, [
-        {"actor": actor, "action": "send", "update_id": update.id, "channel": "sms", "outcome": "cancelled",
-         "target": masking.mask_phone(phone), "error_code": "retracted", "message": note} for phone in phones])
+    for version in story(session, update):
+        session.execute(sql_update(Delivery).where(Delivery.update_id == version.id, Delivery.channel.in_(POSTS),
+                                                   Delivery.state == DeliveryState.PENDING)
+                        .values(state=DeliveryState.SKIPPED, error_code="retracted", error_message=note,
+                                finished_at=utcnow(), updated_at=utcnow()))
+        sms = _delivery(version, "sms")
+        if sms is None:
+            continue
+        phones = session.execute(sql_update(SmsRecipient.__table__)
+                                 .where(R.delivery_id == sms.id, R.state == RecipientState.PENDING)
+                                 .values(state=RecipientState.CANCELLED, error_code="retracted", error_message=note,
+                                         updated_at=utcnow()).returning(R.phone)).scalars().all()
+        audit.record_many(session, [
+            {"actor": actor, "action": "send", "update_id": version.id, "channel": "sms", "outcome": "cancelled",
+             "target": masking.mask_phone(phone), "error_code": "retracted", "message": note} for phone in phones])
 
 
 def take_down(session: Session, update: Update) -> list[Delivery]:
-    """A delete delivery for each post the update made (or may still make) on X and Facebook."""
+    """A delete delivery for each post any version of the story made (or may still make) on X and Facebook."""
     session.flush()
-    session.expire(update, ["deliveries"])
     created = []
-    for name in TAKEN_DOWN:
-        post = _delivery(update, name)
-        if post is None or post.state in (DeliveryState.FAILED, DeliveryState.SKIPPED) or \
-                _delivery(update, f"{name}.delete") is not None:
-            continue
-        created.append(Delivery(update=update, channel=f"{name}.delete", rendering={"text": ""}, attempts=0,
-                                target=post.target, state=DeliveryState.PENDING))
-    session.add_all(created)
+    for version in story(session, update):
+        session.expire(version, ["deliveries"])
+        existing = {d.channel: d for d in version.deliveries}
+        for name in TAKEN_DOWN:
+            post = existing.get(name)
+            if post is None or post.state in (DeliveryState.FAILED, DeliveryState.SKIPPED) or \
+                    f"{name}.delete" in existing:
+                continue
+            delete = Delivery(update_id=version.id, channel=f"{name}.delete", rendering={"text": ""}, attempts=0,
+                              target=post.target, state=DeliveryState.PENDING)
+            session.add(delete)
+            created.append(delete)
+    session.flush()
     return created
+
+
+def pending_actions(session: Session, update: Update) -> list[Delivery]:
+    """The retraction's own deliveries (deletes, the notice) across the story that still wait to be queued."""
+    versions = [v.id for v in story(session, update)]
+    return list(session.scalars(select(Delivery).where(Delivery.update_id.in_(versions), Delivery.channel.contains("."),
+                                                       Delivery.state == DeliveryState.PENDING)
+                                .order_by(Delivery.id)))
 
 
 def recipients_to_notify(session: Session, update: Update) -> int:
@@ -56,7 +78,8 @@ def recipients_to_notify(session: Session, update: Update) -> int:
     if sms is None:
         return 0
     return session.scalar(select(func.count()).select_from(SmsRecipient).join(Subscriber, Subscriber.id == R.subscriber_id)
-                          .where(R.delivery_id == sms.id, R.state == RecipientState.SENT, Subscriber.active)) or 0
+                          .where(R.delivery_id == sms.id, Subscriber.active,
+                                 R.state.in_((RecipientState.SENT, RecipientState.IN_DOUBT)))) or 0
 
 
 def notify_recipients(session: Session, update: Update, settings, actor: str) -> Delivery | None:

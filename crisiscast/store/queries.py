@@ -2,7 +2,7 @@
 condition that keeps internal updates (and incidents with only those) out of every public view."""
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.audience import PUBLIC
@@ -32,3 +32,10 @@ def public_update_by_uid(session: Session, uid: str) -> Update | None:
 def public_incident_by_slug(session: Session, slug: str) -> Incident | None:
     """The incident whose slug is `slug` if the public may know of it, or None."""
     return session.scalar(select(Incident).where(Incident.slug == slug, has_public_update()))
+
+
+def story_withdrawn(session: Session, update_id: int) -> bool:
+    """True when any version of update `update_id`'s story was retracted: none of its posts or texts may go out."""
+    key = select(func.coalesce(Update.story_uid, Update.uid)).where(Update.id == update_id).scalar_subquery()
+    return bool(session.scalar(select(exists().where(func.coalesce(Update.story_uid, Update.uid) == key,
+                                                     Update.retracted_at.is_not(None)))))

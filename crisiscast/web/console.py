@@ -231,7 +231,7 @@ def retract(update_id: int):
         withdrawn, render_failed = db().get(Update, update_id), str(exc)
     if request.form.get("text_recipients"):
         retraction.notify_recipients(db(), withdrawn, settings(), g.user.username)
-    actions = [d for d in withdrawn.deliveries if "." in d.channel and d.state == DeliveryState.PENDING]
+    actions = retraction.pending_actions(db(), withdrawn)
     queued = _enqueue_all(actions)
     taken_down = ", ".join(CHANNEL_LABELS[d.channel] for d in actions) or "nothing else to take down"
     _retraction_flash(withdrawn, taken_down, "" if queued else " The job queue is unreachable: these wait for it.",

@@ -1,4 +1,5 @@
 """Retraction and correction reach every channel: posts deleted, texts told, replies and edits, all tracked."""
+import pytest
 
 from sqlalchemy import select
 
@@ -124,3 +125,96 @@ def test_a_correction_facebook_will_not_edit_is_posted_as_a_new_post(db, publish
     drain()
     posts = [r for r in sandbox_client.accepted("graph") if r["kind"] == "post"]
     assert len(posts) == 2 and posts[1]["message"].startswith("Corrected headline") and posts[1]["link"]
+
+
+def test_a_text_still_in_the_queue_when_retracted_is_never_sent(db, client, auth, publish, drain, subscribe,
+                                                                sandbox_client):
+    subscribe("+15125551267", "+15125550188")
+    update = publish(EVERYWHERE, channels=("sms", "x"))  # queued, not yet picked up by a worker
+    auth.login("author")
+    retract(client, update)
+    drain()
+    assert states(db, update) == {"sms": "skipped", "x": "skipped"}
+    assert sandbox_client.accepted("twilio") == [] and sandbox_client.accepted("x") == []
+
+
+def test_texts_planned_before_a_retraction_committed_are_cancelled_not_sent(db, runtime, publish):
+    from sqlalchemy import func, update as sql_update
+
+    from crisiscast.sending import sms_recipients
+    from crisiscast.store.models import SmsRecipient, Update, utcnow
+    from tests.support import faultkit
+
+    faultkit.add_subscribers(db, 10)
+    update = publish(EVERYWHERE, channels=("sms",), queued=False)
+    sms = update.deliveries[0]
+    sms_recipients.plan(runtime.sessions, sms.id, ["public"], 100)
+    # As if the plan committed just after the retraction's own cancellation ran (PostgreSQL, two workers).
+    db.execute(sql_update(Update).where(Update.id == update.id).values(retracted_at=utcnow(), retraction_reason="x"))
+    db.commit()
+    first, last = db.execute(select(func.min(SmsRecipient.id), func.max(SmsRecipient.id))).one()
+    assert sms_recipients.claim(runtime.sessions, sms.id, update.id, (first, last), 100, 120) == []
+    db.expire_all()
+    assert set(db.scalars(select(SmsRecipient.error_code))) == {"retracted"}
+
+
+def test_a_retracted_updates_post_is_never_sent_again(db, client, auth, publish, drain, sandbox_client):
+    from sqlalchemy import update as sql_update
+
+    from crisiscast.core.domain import ValidationError
+    from crisiscast.services import publishing
+    from crisiscast.sending.delivery import deliver
+
+    update = publish(EVERYWHERE, channels=("x",))
+    sandbox_client.configure(script={"x": ["permanent"]})
+    drain()
+    auth.login("author")
+    retract(client, update)
+    drain()
+    db.expire_all()
+    post = db.scalar(select(Delivery).where(Delivery.update_id == update.id, Delivery.channel == "x"))
+    assert post.state == "failed"
+    with pytest.raises(ValidationError):
+        publishing.retry_delivery(db, post.id, "author", lambda *a: None)
+    assert "Retry X</button>" not in client.get(f"/updates/{update.id}").get_data(as_text=True)
+    # The reconciler's "not found: send again" puts a post back to pending: the worker still never sends it.
+    db.execute(sql_update(Delivery).where(Delivery.id == post.id).values(state="pending"))
+    db.commit()
+    deliver(client.application.extensions["crisiscast"].delivery_context(), post.id)
+    assert states(db, update)["x"] == "skipped"
+    assert [r for r in sandbox_client.accepted("x") if r["kind"] == "post"] == []
+
+
+def test_retracting_a_correction_takes_down_every_version_of_the_story(db, client, auth, publish, drain,
+                                                                      sandbox_client):
+    original = publish(EVERYWHERE, channels=("x",))
+    drain()
+    correction = publish(EVERYWHERE, channels=("x",), corrects=original.uid, headline="South tower, not north")
+    drain()
+    auth.login("author")
+    retract(client, correction)
+    drain()
+    deleted = sorted(r["id"] for r in sandbox_client.accepted("x") if r["kind"] == "delete")
+    posted = sorted(r["id"] for r in sandbox_client.accepted("x") if r["kind"] == "post")
+    assert deleted == posted and len(deleted) == 2
+
+
+def test_a_delete_waiting_for_its_post_to_settle_uses_no_attempt(db, runtime, publish, client, auth):
+    from sqlalchemy import update as sql_update
+
+    from crisiscast.sending.delivery import deliver
+
+    update = publish(EVERYWHERE, channels=("x",), queued=False)
+    post = update.deliveries[0]
+    db.execute(sql_update(Delivery).where(Delivery.id == post.id).values(state="in_doubt"))
+    db.commit()
+    auth.login("author")
+    retract(client, update)
+    delete = db.scalar(select(Delivery).where(Delivery.channel == "x.delete"))
+    for _ in range(8):  # more than RETRY_MAX_ATTEMPTS tries: none counts, so it never gives up
+        db.execute(sql_update(Delivery).where(Delivery.id == delete.id).values(state="pending"))
+        db.commit()
+        deliver(runtime.delivery_context(), delete.id)
+    db.expire_all()
+    waiting = db.get(Delivery, delete.id)
+    assert (waiting.state, waiting.attempts, waiting.error_code) == ("pending", 0, "waiting")
