@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,9 @@ class Message:
     ref: str = ""  # names the send (an SMS recipient row) to the provider, so its receipts name it back
     reply_to: str = ""  # a correction on X: the post it answers, so followers of the thread see it
     edit: str = ""  # a correction on Facebook: the post it edits in place
+    # Asked once the send's turn at the throttle comes, just before it goes out: False withdraws it (its update was
+    # retracted while it waited), and the channel raises Withdrawn instead of sending.
+    wanted: Callable[[], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ class PermanentError(ChannelError):
 
 class Unavailable(ChannelError):
     """Not sent, and not the provider's doing: our shared throttle (Redis) is unreachable. Try again later."""
+
+
+class Withdrawn(Unavailable):
+    """Not sent: its update was retracted while the send waited for its turn. Handed back, then cancelled."""
 
 
 class InDoubtError(ChannelError):

@@ -84,6 +84,8 @@ class SmsChannel(Channel):
         callback = self.status_callback_url(message.ref)
         if callback:
             kwargs["status_callback"] = callback
+        self.client()
+        self._http.sending(message.wanted)
         try:
             created = self.messages().create(**kwargs)
         except TwilioRestException as exc:

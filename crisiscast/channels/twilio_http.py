@@ -16,6 +16,8 @@ from urllib.parse import urlencode, urlsplit
 
 import certifi
 import urllib3
+
+from crisiscast.channels import Withdrawn
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
@@ -61,6 +63,9 @@ class TwilioHttp(HttpClient):
         wait = urllib3.Timeout(connect=timeout, read=timeout) if timeout else None
         # Only a POST sends a message: lookups wait for the concurrency cap, not for the sender rate.
         with self.gate.slot(message=method.upper() == "POST") if self.gate is not None else nullcontext():
+            wanted = getattr(self._local, "wanted", None)
+            if method.upper() == "POST" and wanted is not None and not wanted():
+                raise Withdrawn("Withdrawn while it waited for its turn: the update was retracted.", code="withdrawn")
             if path is not None and self._direct is not None:
                 answer = self._direct.urlopen(method.upper(), self._base_path + path, body=body, headers=headers,
                                               redirect=allow_redirects, retries=False,
@@ -76,6 +81,10 @@ class TwilioHttp(HttpClient):
         if auth not in self._auth:
             self._auth[auth] = urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}")
         return self._auth[auth]
+
+    def sending(self, wanted):
+        """For this thread's next requests: `wanted` (or None) is asked once a POST's slot is granted."""
+        self._local.wanted = wanted
 
     def last_rate_limit_headers(self) -> dict:
         """The rate-limit headers of the last response this thread received."""

@@ -12,6 +12,7 @@ CLAIM_AHEAD_SECONDS: a live worker's claims never run out, and a crash puts few 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from crisiscast.core import masking
 from crisiscast.core.domain import RecipientState
 from crisiscast.sending import sms_recipients as recipients
 from crisiscast.sending.sms_recipients import Result
+from crisiscast.store import queries
 
 # Results are written this many at a time, or once the oldest unwritten one is FLUSH_SECONDS old.
 FLUSH_EVERY = 200
@@ -32,6 +34,8 @@ FLUSH_SECONDS = 1.0
 # Claimed ahead of the sends: what the sender rate lets out in this long, so that a send waiting in the
 # throttle is not claimed minutes before it can go, yet the rate is kept even through slow provider answers.
 CLAIM_AHEAD_SECONDS = 10.0
+# How often a running fan-out asks whether its update was retracted (one small query; sends are held back within it).
+WITHDRAWN_CHECK_SECONDS = 1.0
 
 
 def claim_window(threads: int, rate: float) -> int:
@@ -99,6 +103,9 @@ class _Run:
         self.chunk = max(1, min(ctx.window, 100))
         self.renew_at = time.monotonic() + ctx.lease / 4
         self.handed_back = False  # a send came back unsent (paused, or no throttle): stop taking more
+        # Set once the update is retracted: sends still waiting for their turn are withdrawn, not sent.
+        self.stop = threading.Event()
+        self.check_at = time.monotonic() + WITHDRAWN_CHECK_SECONDS
 
     def submit(self) -> None:
         """Start sends until the window is full, the work runs out, or the channel is paused."""
@@ -111,7 +118,7 @@ class _Run:
                 self.exhausted = True
                 break
             recipient_id, phone, attempt = self.pending.popleft()
-            future = ctx.executor.submit(send_one, ctx, self.batch, recipient_id, phone, attempt)
+            future = ctx.executor.submit(send_one, ctx, self.batch, (recipient_id, phone, attempt), self.stop)
             self.in_flight[future] = recipient_id
             future.add_done_callback(self.finished.put)
 
@@ -135,6 +142,12 @@ class _Run:
             self.unwritten.add(result)
             self.handed_back = self.handed_back or result.state == RecipientState.PENDING
         self.unwritten.write_if_due()
+        if time.monotonic() >= self.check_at:
+            self.check_at = time.monotonic() + WITHDRAWN_CHECK_SECONDS
+            with self.ctx.sessions() as session:
+                if queries.story_withdrawn(session, self.batch.update_id):
+                    self.stop.set()
+                    self.handed_back = True
         if time.monotonic() >= self.renew_at:
             # Every claim still held: sent but not written, on the wire or waiting in the throttle, not started.
             held = [*self.unwritten.ids(), *self.in_flight.values(), *(p[0] for p in self.pending)]
@@ -193,12 +206,13 @@ def _completed(finished: SimpleQueue, timeout: float) -> list:
     return done
 
 
-def send_one(ctx: FanoutContext, batch: Batch, recipient_id: int, phone: str, attempt: int) -> Result:
+def send_one(ctx: FanoutContext, batch: Batch, claimed: tuple[int, str, int], stop: threading.Event) -> Result:
     """Send the batch's text to one recipient, retrying retryable errors with backoff up to the budget.
 
     While the channel is paused (circuit breaker open) it sends nothing and hands the recipient back.
     """
     channel, policy, breaker, uid, text = ctx.channel, ctx.policy, ctx.breaker, batch.uid, batch.text
+    recipient_id, phone, attempt = claimed
     target = masking.mask_phone(phone)
     events = []
     while True:
@@ -206,7 +220,8 @@ def send_one(ctx: FanoutContext, batch: Batch, recipient_id: int, phone: str, at
             return Result(recipient_id, phone, RecipientState.PENDING, attempt - 1, None, "paused",
                           "SMS is paused while Twilio keeps failing.", events)
         try:
-            receipt = channel.send(Message(text=text, to=phone, uid=uid, ref=str(recipient_id)))
+            receipt = channel.send(Message(text=text, to=phone, uid=uid, ref=str(recipient_id),
+                                           wanted=lambda: not stop.is_set()))
         except Unavailable as exc:
             return Result(recipient_id, phone, RecipientState.PENDING, attempt - 1, None, exc.code, exc.message,
                           events)
