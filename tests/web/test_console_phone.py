@@ -214,3 +214,25 @@ def test_without_script_the_preview_posts_and_comes_back_at_the_preview(browser,
     drain()
     page.reload()
     expect(page.locator("#deliveries .state-sent")).to_have_count(4)
+
+
+def test_a_retraction_and_its_deliveries_fit_a_phone(browser, live_server, users, subscribe, publish, drain, db):
+    """The retract form (with its notice tick) before, and the delete and notice cards after, at 390 px."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE} is missing; .ci/run installs it (npm ci --prefix .ci/node)")
+        pytest.skip(f"axe-core is not installed at {AXE}: run npm ci --prefix .ci/node")
+    subscribe("+15125551267")
+    update = publish(channels=("sms", "x", "facebook", "feed"), lists=("public",))
+    drain()
+    page = browser.new_context(**PHONE, bypass_csp=True).new_page()
+    sign_in(page, live_server, f"/updates/{update.id}")
+    failures = audit_page(page, live_server, f"/updates/{update.id}")
+    page.fill("input[name=reason]", "Sent in error")
+    page.check("input[name=text_recipients]")
+    page.click("button:has-text('Retract')")
+    drain()
+    failures += audit_page(page, live_server, f"/updates/{update.id}")
+    assert "X: delete the post" in page.content() and "SMS: retraction notice" in page.content()
+    failures += audit_page(page, live_server, f"/u/{update.uid}")
+    assert failures == [], "\n".join(failures)
