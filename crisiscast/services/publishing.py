@@ -5,6 +5,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select
@@ -79,6 +80,19 @@ def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering)
             "rate": rate, "seconds": recipients / rate if rate > 0 else 0.0}
 
 
+@dataclass(frozen=True)
+class Release:
+    """How an update is let out: "direct", "approved" by a second person, or "break_glass" with a reason."""
+
+    kind: str = "direct"
+    approved_by: User | None = None
+    at: datetime | None = None
+    reason: str = ""
+
+
+DIRECT = Release()
+
+
 @dataclass
 class Published:
     """What publish did: the update, whether this call created it, and whether its jobs reached the queue."""
@@ -90,10 +104,11 @@ class Published:
 
 
 def publish(session: Session, draft: Draft, *, uid: str, author: User, settings, channels,
-            enqueue: Callable[[int, str], None]) -> Published:
+            enqueue: Callable[[int, str], None], release: Release = DIRECT) -> Published:
     """Store the update and one delivery per channel in one transaction, then enqueue the pending ones.
 
-    Publishing the same `uid` again returns the stored update and sends nothing more.
+    Publishing the same `uid` again returns the stored update and sends nothing more. Whatever the caller
+    changed in `session` beforehand (an approval's claim) commits with the update, or not at all.
     """
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
@@ -101,6 +116,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     checked = check(session, draft, settings, uid)
     try:
         update = _store(session, draft, uid, author, checked, channels)
+        _released(update, release)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -117,6 +133,12 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
         except Exception as exc:  # the outbox keeps it; it goes out once the queue is back
             result.queued, result.queue_error = False, f"{type(exc).__name__}: {exc}"
     return result
+
+
+def _released(update: Update, release: Release) -> None:
+    update.release, update.release_reason = release.kind, release.reason
+    if release.approved_by is not None:
+        update.approved_by_id, update.approved_at = release.approved_by.id, release.at
 
 
 def published(session: Session, uid: str) -> Update | None:

@@ -61,6 +61,13 @@ ROUTES = {
                                                     "joinable": "on"}),
     "audit_log.index": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
     "audit_log.download": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
+    "approval.index": Route("author"),
+    "approval.show": Route("author"),
+    "approval.approve": Route("author", "POST", {"seen": "0" * 32}),
+    "approval.reject": Route("author", "POST", {"reason": "Say where the entrance is."}, echoed=("reason",)),
+    "approval.break_glass": Route("author", "POST", {"seen": "0" * 32, "reason": "No approver answers."},
+                                  echoed=("reason",)),
+    "approval.reopen": Route("author", "POST"),
     "public.status": Route("public"),
     "public.feed": Route("public"),
     "public.update": Route("public"),
@@ -75,7 +82,7 @@ ROUTES = {
 # Routes that end the session they are called from: the matrix and the fuzzer call them in tests of their own.
 SIGN_OUT = ("auth.logout", "account.sign_out_everywhere")
 PATH_VALUES = {"template_id": 1, "list_id": 1, "filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
-               "name": "0123456789ab"}
+               "name": "0123456789ab", "request_id": 1}
 
 
 def missing_routes(app) -> list[str]:
