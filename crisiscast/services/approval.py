@@ -91,10 +91,6 @@ def can_approve(user: User | None) -> bool:
     return bool(user and user.active and user.can_approve and user.role in ("author", "admin"))
 
 
-def approvers(session: Session) -> list[User]:
-    """Every active approver."""
-    return [u for u in session.scalars(select(User).where(User.can_approve.is_(True)).order_by(User.username))
-            if can_approve(u)]
 
 
 def ask(session: Session, author: User, values: dict, prepared: Prepared, warnings: list[str],
@@ -179,31 +175,12 @@ def break_glass(session: Session, request_id: int, decision: Decision, sending: 
                     publishing.Release(BREAK_GLASS, None, decision.now, reason))
 
 
-def pending_count(session: Session, approver: User) -> int:
-    """Requests waiting for `approver` (their own are not theirs to decide)."""
-    return session.scalar(select(func.count()).select_from(ApprovalRequest).where(
-        ApprovalRequest.state == PENDING, ApprovalRequest.author_id != approver.id)) or 0
 
 
-def unseen_decisions(session: Session, author: User) -> list[ApprovalRequest]:
-    """The author's requests decided since they last looked."""
-    return list(session.scalars(select(ApprovalRequest).where(
-        ApprovalRequest.author_id == author.id, ApprovalRequest.state.in_((APPROVED, REJECTED)),
-        ApprovalRequest.author_seen.is_(False)).order_by(ApprovalRequest.id)))
 
 
-def listing(session: Session, limit: int = 50) -> list[ApprovalRequest]:
-    """Pending requests first, then the latest decided ones."""
-    rows = session.scalars(select(ApprovalRequest).order_by((ApprovalRequest.state != PENDING),
-                                                            ApprovalRequest.id.desc()).limit(limit))
-    return list(rows)
 
 
-def seen_by(session: Session, request: ApprovalRequest, user: User) -> None:
-    """The author opened their decided request: it leaves their banner."""
-    if user.id == request.author_id and request.state in (APPROVED, REJECTED) and not request.author_seen:
-        request.author_seen = True
-        session.commit()
 
 
 def _pending(session: Session, request_id: int) -> ApprovalRequest:

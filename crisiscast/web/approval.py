@@ -8,7 +8,7 @@ from crisiscast.core import placeholders
 from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE
 from crisiscast.core.domain import CHANNEL_LABELS, ValidationError
 from crisiscast.core.text import scrub
-from crisiscast.services import approval, drafts, publishing
+from crisiscast.services import approval, approval_inbox, drafts, publishing
 from crisiscast.store.models import ApprovalRequest, utcnow
 from crisiscast.web import approval_texts, queueing
 from crisiscast.web.auth import login_required
@@ -23,8 +23,8 @@ def banner() -> dict:
     user = g.get("user")
     if user is None or request.blueprint in ("public", "webhooks"):
         return {}
-    waiting = approval.pending_count(db(), user) if approval.can_approve(user) else 0
-    return {"approvals_waiting": waiting, "approvals_decided": approval.unseen_decisions(db(), user)}
+    waiting = approval_inbox.pending_count(db(), user) if approval.can_approve(user) else 0
+    return {"approvals_waiting": waiting, "approvals_decided": approval_inbox.unseen_decisions(db(), user)}
 
 
 def request_approval(checked, uid: str):
@@ -50,7 +50,7 @@ def request_approval(checked, uid: str):
 @bp.get("/approvals")
 @login_required("author")
 def index():
-    return render_template("approval/index.html", requests=approval.listing(db()),
+    return render_template("approval/index.html", requests=approval_inbox.listing(db()),
                            may_approve=approval.can_approve(g.user))
 
 
@@ -58,7 +58,7 @@ def index():
 @login_required("author")
 def show(request_id: int):
     found = db().get(ApprovalRequest, request_id) or abort(404)
-    approval.seen_by(db(), found, g.user)
+    approval_inbox.seen_by(db(), found, g.user)
     return _page(found)
 
 

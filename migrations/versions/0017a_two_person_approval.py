@@ -1,13 +1,13 @@
 """two-person approval: approvers, pending requests (nothing public until approved), and how an update was released
 
 Revision ID: 0017a
-Revises: 0010
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017a"
-down_revision = "0010"
+down_revision = "0017"  # the brief said 0010; main's 0017 (staff texts) took it, so this follows it
 branch_labels = None
 depends_on = None
 

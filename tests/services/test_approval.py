@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from crisiscast import jobs
 from crisiscast.core.domain import ValidationError
-from crisiscast.services import approval
+from crisiscast.services import approval, approval_inbox
 from crisiscast.store.models import ApprovalRequest, AuditEvent, Delivery, SubscriberList, Update, utcnow
 from tests.conftest import PASSWORD
 from tests.support.approvals import ask, make_approver
@@ -93,9 +93,9 @@ def test_reject_needs_a_reason_and_returns_it_to_the_author(db, runtime, users, 
     approval.reject(db, found.id, approval.Decision(approver, utcnow(), reason="Say which\x01 entrance."))
     db.refresh(found)
     assert (found.state, found.reason) == ("rejected", "Say which entrance.")
-    assert [r.id for r in approval.unseen_decisions(db, users["author"])] == [found.id]
-    approval.seen_by(db, found, users["author"])
-    assert approval.unseen_decisions(db, users["author"]) == [] and count(db, Update) == 0
+    assert [r.id for r in approval_inbox.unseen_decisions(db, users["author"])] == [found.id]
+    approval_inbox.seen_by(db, found, users["author"])
+    assert approval_inbox.unseen_decisions(db, users["author"]) == [] and count(db, Update) == 0
     assert "Say which entrance." in db.scalar(select(AuditEvent.message).where(AuditEvent.action == "reject"))
 
 
@@ -108,8 +108,8 @@ def test_nobody_decides_their_own_request_and_only_approvers_decide(db, runtime,
     for who in ("author", "admin"):
         with pytest.raises(approval.Refused, match="Only an approver"):
             approval.approve(db, own.id, approval.Decision(users[who], utcnow(), own.content_hash), sending)
-    assert count(db, Update) == 0 and approval.pending_count(db, approver) == 0
-    assert approval.pending_count(db, users["author"]) == 1
+    assert count(db, Update) == 0 and approval_inbox.pending_count(db, approver) == 0
+    assert approval_inbox.pending_count(db, users["author"]) == 1
 
 
 @pytest.mark.parametrize("minutes", [5, 0.01, 24 * 60])  # the default, and the extremes a hospital might set
