@@ -176,3 +176,18 @@ def test_admins_make_an_author_an_approver_and_a_viewer_cannot_be_one(app, db, u
     assert db.get(User, author_id).can_approve and not db.get(User, viewer_id).can_approve
     event = db.scalar(select(AuditEvent).where(AuditEvent.message == "now an approver"))
     assert (event.actor, event.target) == ("admin", "author")
+
+
+def test_approvers_are_texted_a_link_that_opens_the_request(app, client, auth, db, users, approver, drain,
+                                                            sandbox_client):
+    approver.phone = "+15125551201"
+    db.commit()
+    auth.login("author")
+    asked = preview_then_publish(client, compose_form(client, channels=["x", "feed"]))
+    assert "1 approver texted." in client.get(asked.location).get_data(as_text=True)
+    drain()
+    [text] = sandbox_client.accepted("twilio")
+    assert text["to"] == "+15125551201" and sandbox_client.accepted("x") == []
+    path = "/approvals/" + text["body"].rsplit("/approvals/", 1)[1]
+    assert path == asked.location[asked.location.index("/approvals/"):]
+    assert 'id="approve"' in as_(app, "ic").get(path).get_data(as_text=True)
