@@ -18,7 +18,7 @@ from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.fields import too_long
 from crisiscast.core.rendering import fingerprint
 from crisiscast.core.text import clean
-from crisiscast.services import publishing
+from crisiscast.services import publishing, templates
 from crisiscast.store import audit
 from crisiscast.store.models import ApprovalRequest, User
 
@@ -245,6 +245,8 @@ def _publish(session: Session, request: ApprovalRequest, prepared: Prepared, sen
     if not result.created:  # published before (the same form went out directly): nothing more is sent
         session.commit()
     request.update_id = result.update.id
+    if result.created:
+        templates.record_use(session, result.update, str(request.values.get("template", "")))
     if request.warnings:
         audit.record(session, actor=request.author.username, action="guard_acknowledged", outcome="ok",
                      update_id=result.update.id, message="; ".join(request.warnings)[:2000])

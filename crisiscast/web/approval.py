@@ -3,6 +3,7 @@ page approvers decide on (the preview exactly as it goes out), and the banner on
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from crisiscast.core import placeholders
 from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE
@@ -21,10 +22,14 @@ bp = Blueprint("approval", __name__)
 def banner() -> dict:
     """Pending requests for an approver, decided requests for their author: on every console page."""
     user = g.get("user")
-    if user is None or request.blueprint in ("public", "webhooks"):
+    # Not on the public pages, nor on the fragment an update's page polls every 1.5 s.
+    if user is None or request.blueprint in ("public", "webhooks") or request.endpoint == "console.deliveries":
         return {}
-    waiting = approval_inbox.pending_count(db(), user) if approval.can_approve(user) else 0
-    return {"approvals_waiting": waiting, "approvals_decided": approval_inbox.unseen_decisions(db(), user)}
+    try:
+        waiting = approval_inbox.pending_count(db(), user) if approval.can_approve(user) else 0
+        return {"approvals_waiting": waiting, "approvals_decided": approval_inbox.unseen_decisions(db(), user)}
+    except SQLAlchemyError:  # the page (an error page, perhaps: the database is down) still shows, without it
+        return {}
 
 
 def request_approval(checked, uid: str):
