@@ -125,9 +125,8 @@ def approve(session: Session, request_id: int, decision: Decision, sending: Send
     _may_decide(request, decision.by, "approve")
     prepared = _current(session, request, sending.settings, decision.seen)
     _claim(session, request, APPROVED, decision)
-    audit.record(session, actor=decision.by.username, action="approve", outcome="ok",
-                 message=f"#{request.id} “{request.headline}” by {request.author.username}")
-    release = publishing.Release(APPROVED, decision.by, decision.now)
+    note = f"request #{request.id} “{request.headline}” by {request.author.username}"
+    release = publishing.Release(APPROVED, decision.by, decision.now, actor=decision.by.username, note=note)
     return _publish(session, request, prepared, sending, release)
 
 
@@ -150,6 +149,18 @@ def _may_decide(request: ApprovalRequest, user: User, verb: str) -> None:
         raise Refused("You asked for this one: another approver must decide it.")
 
 
+def withdraw(session: Session, request_id: int, decision: Decision) -> ApprovalRequest:
+    """The author takes the request back before anyone decides; nothing is sent."""
+    request = _pending(session, request_id)
+    if request.author_id != decision.by.id:
+        raise Refused("Only the author who asked can withdraw it.")
+    _claim(session, request, WITHDRAWN, replace(decision, reason="taken back by its author"))
+    audit.record(session, actor=decision.by.username, action="approval_withdrawn", outcome="ok",
+                 message=f"request #{request.id} “{request.headline}”: taken back")
+    session.commit()
+    return request
+
+
 def glass_opens(request: ApprovalRequest, settings) -> datetime:
     """When the author may publish without approval, if nobody has decided by then."""
     return request.requested_at + timedelta(minutes=settings.APPROVAL_TIMEOUT_MINUTES)
@@ -168,11 +179,10 @@ def break_glass(session: Session, request_id: int, decision: Decision, sending: 
     prepared = _current(session, request, sending.settings, decision.seen)
     timeout = opens - request.requested_at
     _claim(session, request, BREAK_GLASS, replace(decision, reason=reason), asked_by=decision.now - timeout)
-    audit.record(session, actor=decision.by.username, action="break_glass", outcome="warning",
-                 message=f"PUBLISHED WITHOUT APPROVAL: #{request.id} “{request.headline}”, nobody decided within "
-                         f"{sending.settings.APPROVAL_TIMEOUT_MINUTES:g} min. Reason: {reason}")
-    return _publish(session, request, prepared, sending,
-                    publishing.Release(BREAK_GLASS, None, decision.now, reason))
+    note = (f"PUBLISHED WITHOUT APPROVAL: request #{request.id} “{request.headline}”, nobody decided within "
+            f"{sending.settings.APPROVAL_TIMEOUT_MINUTES:g} min. Reason: {reason}")
+    release = publishing.Release(BREAK_GLASS, None, decision.now, reason, actor=decision.by.username, note=note)
+    return _publish(session, request, prepared, sending, release)
 
 
 
@@ -198,7 +208,7 @@ def decided_text(request: ApprovalRequest) -> str:
     at = f"{request.decided_at:%H:%M:%S} UTC" if request.decided_at else ""
     words = {APPROVED: f"Already approved by {who} at {at}: it was published once.",
              REJECTED: f"Rejected by {who} at {at}: {request.reason}",
-             WITHDRAWN: f"Withdrawn at {at}: the author changed it, and a new request replaces it.",
+             WITHDRAWN: f"Withdrawn by {who} at {at}: {request.reason}.",
              BREAK_GLASS: f"Published without approval by {who} at {at}: {request.reason}"}
     return words.get(request.state, f"Already decided ({request.state}).")
 

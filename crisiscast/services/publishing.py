@@ -88,6 +88,9 @@ class Release:
     approved_by: User | None = None
     at: datetime | None = None
     reason: str = ""
+    # What the audit log says of the release, recorded with the update's id in the publish's transaction.
+    actor: str = ""
+    note: str = ""
 
 
 DIRECT = Release()
@@ -116,7 +119,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     checked = check(session, draft, settings, uid)
     try:
         update = _store(session, draft, uid, author, checked, channels)
-        _released(update, release)
+        _released(session, update, release)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -135,10 +138,13 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     return result
 
 
-def _released(update: Update, release: Release) -> None:
+def _released(session: Session, update: Update, release: Release) -> None:
     update.release, update.release_reason = release.kind, release.reason
     if release.approved_by is not None:
         update.approved_by_id, update.approved_at = release.approved_by.id, release.at
+    if release.note:  # an approval, or loudly a publish without one
+        audit.record(session, actor=release.actor, action=release.kind, update_id=update.id, message=release.note,
+                     outcome="warning" if release.kind == "break_glass" else "ok")
 
 
 def published(session: Session, uid: str) -> Update | None:

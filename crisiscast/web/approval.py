@@ -123,13 +123,27 @@ def break_glass(request_id: int):
     return redirect(url_for("console.update", update_id=result.update.id))
 
 
+@bp.post("/approvals/<int:request_id>/withdraw")
+@login_required("author")
+def withdraw(request_id: int):
+    """The author takes the request back; the draft can be reopened in the composer from the request's page."""
+    db().get(ApprovalRequest, request_id) or abort(404)
+    try:
+        approval.withdraw(db(), request_id, _decision())
+    except approval.Refused as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Withdrawn: nothing was sent, and approvers can no longer approve it.", "success")
+    return redirect(url_for("approval.show", request_id=request_id))
+
+
 @bp.post("/approvals/<int:request_id>/reopen")
 @login_required("author")
 def reopen(request_id: int):
     """The author takes a rejected request back into the composer, with everything they wrote."""
     found = db().get(ApprovalRequest, request_id) or abort(404)
-    if found.author_id != g.user.id or found.state != approval.REJECTED:
-        flash("Only its author can reopen a rejected request.", "error")
+    if found.author_id != g.user.id or found.state not in (approval.REJECTED, approval.WITHDRAWN):
+        flash("Only its author can reopen a rejected or withdrawn request.", "error")
         return redirect(url_for("approval.show", request_id=request_id))
     drafts.save(db(), g.user, placeholders.fill_form(found.values, placeholders.values_from(found.values)))
     return redirect(url_for("console.compose"))

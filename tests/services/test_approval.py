@@ -50,6 +50,8 @@ def test_approve_publishes_once_as_its_author_wrote_it(db, runtime, users, appro
     update = result.update
     assert (update.author.username, update.release, update.approved_by_id) == ("author", "approved", approver.id)
     assert update.approved_at == now and update.uid == found.uid
+    said = db.scalar(select(AuditEvent).where(AuditEvent.action == "approved"))
+    assert (said.actor, said.update_id) == ("ic", update.id) and "by author" in said.message
     assert count(db, Update) == 1
     assert sorted(m["to"] for m in sandbox_client.accepted("twilio")) == ["+15125550188", "+15125551267"]
     db.refresh(found)
@@ -137,6 +139,7 @@ def test_break_glass_is_refused_before_the_timeout_and_allowed_after(db, runtime
                                                                      "Nobody answers; the ER is closing now")
     loud = db.scalar(select(AuditEvent).where(AuditEvent.action == "break_glass"))
     assert loud.outcome == "warning" and loud.message.startswith("PUBLISHED WITHOUT APPROVAL")
+    assert (loud.actor, loud.update_id) == ("author", result.update.id)
     assert len(sandbox_client.accepted("twilio")) == 1
 
 

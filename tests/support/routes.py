@@ -69,6 +69,7 @@ ROUTES = {
     "approval.break_glass": Route("author", "POST", {"seen": "0" * 32, "reason": "No approver answers."},
                                   echoed=("reason",)),
     "approval.reopen": Route("author", "POST"),
+    "approval.withdraw": Route("author", "POST"),
     "public.status": Route("public"),
     "public.feed": Route("public"),
     "public.update": Route("public"),

@@ -191,3 +191,21 @@ def test_approvers_are_texted_a_link_that_opens_the_request(app, client, auth, d
     path = "/approvals/" + text["body"].rsplit("/approvals/", 1)[1]
     assert path == asked.location[asked.location.index("/approvals/"):]
     assert 'id="approve"' in as_(app, "ic").get(path).get_data(as_text=True)
+
+
+def test_the_author_withdraws_a_request_and_nobody_can_approve_it_then(app, db, users, approver, runtime):
+    found = ask(db, runtime.settings, users["author"])
+    ic = as_(app, "ic")
+    refused = ic.post(f"/approvals/{found.id}/withdraw", data={"csrf_token": routes.csrf_token(ic)},
+                      follow_redirects=True)
+    assert "Only the author who asked can withdraw it." in refused.get_data(as_text=True)
+    author = as_(app, "author")
+    author.post(f"/approvals/{found.id}/withdraw", data={"csrf_token": routes.csrf_token(author)})
+    late = ic.post(f"/approvals/{found.id}/approve", data={"seen": found.content_hash,
+                                                           "csrf_token": routes.csrf_token(ic)}, follow_redirects=True)
+    assert "Withdrawn by author" in late.get_data(as_text=True) and "1 update waiting" not in ic.get("/").get_data(
+        as_text=True)
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+    reopened = author.post(f"/approvals/{found.id}/reopen", data={"csrf_token": routes.csrf_token(author)},
+                           follow_redirects=True).get_data(as_text=True)
+    assert 'value="Use the north entrance"' in reopened
