@@ -28,10 +28,7 @@ def ask(session: Session, settings, request: ApprovalRequest) -> list[int]:
     link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/approvals/{request.id}"
     text = (f"{settings.ORG_NAME}: approval needed for “{request.headline}” by {request.author.username}. "
             f"Open: {link}")
-    ids = staff_texts.request(session, f"approval:{request.id}", numbers(session, settings, request.author_id),
-                              text, kind="approval")
-    session.commit()
-    return ids
+    return _queue(session, settings, request, "approval", text)
 
 
 def break_glass(session: Session, settings, request: ApprovalRequest) -> list[int]:
@@ -39,7 +36,12 @@ def break_glass(session: Session, settings, request: ApprovalRequest) -> list[in
     link = f"{settings.PUBLIC_BASE_URL.rstrip('/')}/updates/{request.update_id}"
     text = (f"{settings.ORG_NAME}: “{request.headline}” was PUBLISHED WITHOUT APPROVAL by "
             f"{request.author.username}: {request.reason} {link}")
-    ids = staff_texts.request(session, f"break_glass:{request.id}", numbers(session, settings, request.author_id),
-                              text, kind="break_glass")
+    return _queue(session, settings, request, "break_glass", text)
+
+
+def _queue(session: Session, settings, request: ApprovalRequest, kind: str, text: str) -> list[int]:
+    """One text per number under "<kind>:<request id>", committed; asked again, nobody is texted twice."""
+    ids = staff_texts.request(session, f"{kind}:{request.id}", numbers(session, settings, request.author_id), text,
+                              kind=kind)
     session.commit()
     return ids

@@ -49,6 +49,8 @@ def request_approval(checked, uid: str):
         flash(f"Waiting for approval: nothing has been sent. {told}", "success")
     else:
         flash("This is already waiting for approval; it was not asked again.", "info")
+    for notice in checked.notices.values():
+        flash(notice, "warning")
     return redirect(url_for("approval.show", request_id=found.id))
 
 
@@ -71,14 +73,9 @@ def show(request_id: int):
 @login_required("author")
 def approve(request_id: int):
     found = db().get(ApprovalRequest, request_id) or abort(404)
-    try:
-        result = approval.approve(db(), request_id, _decision(), _sending())
-    except approval.Changed as exc:
-        flash(str(exc), "warning")
-        return _page(found, exc.prepared), 409
-    except (approval.Refused, ValidationError) as exc:
-        flash(_words(exc), "error")
-        return redirect(url_for("approval.show", request_id=request_id))
+    result, refused = _decided(found, lambda: approval.approve(db(), request_id, _decision(), _sending()))
+    if refused:
+        return refused
     flash("Approved and published: deliveries are on their way." if result.queued else
           "Approved and published, but the job queue is unreachable: deliveries are waiting for it.",
           "success" if result.queued else "warning")
@@ -89,15 +86,10 @@ def approve(request_id: int):
 @login_required("author")
 def reject(request_id: int):
     found = db().get(ApprovalRequest, request_id) or abort(404)
-    reason = scrub(request.form.get("reason", ""))
-    try:
-        approval.reject(db(), request_id, _decision(reason.text))
-    except approval.Refused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("approval.show", request_id=request_id))
-    except ValidationError as exc:
-        flash(_words(exc), "error")
-        return _page(found, typed_reason=reason.text[:approval.REASON_MAX * 2]), 422
+    reason = scrub(request.form.get("reason", "")).text
+    _, refused = _decided(found, lambda: approval.reject(db(), request_id, _decision(reason)), reason)
+    if refused:
+        return refused
     flash("Rejected: the author sees your reason and can change the draft.", "success")
     return redirect(url_for("approval.show", request_id=request_id))
 
@@ -106,21 +98,30 @@ def reject(request_id: int):
 @login_required("author")
 def break_glass(request_id: int):
     found = db().get(ApprovalRequest, request_id) or abort(404)
-    reason = scrub(request.form.get("reason", ""))
-    try:
-        result = approval.break_glass(db(), request_id, _decision(reason.text), _sending())
-    except approval.Changed as exc:
-        flash(str(exc), "warning")
-        return _page(found, exc.prepared, typed_reason=reason.text), 409
-    except approval.Refused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("approval.show", request_id=request_id))
-    except ValidationError as exc:
-        flash(_words(exc), "error")
-        return _page(found, typed_reason=reason.text[:approval.REASON_MAX * 2]), 422
+    reason = scrub(request.form.get("reason", "")).text
+    result, refused = _decided(found, lambda: approval.break_glass(db(), request_id, _decision(reason), _sending()),
+                               reason)
+    if refused:
+        return refused
     told = approval_texts.tell_of_break_glass(found)
     flash(f"Published WITHOUT approval; this is marked and in the audit log. {told}", "warning")
     return redirect(url_for("console.update", update_id=result.update.id))
+
+
+def _decided(found: ApprovalRequest, decide, typed: str = ""):
+    """(what `decide` returned, None), or (None, the answer saying why it was refused, with what was typed)."""
+    typed = typed[:approval.REASON_MAX * 2]
+    try:
+        return decide(), None
+    except approval.Changed as exc:
+        flash(str(exc), "warning")
+        return None, (_page(found, exc.prepared, typed_reason=typed), 409)
+    except approval.Refused as exc:
+        flash(str(exc), "error")
+        return None, redirect(url_for("approval.show", request_id=found.id))
+    except ValidationError as exc:
+        flash(" ".join(exc.errors.values()), "error")
+        return None, (_page(found, typed_reason=typed), 422)
 
 
 @bp.post("/approvals/<int:request_id>/withdraw")
@@ -156,10 +157,6 @@ def _decision(reason: str = "") -> approval.Decision:
 
 def _sending() -> approval.Sending:
     return approval.Sending(settings(), runtime().channels, queueing.enqueue_delivery)
-
-
-def _words(exc: Exception) -> str:
-    return " ".join(exc.errors.values()) if isinstance(exc, ValidationError) else str(exc)
 
 
 def _page(found: ApprovalRequest, prepared: approval.Prepared | None = None, typed_reason: str = ""):
