@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crisiscast.core import placeholders
@@ -89,8 +89,6 @@ def prepare(session: Session, values: dict, settings, uid: str) -> Prepared:
 def can_approve(user: User | None) -> bool:
     """True for an active author or admin whom an admin made an approver."""
     return bool(user and user.active and user.can_approve and user.role in ("author", "admin"))
-
-
 
 
 def ask(session: Session, author: User, values: dict, prepared: Prepared, warnings: list[str],

@@ -1,7 +1,8 @@
 """Approvers are texted through the staff-texts outbox and the sandbox: once per request and number, never the
 author, or APPROVAL_NOTIFY_LIST's members instead; a break-glass publish is texted too."""
-import pytest
 from datetime import timedelta
+
+import pytest
 
 from crisiscast import jobs
 from crisiscast.services import approval, approval_texts
