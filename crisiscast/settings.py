@@ -66,6 +66,7 @@ class Settings(BaseModel):
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
     TWILIO_FROM_NUMBER: str = ""
+    TWILIO_MESSAGING_SERVICE_SID: Annotated[str, Field(pattern=r"^(MG[0-9a-fA-F]{32})?$")] = ""
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
@@ -77,7 +78,9 @@ class Settings(BaseModel):
     SMS_CONFIRM_ADDED: bool = False
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"
+    # Segments per second (Twilio's MPS) for the sender, or for a Messaging Service's whole pool.
     SMS_SENDER_RATE: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    SMS_SENDER_TYPE: Literal["long_code", "toll_free", "10dlc", "short_code"] = "long_code"
     SMS_MAX_CONCURRENCY: Annotated[int, Field(ge=1, le=10_000)] = 50
     SMS_WORKER_THREADS: Annotated[int, Field(ge=1, le=500)] = 16
     SMS_BATCH_SIZE: Annotated[int, Field(ge=1, le=100_000)] = 500
