@@ -27,6 +27,7 @@ SECRET_SETTINGS = frozenset({
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
 })
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 class SettingsError(RuntimeError):
@@ -66,7 +67,7 @@ class Settings(BaseModel):
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
     TWILIO_FROM_NUMBER: str = ""
-    TWILIO_MESSAGING_SERVICE_SID: Annotated[str, Field(pattern=r"^(MG[0-9a-fA-F]{32})?$")] = ""
+    TWILIO_MESSAGING_SERVICE_SID: str = ""
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
@@ -129,6 +130,13 @@ class Settings(BaseModel):
     def _e164(cls, value: str) -> str:
         if value and not _E164.match(value):
             raise ValueError("must be a phone number in E.164 form, such as +15125550100")
+        return value
+
+    @field_validator("TWILIO_MESSAGING_SERVICE_SID")
+    @classmethod
+    def _messaging_service(cls, value: str) -> str:
+        if value and not _MESSAGING_SERVICE.match(value):
+            raise ValueError("must be a Messaging Service SID: MG and 32 hexadecimal digits")
         return value
 
     def __init__(self, values=None, /, **changes):

@@ -107,7 +107,8 @@ async def create(state, request) -> web.Response:
     # A message waits queue_delay_ms in Twilio's queue; past its ValidityPeriod it is never sent (error 30036).
     expired = validity is not None and state.settings.queue_delay_ms / 1000 > int(validity)
     state.record(NAME, "sms", id=message["sid"], to=to, sender=sender, body=body, validity_period=validity,
-                 expired=expired, status_callback=form.get("StatusCallback"), resource=message)
+                 expired=expired, status_callback=form.get("StatusCallback"), resource=message,
+                 from_given=form.get("From", ""), messaging_service_sid=service)
     callback = form.get("StatusCallback") if state.settings.status_callbacks else None
     answer = web.json_response(message, status=201)  # the body as created: a pooled message's From is not chosen yet
     # The pool's number is chosen once the message is queued; a status callback reports that change.
