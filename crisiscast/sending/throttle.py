@@ -189,7 +189,9 @@ class Throttle:
             # A kept slot goes along whenever we ask anyway: Redis renews it, or, replaced since, takes it anew.
             ask = token if token is not None else f"{self._prefix}{next(self._count)}"
             try:
-                granted, slot, wait_us = self._run(max(self._batch, cost) if message and not credit else 0,
+                # As many texts' turns as for one-segment texts (the script holds it to the burst), so a long text
+                # needs no more round trips per message than a short one.
+                granted, slot, wait_us = self._run(self._batch * cost if message and not credit else 0,
                                                    ask, token is not None, [], [], need=cost)
             except RedisError as exc:
                 self._forget(token)
