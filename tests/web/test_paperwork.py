@@ -174,3 +174,13 @@ def test_times_are_in_the_hospitals_zone(settings, users, publish):
         chicago.close()
     assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d C[SD]T", page) and "America/Chicago" in page
     assert re.search(r'data-block="6"><span class="block-title">6. Time</span><p>\d\d:\d\d C[SD]T</p>', form)
+
+
+def test_a_period_without_activity_says_so_and_its_csv_is_the_header_alone(client, auth, publish):
+    update = publish(queued=False)
+    auth.login("viewer")
+    period = {"from": "2026-01-01T00:00", "to": "2026-01-01T12:00"}
+    page = client.get(f"/incidents/{update.incident_id}/hics-214", query_string=period).get_data(as_text=True)
+    assert 'id="no-activity"' in page and "01/01/2026 00:00 UTC" in page and "01/01/2026 12:00 UTC" in page
+    data = client.get(f"/incidents/{update.incident_id}/hics-214", query_string={**period, "format": "csv"})
+    assert list(csv.reader(io.StringIO(data.get_data(as_text=True)))) == [list(hics214.CSV_HEADER)]
