@@ -143,7 +143,10 @@ class SmsChannel(Channel):
                 for m in sorted(matching, key=lambda m: m.date_created)]
 
     def describe(self, message: Message | None = None) -> str:
-        return mask_phone(message.to) if message and message.to else "active subscribers"
+        if message and message.to:
+            return mask_phone(message.to)
+        service = self.settings.TWILIO_MESSAGING_SERVICE_SID
+        return f"active subscribers, through Messaging Service {service[:6]}…" if service else "active subscribers"
 
 
 @lru_cache(maxsize=64)

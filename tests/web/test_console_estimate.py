@@ -7,7 +7,7 @@ import pytest
 from crisiscast import jobs
 from crisiscast.runtime import Runtime
 from crisiscast.sandbox.state import Credentials
-from crisiscast.web import create_app
+from crisiscast.web import create_app, duration
 from tests.conftest import AuthActions
 from tests.web.test_console import compose_form
 
@@ -59,3 +59,10 @@ def test_the_preview_divides_segments_by_the_rate_and_names_the_sender(console_w
     subscribe(*[f"+1512555{i:04d}" for i in range(40)])
     client = console_with(**{"SMS_SENDER_RATE": 1, **changes})
     assert estimate_of(client, body=body) == says
+
+
+@pytest.mark.parametrize("seconds, words", [(0, "0 s"), (59.4, "59 s"), (60, "1 min 0 s"), (3599, "59 min 59 s"),
+                                            (3600, "1 h 0 min"), (86399, "23 h 59 min"), (86400, "1 day 0 h"),
+                                            (1_000_000, "11 days 13 h")])
+def test_a_fan_out_time_reads_in_the_largest_units_that_fit(seconds, words):
+    assert duration(seconds) == words
