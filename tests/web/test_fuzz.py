@@ -32,6 +32,7 @@ def world(app, db, users, publish, subscribe, settings):
     spare = accounts.create_user(db, "spare", PASSWORD + "!", "viewer", actor="test")
     accounts.set_approver(db, users["admin"].id, True, actor="test")
     ids = {"update_id": update.id, "delivery_id": update.deliveries[0].id, "user_id": spare.id,
+           "incident_id": update.incident_id,
            "subscriber_id": subscribe("+15125550100")[0].id,
            "request_id": approvals.ask(db, settings, users["author"]).id}
     clients = {"anonymous": app.test_client(), **{r: routes.signed_in(app, r, PASSWORD) for r in routes.ROLES}}
