@@ -77,6 +77,7 @@ def test_the_approver_sees_a_banner_and_exactly_what_goes_out_and_approves_once(
     assert text["body"] == sms.replace("&amp;", "&")  # what the approver read is what went out
     update = db.scalar(select(Update))
     assert "Approved by ic" in ic.get(f"/updates/{update.id}").get_data(as_text=True)
+    assert re.search(r'id="approved-by">ic, approved ', ic.get(f"/updates/{update.id}/hics-213").get_data(as_text=True))
     assert "1 update waiting" not in ic.get("/").get_data(as_text=True)
     author = as_(app, "author")
     assert "was approved by ic" in author.get("/").get_data(as_text=True)
@@ -147,6 +148,9 @@ def test_break_glass_after_the_timeout_is_marked_and_audited(app, db, users, app
         "seen": seen_hash(page), "reason": "No approver answers; the lobby floods",
         "csrf_token": routes.csrf_token(author)}, follow_redirects=True).get_data(as_text=True)
     assert "Published WITHOUT approval" in done and "No approver answers; the lobby floods" in done
+    update = db.scalar(select(Update))
+    form = author.get(f"/updates/{update.id}/hics-213").get_data(as_text=True)
+    assert "NOT APPROVED: released by author without approval (break-glass): No approver answers" in form
     drain()
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "break_glass"))
     assert event.outcome == "warning" and "lobby floods" in event.message
