@@ -18,7 +18,7 @@ LONG_KEY = "k" * 64
 def console_pages(app, update, delivery, request_id: int) -> list[str]:
     """Every page of the app a signed-in user can GET, from its URL map: a new page is covered as it is added."""
     values = {"update_id": update.id, "delivery_id": delivery.id, "template_id": 1,  # 1: a seeded starter
-              "request_id": request_id}
+              "request_id": request_id, "incident_id": update.incident_id}
     with app.test_request_context():
         from flask import url_for
 
