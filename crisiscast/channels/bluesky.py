@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timezone
 
 import httpx
+import pydantic
 from atproto import Client, models
 from atproto_client import exceptions as atx
 from atproto_client.request import Request
@@ -94,6 +95,8 @@ class BlueskyChannel(Channel):
         """Create an app.bsky.feed.post record: link facets, a link card, and for a correction a reply."""
         try:
             response = self._call(lambda c: c.app.bsky.feed.post.create(self._did, self._record(c, message)))
+        except pydantic.ValidationError as exc:  # the SDK's own model refused the record: nothing was sent
+            raise PermanentError(f"Not a valid Bluesky post: {exc.errors()[0]['msg']}", code="invalid_record") from exc
         except (atx.AtProtocolError, httpx.HTTPError) as exc:
             raise _error(exc) from exc
         return Receipt(provider_id=response.uri)
