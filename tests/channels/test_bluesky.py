@@ -136,7 +136,7 @@ def test_find_looks_among_recent_records_by_text_since_the_claim(channel, sandbo
 
 @pytest.mark.parametrize("fault", ["429", "500", "503"])
 def test_throttling_and_server_errors_are_retryable(channel, sandbox_client, fault):
-    channel.client()  # signed in: the fault meets the post itself
+    channel.account().client()  # signed in: the fault meets the post itself
     sandbox_client.configure(script={"bluesky": [fault]})
     with pytest.raises(RetryableError) as exc:
         channel.send(MESSAGE)
@@ -155,7 +155,7 @@ def test_sign_ins_over_bluesky_limit_are_retryable_after_the_window(settings, sa
 
 
 def test_a_taken_down_account_and_wrong_credentials_are_permanent(channel, settings, sandbox_client):
-    channel.client()
+    channel.account().client()
     sandbox_client.configure(script={"bluesky": ["permanent"]})
     with pytest.raises(PermanentError) as exc:
         channel.send(MESSAGE)
@@ -169,7 +169,7 @@ def test_a_taken_down_account_and_wrong_credentials_are_permanent(channel, setti
 
 def test_no_answer_within_the_timeout_is_in_doubt(settings, sandbox_client):
     fast = BlueskyChannel(config.Settings({**settings, "PROVIDER_TIMEOUT": 0.5}))
-    fast.client()
+    fast.account().client()
     sandbox_client.configure(timeout_seconds=30, script={"bluesky": ["lost"]})
     started = time.monotonic()
     with pytest.raises(InDoubtError):
@@ -223,3 +223,18 @@ def test_a_post_the_preview_fits_at_the_limit_is_one_the_pds_accepts(channel, se
     [accepted] = posts(sandbox_client)
     [facet] = accepted["value"]["facets"]
     assert accepted["value"]["text"].encode()[facet["index"]["byteStart"]:].decode() == rendering.link
+
+
+def test_the_console_does_not_pay_for_the_sdks_import(settings):
+    """atproto's models take seconds to import: only a send (or a worker's prepare) loads them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = ("import sys, config; from crisiscast.channels import build_channels; "
+             "c = build_channels(config.Settings(%r), None)['bluesky']; c.describe(); c.missing_settings(); "
+             "print('atproto_client' in sys.modules); c.prepare(); print('atproto_client' in sys.modules)")
+    values = {"BLUESKY_HANDLE": "hospital.org", "BLUESKY_APP_PASSWORD": "x"}
+    out = subprocess.run([sys.executable, "-c", probe % values], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["False", "True"], out.stderr
