@@ -21,11 +21,11 @@ Positive = Annotated[int, Field(ge=1)]
 LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "CRISISCAST_INSTANCE"})
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
-                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
+                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_") + ("MASTODON_",)
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
-})
+}) | {"MASTODON_ACCESS_TOKEN"}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -93,6 +93,10 @@ class Settings(BaseModel):
     FACEBOOK_PAGE_TOKEN: str = ""
     FACEBOOK_GRAPH_VERSION: Annotated[str, Field(pattern=r"^v\d+\.\d+$")] = "v21.0"
     FACEBOOK_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://graph.facebook.com"
+
+    # Mastodon (issue #16): the instance the hospital's account is on, and that account's access token.
+    MASTODON_BASE_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    MASTODON_ACCESS_TOKEN: str = ""
 
     PROVIDER_TIMEOUT: Seconds = 10.0
     CLAIM_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 120.0

@@ -18,7 +18,7 @@ class Message:
     to: str = ""
     uid: str = ""
     ref: str = ""  # names the send (an SMS recipient row) to the provider, so its receipts name it back
-    reply_to: str = ""  # a correction on X: the post it answers, so followers of the thread see it
+    reply_to: str = ""  # a correction on X or Mastodon: the post it answers, so followers of the thread see it
     edit: str = ""  # a correction on Facebook: the post it edits in place
     # Asked once the send's turn at the throttle comes, just before it goes out: False withdraws it (its update was
     # retracted while it waited), and the channel raises Withdrawn instead of sending.
@@ -136,9 +136,13 @@ def build_channels(settings, sessions) -> dict[str, Channel]:
     from crisiscast.channels.sms import SmsChannel
     from crisiscast.channels.x import XChannel
 
-    return {
+    built = {
         "sms": SmsChannel(settings),
         "x": XChannel(settings),
         "facebook": FacebookChannel(settings),
         "feed": FeedChannel(settings, sessions),
     }
+    from crisiscast.channels.mastodon import MastodonChannel
+
+    built["mastodon"] = MastodonChannel(settings)
+    return built

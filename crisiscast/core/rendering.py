@@ -12,7 +12,7 @@ from typing import Callable
 
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import Draft, ValidationError
-from crisiscast.core.textlimits import X_MAX_WEIGHT, count_sms, x_weight
+from crisiscast.core.textlimits import MASTODON_DEFAULT_MAX, X_MAX_WEIGHT, count_sms, mastodon_length, x_weight
 
 FACEBOOK_MAX = 63206
 # Typographic characters that would force a whole SMS into UCS-2 (70 instead of 160 per part) for no gain,
@@ -30,6 +30,8 @@ class RenderContext:
     sms_max_segments: int = 3
     # When X would see the post as a repeat of a recent one, the headline carries “(2)”, “(3)”…
     x_repeat: int = 0
+    # The Mastodon instance's own status length (its configuration says; 500 when it does not).
+    mastodon_max: int = MASTODON_DEFAULT_MAX
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ def fingerprint(renderings: dict[str, Rendering], lists, audience: str = PUBLIC)
 def render_all(draft: Draft, ctx: RenderContext, channels=None) -> dict[str, Rendering]:
     """Render `draft` for each channel; raise ValidationError naming every channel it cannot fit."""
     renderers = {"sms": render_sms, "x": render_x, "facebook": render_facebook, "feed": render_feed}
+    renderers["mastodon"] = render_mastodon
     results, errors = {}, {}
     for channel in channels if channels is not None else draft.channels:
         try:
@@ -126,6 +129,27 @@ def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
     if len(text) > FACEBOOK_MAX:
         raise ValidationError({"facebook": f"The post is {len(text)} characters; Facebook allows {FACEBOOK_MAX}."})
     return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
+
+
+def render_mastodon(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The Mastodon status, within the instance's limit; it always ends with the update's link, which Mastodon
+    counts as 23 characters and shows as a card."""
+
+    def compose(body: str, _link: str) -> str:
+        return "\n".join(p for p in (draft.headline, status_line(draft), body, ctx.link) if p)
+
+    def fits(text: str) -> bool:
+        return mastodon_length(text) <= ctx.mastodon_max
+
+    text, shortened = _fit(draft.body, ctx.link, compose, fits, ellipsis="…")
+    if text is None:
+        over = mastodon_length(compose("", ctx.link))
+        raise ValidationError({"mastodon": (
+            f"The headline and statuses with the link need {over} of this Mastodon instance's {ctx.mastodon_max} "
+            "characters; shorten the headline."
+        )})
+    stats = {"characters": mastodon_length(text), "max_characters": ctx.mastodon_max}
+    return Rendering("mastodon", text, link=ctx.link, shortened=shortened, stats=stats)
 
 
 def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int) -> Rendering:

@@ -1,10 +1,12 @@
-"""How each channel counts text: SMS segments (GSM-7 / UCS-2) and X's weighted length."""
+"""How each channel counts text: SMS segments (GSM-7 / UCS-2), X's weighted length, Mastodon's graphemes."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+import regex
 from twitter_text import parse_tweet
+from twitter_text.extract_urls import extract_urls_with_indices
 
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -34,6 +36,7 @@ class SmsCount:
 _GSM7_ONLY = re.compile("[" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENDED))) + "]*")
 _GSM7_ESCAPED = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENDED))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_GRAPHEME = regex.compile(r"\X")  # an extended grapheme cluster (Unicode UAX #29), as Ruby's each_grapheme_cluster
 
 
 def count_sms(text: str) -> SmsCount:
@@ -80,3 +83,21 @@ def x_weight(text: str) -> int:
     """X's weighted length, by twitter-text's own rules: URLs and bare domains (sw.org) count 23, CJK 2, an emoji
     (ZWJ sequences included) 2."""
     return parse_tweet(text).weightedLength
+
+
+# Mastodon (issue #16). An instance counts a status's grapheme clusters (what a reader sees as one character:
+# an emoji family, a flag, a letter with its accents) and counts every http(s) URL as 23, however long. Bare
+# domains (sw.org) count as typed: Mastodon only links URLs with a scheme. A remote mention (@user@host) is
+# counted here in full although Mastodon counts only @user: over-counting can only shorten, never be refused.
+MASTODON_DEFAULT_MAX = 500
+MASTODON_URL_LENGTH = 23
+
+
+def mastodon_length(text: str) -> int:
+    """The length a Mastodon instance gives `text`: grapheme clusters, each http(s) URL counting 23."""
+    total, position = 0, 0
+    for url in extract_urls_with_indices(text, extract_urls_without_protocol=False):
+        start, end = url["indices"]
+        total += len(_GRAPHEME.findall(text[position:start])) + MASTODON_URL_LENGTH
+        position = end
+    return total + len(_GRAPHEME.findall(text[position:]))

@@ -1,4 +1,4 @@
-"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X and the Graph API for the real SDKs."""
+"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X, the Graph API and Mastodon for the real SDKs."""
 from __future__ import annotations
 
 import asyncio
@@ -50,4 +50,5 @@ def product_settings(url: str, credentials: Credentials | None = None) -> dict:
         "X_ACCESS_TOKEN": "1000001-sandbox-access-token", "X_ACCESS_TOKEN_SECRET": "sandbox-access-secret",
         "X_HANDLE": "@sandbox_hospital",
         "FACEBOOK_API_BASE": url, "FACEBOOK_PAGE_ID": c.graph_page_id, "FACEBOOK_PAGE_TOKEN": c.graph_page_token,
+        "MASTODON_BASE_URL": url, "MASTODON_ACCESS_TOKEN": c.mastodon_token,
     }

@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-PROVIDERS = ("twilio", "x", "graph")
+PROVIDERS = ("twilio", "x", "graph") + ("mastodon",)
 FAULT_KINDS = ("429", "500", "503", "timeout", "lost", "permanent")
 
 
@@ -21,6 +21,7 @@ class Credentials:
     x_consumer_key: str = "sandbox-x-consumer-key"
     graph_page_id: str = "1234567890"
     graph_page_token: str = "sandbox-page-token"
+    mastodon_token: str = "sandbox-mastodon-token"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Settings:
     fault_rate: dict = field(default_factory=dict)
     fault_kinds: dict = field(default_factory=dict)
     script: dict = field(default_factory=lambda: defaultdict(list))
+    mastodon_max_characters: int = 500
 
     def update(self, data: dict) -> None:
         """Merge a JSON object of settings; unknown keys or kinds raise ValueError."""
@@ -47,8 +49,8 @@ class Settings:
                 self.status_callbacks = bool(value)
             elif key == "inbound_url":
                 self.inbound_url = str(value)
-            elif key == "concurrency":
-                self.concurrency = int(value)
+            elif key in ("concurrency", "mastodon_max_characters"):
+                setattr(self, key, int(value))
             elif key == "faults":
                 for provider, spec in value.items():
                     _check_provider(provider)
@@ -68,7 +70,7 @@ class Settings:
         return {"latency_ms": self.latency_ms, "concurrency": self.concurrency,
                 "timeout_seconds": self.timeout_seconds, "status_callbacks": self.status_callbacks,
                 "status_delay_ms": self.status_delay_ms, "queue_delay_ms": self.queue_delay_ms,
-                "inbound_url": self.inbound_url,
+                "inbound_url": self.inbound_url, "mastodon_max_characters": self.mastodon_max_characters,
                 "faults": {p: {"rate": self.fault_rate[p], "kinds": self.fault_kinds.get(p, [])}
                            for p in self.fault_rate},
                 "script": {p: list(v) for p, v in self.script.items() if v}}
@@ -97,6 +99,7 @@ class State:
         self.records: list[dict] = []
         self.counters: dict[str, int] = defaultdict(int)
         self.tasks: set = set()
+        self.idempotency: dict[str, tuple[str, float]] = {}  # Mastodon's Idempotency-Key → (status id, until)
         self._ids = itertools.count(1)
 
     def reset(self) -> None:
@@ -106,6 +109,7 @@ class State:
         self.in_flight = defaultdict(int)
         self.records.clear()
         self.counters.clear()
+        self.idempotency.clear()
 
     def next_fault(self, provider: str) -> str | None:
         """The fault to inject into this request, if any: a scripted one first, then by rate."""
@@ -128,6 +132,10 @@ class State:
     def snowflake(self) -> str:
         """A numeric id that grows with time, like X's and Graph's."""
         return str(((int(time.time() * 1000) - 1288834974657) << 22) | (next(self._ids) & 0x3FFFFF))
+
+    def new_sequence(self) -> int:
+        """The next number of this sandbox's one sequence (ids made from a time need it to stay distinct)."""
+        return next(self._ids)
 
     def new_id(self, prefix: str = "", length: int = 32) -> str:
         return prefix + secrets.token_hex(length // 2)
