@@ -23,8 +23,10 @@ ACCOUNT = {"id": "109000000000000001", "username": "sandbox_hospital", "acct": "
            "display_name": "Sandbox Hospital", "locked": False, "bot": True, "note": "", "url": "",
            "avatar": "", "header": "", "followers_count": 0, "following_count": 0, "statuses_count": 0,
            "created_at": "2024-01-01T00:00:00.000Z", "emojis": [], "fields": []}
-# What Mastodon links in a status: URLs with a scheme, less the punctuation that ends a sentence.
-_URL = re.compile(r"https?://[^\s<>\"]+?(?=[.,:;!?)\]'\"]*(?:\s|$))")
+# What Mastodon links in a status: URLs with a scheme and a named host (an IP address is no link to its
+# extractor), less the punctuation that ends a sentence.
+_URL = re.compile(r"https?://(?:[^\s/?#:<>\"]+\.)+[a-z][a-z0-9-]+(?::\d+)?(?:[/?#][^\s<>\"]*?)?"
+                  r"(?=[.,:;!?)\]'\"]*(?:\s|$))", re.I)
 _GRAPHEME = regex.compile(r"\X")
 
 
