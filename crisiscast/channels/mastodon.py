@@ -20,6 +20,8 @@ from crisiscast.core.textlimits import MASTODON_DEFAULT_MAX
 RETRYABLE_STATUSES = {408, 425, 429}
 # A failed limit lookup is asked again after this long; until then statuses are rendered to 500.
 LIMIT_RETRY_SECONDS = 300.0
+# The limit is asked while an author waits for the composer: an instance that does not answer soon costs 500.
+LIMIT_TIMEOUT_SECONDS = 2.0
 # The lookup reads at most this many pages of 40 statuses (Mastodon's page size) back to the claim's time.
 LOOKUP_PAGES = 5
 _TAG = re.compile(r"<[^>]+>")
@@ -68,8 +70,13 @@ class MastodonChannel(Channel):
             return MASTODON_DEFAULT_MAX
         if self._limit is not None and (self._limit[1] == float("inf") or time.monotonic() < self._limit[1]):
             return self._limit[0]
+        self.client()
+        # Public endpoints, asked without the token and with a short timeout, on the client's session.
+        asker = mastodon.Mastodon(api_base_url=self._client.api_base_url, session=self._client.session,
+                                  request_timeout=min(LIMIT_TIMEOUT_SECONDS, float(self.settings.PROVIDER_TIMEOUT)),
+                                  ratelimit_method="throw", version_check_mode="none", user_agent="crisiscast")
         try:
-            found = _max_characters(self.client())
+            found = _max_characters(asker)
         except (mastodon.MastodonError, requests.RequestException):
             found = None
         self._limit = (found, float("inf")) if found else (MASTODON_DEFAULT_MAX,

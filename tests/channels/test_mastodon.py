@@ -61,6 +61,17 @@ def test_the_limit_is_500_when_the_instance_cannot_be_asked_or_is_not_configured
         "MASTODON_ACCESS_TOKEN"]
 
 
+def test_an_instance_slow_to_tell_its_limit_costs_the_composer_little_and_only_once(settings, sandbox_client):
+    """The instance holds the answer for 60 s; the lookup's own short timeout ends it, then 500 is used for a while."""
+    sandbox_client.configure(timeout_seconds=60, script={"mastodon": ["lost"]})
+    channel = MastodonChannel(config.Settings({**settings, "PROVIDER_TIMEOUT": 60}))
+    started = time.monotonic()
+    assert channel.max_characters() == 500
+    assert time.monotonic() - started < 30
+    assert channel.max_characters() == 500
+    assert sandbox_client.stats()["counters"]["mastodon.instance_v2"] == 1
+
+
 def test_delete_takes_the_status_down_and_a_second_delete_is_fine(channel, sandbox_client):
     receipt = channel.send(MESSAGE)
     assert channel.delete(receipt.provider_id).status == "deleted"
