@@ -84,14 +84,24 @@ class MastodonChannel(Channel):
         return self._limit[0]
 
     def send(self, message: Message) -> Receipt:
-        """A public status; a correction (`reply_to`) answers the original in its thread."""
+        """A public status; a correction (`reply_to`) answers the original in its thread, or, when the original
+        is gone (deleted at the instance, 404), goes out as a status of its own: the correction must be seen."""
+        try:
+            return self._post(message, message.reply_to)
+        except PermanentError as exc:
+            if not message.reply_to or exc.code != "404":
+                raise
+        return Receipt(self._post(message, "").provider_id, status="a status of its own: the original is gone")
+
+    def _post(self, message: Message, reply_to: str) -> Receipt:
+        # The same key on every try of this delivery: the instance gives back the status it already made.
         key = f"crisiscast-{message.uid}-mastodon-post" if message.uid else None
         try:
-            status = self.client().status_post(message.text, in_reply_to_id=message.reply_to or None,
-                                               visibility="public", idempotency_key=key)
+            status = self.client().status_post(message.text, in_reply_to_id=reply_to or None, visibility="public",
+                                               idempotency_key=key)
         except mastodon.MastodonError as exc:
             raise self._error(exc) from exc
-        return Receipt(provider_id=str(status["id"]))
+        return Receipt(provider_id=str(status["id"]), status="reply" if reply_to else "")
 
     def delete(self, post_id: str) -> Receipt:
         """DELETE /api/v1/statuses/:id; a status that is already gone (404) counts as deleted."""

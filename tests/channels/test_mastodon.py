@@ -84,10 +84,16 @@ def test_a_correction_is_a_reply_in_the_originals_thread(channel, sandbox_client
     original = channel.send(MESSAGE)
     reply = channel.send(Message(text="Correction: ER open", reply_to=original.provider_id, uid="fix1"))
     assert posts(sandbox_client)[1]["reply_to"] == original.provider_id != reply.provider_id
+    assert reply.status == "reply"
+
+
+def test_a_correction_whose_original_is_gone_goes_out_as_a_status_of_its_own(channel, sandbox_client):
+    original = channel.send(MESSAGE)
     channel.delete(original.provider_id)
-    with pytest.raises(PermanentError) as refused:
-        channel.send(Message(text="Another correction", reply_to=original.provider_id, uid="fix2"))
-    assert refused.value.code == "404"
+    receipt = channel.send(Message(text="Correction: ER open", reply_to=original.provider_id, uid="fix2"))
+    [_, alone] = posts(sandbox_client)
+    assert (alone["id"], alone["reply_to"], alone["text"]) == (receipt.provider_id, None, "Correction: ER open")
+    assert receipt.status == "a status of its own: the original is gone"
 
 
 def test_find_sees_our_status_through_mastodons_html_and_not_others(channel, sandbox_client):
