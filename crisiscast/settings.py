@@ -22,11 +22,13 @@ Positive = Annotated[int, Field(ge=1)]
 LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "CRISISCAST_INSTANCE"})
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
-                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_") + ("MASTODON_",)
+                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
+KNOWN_PREFIXES += ("BLUESKY_",)
+KNOWN_PREFIXES += ("MASTODON_",)
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
-}) | {"MASTODON_ACCESS_TOKEN"}
+}) | {"BLUESKY_APP_PASSWORD"} | {"MASTODON_ACCESS_TOKEN"}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -99,6 +101,10 @@ class Settings(BaseModel):
     FACEBOOK_PAGE_TOKEN: str = ""
     FACEBOOK_GRAPH_VERSION: Annotated[str, Field(pattern=r"^v\d+\.\d+$")] = "v21.0"
     FACEBOOK_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://graph.facebook.com"
+
+    BLUESKY_HANDLE: Annotated[str, Field(pattern=r"^(@?[A-Za-z0-9.-]+|did:[a-z]+:\S+)?$")] = ""
+    BLUESKY_APP_PASSWORD: str = ""
+    BLUESKY_PDS_URL: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://bsky.social"
 
     # Mastodon (issue #16): the instance the hospital's account is on, and that account's access token.
     MASTODON_BASE_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""

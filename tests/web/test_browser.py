@@ -80,6 +80,7 @@ def test_sign_in_compose_preview_publish_and_watch_delivery(page, live_server, u
     shot(page, "update-status.png")
     assert len(sandbox_client.accepted("twilio")) == 2
     assert len(sandbox_client.accepted("x")) == 1
+    assert len(sandbox_client.accepted("bluesky")) == 1
 
 
 def test_the_dashboard_on_a_phone_fits_the_screen_and_says_how_recovery_is(page, live_server, users):
