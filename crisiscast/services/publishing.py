@@ -5,6 +5,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select
@@ -90,6 +91,22 @@ def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering)
                     pooled=bool(settings.TWILIO_MESSAGING_SERVICE_SID)).to_dict()
 
 
+@dataclass(frozen=True)
+class Release:
+    """How an update is let out: "direct", "approved" by a second person, or "break_glass" with a reason."""
+
+    kind: str = "direct"
+    approved_by: User | None = None
+    at: datetime | None = None
+    reason: str = ""
+    # What the audit log says of the release, recorded with the update's id in the publish's transaction.
+    actor: str = ""
+    note: str = ""
+
+
+DIRECT = Release()
+
+
 @dataclass
 class Published:
     """What publish did: the update, whether this call created it, and whether its jobs reached the queue."""
@@ -101,10 +118,11 @@ class Published:
 
 
 def publish(session: Session, draft: Draft, *, uid: str, author: User, settings, channels,
-            enqueue: Callable[[int, str], None]) -> Published:
+            enqueue: Callable[[int, str], None], release: Release = DIRECT) -> Published:
     """Store the update and one delivery per channel in one transaction, then enqueue the pending ones.
 
-    Publishing the same `uid` again returns the stored update and sends nothing more.
+    Publishing the same `uid` again returns the stored update and sends nothing more. Whatever the caller
+    changed in `session` beforehand (an approval's claim) commits with the update, or not at all.
     """
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
@@ -112,6 +130,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     checked = check(session, draft, settings, uid, channels)
     try:
         update = _store(session, draft, uid, author, checked, channels)
+        _released(session, update, release)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -128,6 +147,15 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
         except Exception as exc:  # the outbox keeps it; it goes out once the queue is back
             result.queued, result.queue_error = False, f"{type(exc).__name__}: {exc}"
     return result
+
+
+def _released(session: Session, update: Update, release: Release) -> None:
+    update.release, update.release_reason = release.kind, release.reason
+    if release.approved_by is not None:
+        update.approved_by_id, update.approved_at = release.approved_by.id, release.at
+    if release.note:  # an approval, or loudly a publish without one
+        audit.record(session, actor=release.actor, action=release.kind, update_id=update.id, message=release.note,
+                     outcome="warning" if release.kind == "break_glass" else "ok")
 
 
 def published(session: Session, uid: str) -> Update | None:

@@ -47,6 +47,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The member of staff's own mobile (E.164), for texts crisiscast sends to staff (approval requests); optional.
     phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    # May approve another author's update when APPROVAL_REQUIRED is on; set by admins, never implied by a role.
+    can_approve: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class UserSession(Base):
@@ -102,10 +104,19 @@ class Update(Base):
     template_id: Mapped[int | None] = mapped_column(Integer)
     # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
     supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # How it went out: "direct" (no approval needed), "approved" (by a second person) or "break_glass" (the
+    # author published without approval after the timeout, with `release_reason`).
+    release: Mapped[str] = mapped_column(String(16), default="direct", server_default="direct")
+    release_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # No foreign key: a plain ADD COLUMN on SQLite, and the approver's name is in the audit log too.
+    approved_by_id: Mapped[int | None] = mapped_column(Integer)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")
     corrects: Mapped["Update | None"] = relationship(remote_side="Update.id")
+    approved_by: Mapped["User | None"] = relationship(primaryjoin="foreign(Update.approved_by_id) == User.id",
+                                                      viewonly=True)
     deliveries: Mapped[list["Delivery"]] = relationship(back_populates="update", order_by="Delivery.id")
 
 
@@ -270,6 +281,34 @@ class FeedEntry(Base):
     content: Mapped[str] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(500))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ApprovalRequest(Base):
+    """A draft waiting for a second person: its form values, not an update, so nothing of it can be public."""
+
+    __tablename__ = "approval_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The compose form's uid: the update approval publishes gets it, so a resubmitted form is recognised.
+    uid: Mapped[str] = mapped_column(String(32), index=True)
+    values: Mapped[dict] = mapped_column(JSON)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The guard warnings the author acknowledged (their messages), shown to the approver.
+    warnings: Mapped[list] = mapped_column(JSON)
+    # The fingerprint of exactly what would go out (crisiscast.core.rendering.fingerprint) when asked.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    headline: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # pending, approved, rejected, withdrawn (the author changed it: a new request replaces it) or break_glass.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    update_id: Mapped[int | None] = mapped_column(Integer)
+    # The author has seen the decision: their banner stops showing it.
+    author_seen: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="joined")
+    decided_by: Mapped["User | None"] = relationship(foreign_keys=[decided_by_id], lazy="joined")
 
 
 class SavedDraft(Base):

@@ -31,7 +31,7 @@ from crisiscast.services import (
     templates,
 )
 from crisiscast.store.models import Delivery, MessageTemplate, Update
-from crisiscast.web import composing, queueing
+from crisiscast.web import approval, composing, queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, form_values, runtime, settings
 
@@ -75,6 +75,8 @@ def compose():
     held = _held_back(checked, uid)
     if held is not None:
         return held
+    if settings().APPROVAL_REQUIRED:  # a second person decides; nothing is stored as an update until then
+        return approval.request_approval(checked, uid)
     result = publishing.publish(db(), checked.draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if result.created:

@@ -62,6 +62,14 @@ ROUTES = {
                                                     "joinable": "on"}),
     "audit_log.index": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
     "audit_log.download": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
+    "approval.index": Route("author"),
+    "approval.show": Route("author"),
+    "approval.approve": Route("author", "POST", {"seen": "0" * 32}),
+    "approval.reject": Route("author", "POST", {"reason": "Say where the entrance is."}, echoed=("reason",)),
+    "approval.break_glass": Route("author", "POST", {"seen": "0" * 32, "reason": "No approver answers."},
+                                  echoed=("reason",)),
+    "approval.reopen": Route("author", "POST"),
+    "approval.withdraw": Route("author", "POST"),
     # Paperwork is read-only: every role may export it (viewers see all of it in the console already).
     "paperwork.hics_213": Route("viewer", query={"format": "csv"}),
     "paperwork.hics_214": Route("viewer", query={"from": "2026-12-07T02:00", "to": "2026-12-07T14:00"}),
@@ -79,7 +87,7 @@ ROUTES = {
 # Routes that end the session they are called from: the matrix and the fuzzer call them in tests of their own.
 SIGN_OUT = ("auth.logout", "account.sign_out_everywhere")
 PATH_VALUES = {"incident_id": 1, "template_id": 1, "list_id": 1, "filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
-               "name": "0123456789ab"}
+               "name": "0123456789ab", "request_id": 1}
 
 
 def missing_routes(app) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.support import approvals
 from tests.web.test_browser import CHROMIUM, live_server  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
@@ -152,7 +153,7 @@ def sign_in(page, url: str, then: str) -> None:
 
 
 def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation(
-        browser, live_server, users, subscribe, publish, drain, db):
+        browser, live_server, users, subscribe, publish, drain, db, runtime):
     if not AXE.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{AXE} is missing; .ci/run installs it (npm ci --prefix .ci/node)")
@@ -160,13 +161,15 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
     subscribe("+15125551267")
     update = publish(channels=("sms", "feed"), lists=("public",))
     drain()
+    request = approvals.ask(db, runtime.settings, users["author"])  # tests/web/test_approval_phone.py: as approver
     page = browser.new_context(**PHONE, bypass_csp=True).new_page()  # axe is injected as a script
     pages = ["/login"]
     failures = audit_page(page, live_server, "/login")
     sign_in(page, live_server, "/")
     pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
               "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
-              f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214"]
+              f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214",
+              "/approvals", f"/approvals/{request.id}"]
     for path in pages[1:]:
         failures += audit_page(page, live_server, path)
     assert failures == [], "\n".join(failures)
