@@ -57,7 +57,7 @@ def test_an_internal_update_is_addressed_to_staff_and_a_retraction_is_in_its_mes
 
 def test_approval_is_read_in_one_place_approved_break_glass_or_not_required():
     author = SimpleNamespace(username="jane")
-    direct = SimpleNamespace(author=author)
+    direct = SimpleNamespace(author=author, release="direct", approved_by=None)
     assert hics213.approval_line(direct, "UTC") == hics213.NOT_REQUIRED
     approved = SimpleNamespace(author=author, release="approved", approved_by=SimpleNamespace(username="chief"),
                                approved_at=datetime(2026, 12, 7, 20, 5, tzinfo=timezone.utc))
