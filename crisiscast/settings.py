@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -48,6 +49,11 @@ class Settings(BaseModel):
     PUBLIC_DIR: str = ""
     PUBLIC_MAX_AGE: Annotated[int, Field(ge=0)] = 10
     WEBSUB_HUB_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # The hospital's time zone (IANA name): promised update times are picked and shown in it, with its abbreviation.
+    TIMEZONE: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    # The staff list texted when a promised update is overdue, and how often again while it stays overdue.
+    ONCALL_LIST: Annotated[str, Field(min_length=1, max_length=60)] = "staff-on-call"
+    OVERDUE_REMINDER_MINUTES: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
@@ -119,6 +125,15 @@ class Settings(BaseModel):
             parse_many(value)
         except ValueError:
             raise ValueError("must be rates such as 5/minute;20/hour") from None
+        return value
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name, such as America/Chicago or UTC") from None
         return value
 
     @field_validator("TWILIO_FROM_NUMBER")
