@@ -71,7 +71,7 @@ def settle_form(values: dict, clock: Clock) -> dict:
     ("next_update_at", a correction's) turned into the clock time the author sees and can change."""
     values = dict(values)
     minutes, kept = str(values.pop("next_in", "") or "").strip(), str(values.pop("next_update_at", "") or "")
-    if minutes.isdigit() and 1 <= int(minutes) <= MAX_MINUTES:
+    if len(minutes) <= 4 and minutes.isascii() and minutes.isdigit() and 1 <= int(minutes) <= MAX_MINUTES:
         values["next_at"] = after_minutes(int(minutes), clock.now, clock.zone)
         values.pop("no_further_updates", None)
     elif kept and not values.get("next_at"):

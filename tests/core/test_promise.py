@@ -70,6 +70,7 @@ def test_settle_form_turns_a_quick_pick_or_a_kept_instant_into_the_clock_time():
     assert promise.settle_form({"next_update_at": at("2026-12-07 13:00").isoformat()}, clock) == {}
     assert promise.settle_form({"next_in": "0"}, clock) == {}
     assert promise.settle_form({"next_in": "1441"}, clock) == {}
+    assert promise.settle_form({"next_in": "²"}, clock) == {} and promise.settle_form({"next_in": "9" * 5000}, clock) == {}
     assert promise.settle_form({"next_update_at": "garbage"}, clock) == {}
 
 
