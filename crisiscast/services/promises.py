@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core import promise
 from crisiscast.core.promise import Promise
+from crisiscast.services import staff_texts
 from crisiscast.store import audit
 from crisiscast.store.models import Incident, OverdueReminder, Update
 
@@ -71,22 +72,25 @@ class Reminder:
         return f"overdue:{self.overdue.update_id}:{self.number}"
 
 
-def claim_reminders(session: Session, now: datetime, settings) -> list[Reminder]:
-    """Record (and audit) each reminder due at `now` that no pass recorded before; return those this call claimed.
+def remind(session: Session, now: datetime, settings) -> list[int]:
+    """Claim, audit and text the on-call list each reminder due at `now` that no pass claimed before; return the
+    staff texts' ids to send (committed with the claims, so a lost job is queued again by the worker).
 
     The unique (update, number) row is the claim: a second worker, or a second pass in the same interval, finds
-    it and does nothing. Commits."""
+    it and does nothing. The staff texts' key ("overdue:<update>:<n>") makes each text once per number too."""
     every = timedelta(minutes=settings.OVERDUE_REMINDER_MINUTES)
     promised = {p.update_id: p for p in promise.overdue(latest_promises(session), now)}
-    claimed = []
+    numbers = staff_texts.list_numbers(session, settings.ONCALL_LIST)
+    ids: list[int] = []
     for item in overdue_now(session, now, settings.TIMEZONE):
         number = promise.reminder_number(promised[item.update_id], now, every)
         if _claim(session, item.update_id, number, now):
             reminder = Reminder(item, number, reminder_text(settings.ORG_NAME, item))
-            _audit(session, reminder, settings)
-            claimed.append(reminder)
+            texted = staff_texts.request(session, reminder.key, numbers, reminder.text, kind="overdue")
+            _audit(session, reminder, settings.ONCALL_LIST, len(texted))
+            ids += texted
     session.commit()
-    return claimed
+    return ids
 
 
 def reminder_text(org_name: str, item: Overdue) -> str:
@@ -104,10 +108,13 @@ def _claim(session: Session, update_id: int, number: int, now: datetime) -> bool
     return True
 
 
-def _audit(session: Session, reminder: Reminder, settings) -> None:
+def _audit(session: Session, reminder: Reminder, list_name: str, texts: int) -> None:
+    """One entry per reminder; an on-call list with nobody on it is a failure, said as one."""
     item = reminder.overdue
     what = ("promised next update overdue" if reminder.number == 1
             else f"promised next update still overdue: reminder {reminder.number}")
-    audit.record(session, actor=ACTOR, action="overdue", outcome="ok", update_id=item.update_id,
-                 message=f"{what} on {item.incident}: promised by {item.promised}, {item.late} min late; "
-                         f"on-call list {settings.ONCALL_LIST} reminded")
+    told = (f"{texts} text{'s' if texts != 1 else ''} to the on-call list {list_name}" if texts
+            else f"nobody texted: the on-call list {list_name} has no active numbers")
+    audit.record(session, actor=ACTOR, action="overdue", outcome="ok" if texts else "failed",
+                 update_id=item.update_id, error_code=None if texts else "no_recipients",
+                 message=f"{what} on {item.incident}: promised by {item.promised}, {item.late} min late; {told}")

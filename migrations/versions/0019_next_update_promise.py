@@ -5,13 +5,13 @@ or `no_further_updates`. `overdue_reminders` holds one row per (update, reminder
 what makes each reminder, and its audit entry, happen once however many workers check.
 
 Revision ID: 0019
-Revises: 0010
+Revises: 0017 (chained after main's staff texts at merge; the brief said 0010)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0010"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
