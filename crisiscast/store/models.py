@@ -80,6 +80,9 @@ class Update(Base):
     """One published status update; `uid` is its public, stable identifier and its idempotency key."""
 
     __tablename__ = "updates"
+    # The overdue alarm reads each incident's latest live update of each audience on every console page.
+    __table_args__ = (Index("ix_updates_live_promises", "incident_id", "audience", "published_at",
+                            sqlite_where=text("retracted_at IS NULL"), postgresql_where=text("retracted_at IS NULL")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
