@@ -1,6 +1,7 @@
 """Overdue promised updates: the worker's check texts the on-call list once at the promised time, again after each
 interval, through a real worker and the sandbox, audits each once, and stops when an update keeps the promise.
 The clock is a parameter: no test waits for time to pass."""
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from crisiscast import jobs
 from crisiscast.jobs.overdue import remind_overdue
 from crisiscast.services import promises
 from crisiscast.store.models import AuditEvent, OverdueReminder, StaffText, utcnow
+from tests.support.faultkit import wait_until
 
 ALICE, BOB, PUBLIC_READER = "+15125551267", "+15125551268", "+15125551299"
 
@@ -122,3 +124,19 @@ def test_at_the_extremes_of_the_interval(db, runtime, queue, on_call, promised):
     # a worker that was down for an hour sends the one reminder due now, not the sixty it missed
     assert len(promises.remind(db, due + timedelta(hours=25), every_minute)) == 2
     assert db.scalars(select(OverdueReminder.number).order_by(OverdueReminder.id)).all() == [1, 2, 25 * 60 + 1]
+
+
+def test_the_worker_loop_runs_the_check_beside_the_reconciler(db, runtime, queue, sandbox_client, on_call, publish):
+    overdue = publish(incident="Fort Hood", headline="ER open", next_update_at=utcnow() - timedelta(minutes=1),
+                      queued=False)
+    stop = threading.Event()
+    loop = threading.Thread(target=jobs.reconcile_forever, args=(runtime, queue, 0.05, stop), daemon=True)
+    loop.start()
+    try:
+        wait_until(lambda: len(overdue_audit(db)) == 1, what=lambda: overdue_audit(db))
+    finally:
+        stop.set()
+        loop.join(60)
+    work(queue)
+    assert sorted(m["to"] for m in sandbox_client.accepted("twilio")) == [ALICE, BOB]
+    assert [e.update_id for e in overdue_audit(db)] == [overdue.id]  # one reminder, audited once
