@@ -41,13 +41,14 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
                                 promise_of=promise.for_update)
     app.jinja_env.filters["duration"] = duration
 
-    from crisiscast.web import account, admin, audit_log, auth, cli, console, limits, overdue, public, queueing, subscribers, webhooks  # noqa: E501
+    from crisiscast.web import (account, admin, audit_log, auth, cli, console, limits, overdue, paperwork, public,
+                                queueing, subscribers, webhooks)
 
     queueing.init_app(app)
     overdue.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
-    for module in (auth, account, console, admin, subscribers, audit_log, public, webhooks):
+    for module in (auth, account, console, admin, subscribers, audit_log, paperwork, public, webhooks):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
     limits.init_app(app, settings)
