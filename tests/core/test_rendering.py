@@ -87,8 +87,9 @@ CHICAGO_CTX = RenderContext("Scott & White", CTX.link, sms_max_segments=3, zone=
 
 
 def test_every_channel_carries_the_promise_in_the_hospitals_zone():
-    renderings = render_all(draft(**PROMISED), CHICAGO_CTX)
-    for name in ("sms", "x", "facebook", "feed"):
+    everywhere = ("sms", "x", "facebook", "feed", "bluesky", "mastodon")
+    renderings = render_all(draft(**PROMISED), CHICAGO_CTX, channels=everywhere)
+    for name in everywhere:
         assert "Next update by 02:30 CST." in renderings[name].text, name
     assert renderings["sms"].text.endswith("Ambulances go to Metroplex.\nNext update by 02:30 CST.")
     no_further = render_all(draft(no_further_updates=True), CHICAGO_CTX)
