@@ -53,6 +53,9 @@ class Settings(BaseModel):
     PUBLIC_DIR: str = ""
     PUBLIC_MAX_AGE: Annotated[int, Field(ge=0)] = 10
     WEBSUB_HUB_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # The staff list texted when a promised update is overdue, and how often again while it stays overdue.
+    ONCALL_LIST: Annotated[str, Field(min_length=1, max_length=60)] = "staff-on-call"
+    OVERDUE_REMINDER_MINUTES: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""

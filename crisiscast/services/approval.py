@@ -13,20 +13,20 @@ from typing import Callable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from crisiscast.core import placeholders
+from crisiscast.core import placeholders, promise
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.fields import too_long
 from crisiscast.core.rendering import fingerprint
 from crisiscast.core.text import clean
 from crisiscast.services import publishing, templates
 from crisiscast.store import audit
-from crisiscast.store.models import ApprovalRequest, User
+from crisiscast.store.models import ApprovalRequest, User, utcnow
 
 PENDING, APPROVED, REJECTED, WITHDRAWN, BREAK_GLASS = "pending", "approved", "rejected", "withdrawn", "break_glass"
 REASON_MAX = 500  # approval_requests.reason, updates.release_reason
 # The compose form's fields a request keeps (the form's own controls, its token and digest, are not kept).
-KEPT = ("uid", "incident", "er_access", "operating_status", "headline", "body", "next_update", "corrects",
-        "template", "keep_earlier", "channels", "lists")
+KEPT = ("uid", "incident", "er_access", "operating_status", "headline", "body", "next_at", "no_further_updates",
+        "next_update", "corrects", "template", "keep_earlier", "channels", "lists")
 
 
 class Refused(Exception):
@@ -76,13 +76,14 @@ def kept_values(values: dict) -> dict:
     return kept
 
 
-def prepare(session: Session, values: dict, settings, uid: str) -> Prepared:
-    """Render `values` as publish would now; ValidationError when they can no longer be published as they are."""
+def prepare(session: Session, values: dict, settings, uid: str, channels=None, now: datetime | None = None) -> Prepared:
+    """Render `values` as publish would at `now` (the promised time read in the hospital's zone, each channel to
+    the limits its provider gave); ValidationError when they can no longer be published as they are."""
     filled = placeholders.fill_form(values, placeholders.values_from(values))
     if placeholders.in_fields(filled):
         raise ValidationError(placeholders.unfilled(filled))
-    draft = Draft.from_form(filled)
-    checked = publishing.check(session, draft, settings, uid)
+    draft = Draft.from_form(filled, promise.Clock.of(settings.TIMEZONE, now or utcnow()))
+    checked = publishing.check(session, draft, settings, uid, channels)
     return Prepared(draft, checked, fingerprint(checked.renderings, draft.lists, checked.audience))
 
 
@@ -121,7 +122,7 @@ def approve(session: Session, request_id: int, decision: Decision, sending: Send
     """Publish the request as its author wrote it, once, if the approver may and saw what goes out now."""
     request = _pending(session, request_id)
     _may_decide(request, decision.by, "approve")
-    prepared = _current(session, request, sending.settings, decision.seen)
+    prepared = _current(session, request, sending, decision)
     _claim(session, request, APPROVED, decision)
     note = f"request #{request.id} “{request.headline}” by {request.author.username}"
     release = publishing.Release(APPROVED, decision.by, decision.now, actor=decision.by.username, note=note)
@@ -174,7 +175,7 @@ def break_glass(session: Session, request_id: int, decision: Decision, sending: 
         raise Refused(f"Approvers have until {opens:%H:%M:%S} UTC to decide; publishing without approval is "
                       "possible from then.")
     reason = _reason(decision.reason, "Say why it cannot wait for approval; the audit log keeps it.")
-    prepared = _current(session, request, sending.settings, decision.seen)
+    prepared = _current(session, request, sending, decision)
     timeout = opens - request.requested_at
     _claim(session, request, BREAK_GLASS, replace(decision, reason=reason), asked_by=decision.now - timeout)
     note = (f"PUBLISHED WITHOUT APPROVAL: request #{request.id} “{request.headline}”, nobody decided within "
@@ -211,9 +212,10 @@ def decided_text(request: ApprovalRequest) -> str:
     return words.get(request.state, f"Already decided ({request.state}).")
 
 
-def _current(session: Session, request: ApprovalRequest, settings, seen: str) -> Prepared:
+def _current(session: Session, request: ApprovalRequest, sending: Sending, decision: Decision) -> Prepared:
+    seen = decision.seen
     try:
-        prepared = prepare(session, request.values, settings, request.uid)
+        prepared = prepare(session, request.values, sending.settings, request.uid, sending.channels, decision.now)
     except ValidationError as exc:
         raise Refused("It can no longer be published as it is (" + " ".join(exc.errors.values()) +
                       "). Reject it so the author can fix it.") from None

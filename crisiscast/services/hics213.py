@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crisiscast.core import hics
+from crisiscast.core import hics, promise
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import CHANNEL_LABELS, ER_ACCESS, OPERATING_STATUS
 from crisiscast.store.models import Update
@@ -77,8 +77,9 @@ def _message(update: Update, zone: str) -> str:
              update.headline]
     if update.body:
         lines += ["", update.body]
-    if update.next_update:
-        lines += ["", f"Next update: {update.next_update}"]
+    promised = promise.for_update(update, zone)
+    if promised:
+        lines += ["", promised]
     if update.corrects is not None:
         lines += ["", f"Corrects update #{update.corrects.id}: {update.corrects.headline}"]
     if update.retracted_at is not None:

@@ -39,6 +39,7 @@ def render_context(settings, uid: str, audience: str = PUBLIC, limits: dict | No
     `limits` holds what channels learnt from their provider (channel_limits)."""
     link = update_link(settings, uid) if audience == PUBLIC else ""
     return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS,
+                         zone=settings.TIMEZONE, now=utcnow(),
                          **{f"{name}_max": value for name, value in (limits or {}).items()})
 
 
@@ -166,11 +167,11 @@ def published(session: Session, uid: str) -> Update | None:
 def differs(update: Update, draft: Draft) -> bool:
     """True when `draft` is not what `update` published: an edit made after publishing, not a double submit."""
     sent = (update.incident.title, update.er_access, update.operating_status, update.headline, update.body,
-            update.next_update, tuple(d.channel for d in update.deliveries))
+            update.next_update_at, update.no_further_updates, tuple(d.channel for d in update.deliveries))
     sms = next((d for d in update.deliveries if d.channel == "sms"), None)
     lists = tuple(sms.audience or ()) if sms else ()
     typed = (draft.incident, draft.er_access, draft.operating_status, draft.headline, draft.body,
-             draft.next_update, tuple(draft.channels))
+             draft.next_update_at, draft.no_further_updates, tuple(draft.channels))
     return sent != typed or (sms is not None and tuple(draft.lists) != lists)
 
 
@@ -192,7 +193,8 @@ def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
         incident.slug = f"{slugify(draft.incident)}-{incident.id}"
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
                     headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
-                    next_update=draft.next_update, corrects=corrected, supersede_earlier=not draft.keep_earlier,
+                    next_update_at=draft.next_update_at, no_further_updates=draft.no_further_updates,
+                    corrects=corrected, supersede_earlier=not draft.keep_earlier,
                     story_uid=(corrected.story_uid or corrected.uid) if corrected else uid,
                     audience=checked.audience)
     session.add(update)

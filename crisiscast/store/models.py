@@ -82,6 +82,9 @@ class Update(Base):
     """One published status update; `uid` is its public, stable identifier and its idempotency key."""
 
     __tablename__ = "updates"
+    # The overdue alarm reads each incident's latest live update of each audience on every console page.
+    __table_args__ = (Index("ix_updates_live_promises", "incident_id", "audience", "published_at",
+                            sqlite_where=text("retracted_at IS NULL"), postgresql_where=text("retracted_at IS NULL")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
@@ -91,7 +94,11 @@ class Update(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Free text, kept readable for updates written before the promise became a time (migration 0019).
     next_update: Mapped[str] = mapped_column(String(80), default="")
+    # The promised next update (crisiscast.core.promise), or that no further update is planned.
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    no_further_updates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     corrects_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id"))
     story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -319,6 +326,17 @@ class SavedDraft(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     values: Mapped[dict] = mapped_column(JSON)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OverdueReminder(Base):
+    """One reminder that an update's promised next update is overdue; unique, so each goes out once."""
+
+    __tablename__ = "overdue_reminders"
+    __table_args__ = (UniqueConstraint("update_id", "number", name="uq_overdue_reminders_update_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEvent(Base):

@@ -164,7 +164,7 @@ def _page(found: ApprovalRequest, prepared: approval.Prepared | None = None, typ
     problem = ""
     if prepared is None and found.state == approval.PENDING:
         try:
-            prepared = approval.prepare(db(), found.values, settings(), found.uid)
+            prepared = approval.prepare(db(), found.values, settings(), found.uid, runtime().channels)
         except ValidationError as exc:
             problem = " ".join(exc.errors.values())
     preview = _preview(prepared) if prepared else {}

@@ -15,6 +15,7 @@ from crisiscast.core.domain import (
     ValidationError,
 )
 from crisiscast.core import guards, placeholders
+from crisiscast.core.promise import QUICK_MINUTES
 from crisiscast.core.text import removal_notice, scrub
 from crisiscast.public import isolation, site
 from crisiscast.sending import sms_recipients
@@ -324,6 +325,7 @@ def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
         "labels": CHANNEL_LABELS, "lists": subscribers.all_lists(db()), "list_counts": subscribers.list_counts(db()),
         "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,
         "internal": checked.audience == INTERNAL, "internal_notice": INTERNAL_NOTICE, "notices": checked.notices,
+        "quick_minutes": QUICK_MINUTES, "zone_label": composing.zone_label(),
     }
 
 

@@ -27,14 +27,14 @@ class Route:
 
 UPDATE_FORM = {"uid": "0123456789ab", "incident": "Water main break", "er_access": "open", "operating_status": "normal",
                "headline": "Use the north entrance", "body": "The south lobby is closed until noon.",
-               "next_update": "by 18:00 CST", "channels": ["feed"], "lists": ["public"], "action": "preview"}
+               "next_in": "30", "channels": ["feed"], "lists": ["public"], "action": "preview"}
 ROUTES = {
     "static": Route("public"),
     "auth.login": Route("public", "POST", {"username": "nobody-here", "password": "not the password"},
                         {"next": "/audit"}),
     "auth.logout": Route("anyone", "POST"),
     "console.index": Route("viewer"),
-    "console.compose": Route("author", "POST", UPDATE_FORM, echoed=("incident", "headline", "body", "next_update")),
+    "console.compose": Route("author", "POST", UPDATE_FORM, echoed=("incident", "headline", "body")),
     "console.save_draft": Route("author", "POST", UPDATE_FORM),
     "console.discard_draft": Route("author", "POST"),
     "console.live_preview": Route("author", "POST", UPDATE_FORM),
