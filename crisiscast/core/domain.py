@@ -103,6 +103,8 @@ class Draft:
     notices: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The author chose to let earlier updates' texts finish rather than be superseded by this one.
     keep_earlier: bool = False
+    # A drill: marked "EXERCISE —" everywhere, never public (crisiscast.core.audience.EXERCISE).
+    exercise: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
@@ -122,6 +124,7 @@ class Draft:
             notices=tuple((name, removal_notice(TEXT_FIELDS[name], t.removed)) for name, t in text.items()
                           if t.removed),
             keep_earlier=bool(form.get("keep_earlier")),
+            exercise=bool(form.get("exercise")),
         )
 
     def text_values(self) -> dict[str, str]:

@@ -19,6 +19,9 @@ FACEBOOK_MAX = 63206
 # replaced as Twilio's Smart Encoding does. Anything else outside GSM-7 (emoji, other scripts) is kept.
 SMART_ENCODING = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
                                 "…": "...", "\u00a0": " ", "\u2009": " ", "•": "-"})
+# What every rendering of an exercise (a drill) starts with; an SMS carries it smart-encoded ("EXERCISE - "),
+# since the dash alone would force the whole text into UCS-2.
+EXERCISE_MARKER = "EXERCISE — "
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,13 @@ class RenderContext:
     sms_max_segments: int = 3
     # When X would see the post as a repeat of a recent one, the headline carries “(2)”, “(3)”…
     x_repeat: int = 0
+    # A drill: every rendering starts with EXERCISE_MARKER, and the limits count it.
+    exercise: bool = False
+
+    @property
+    def marker(self) -> str:
+        """EXERCISE_MARKER for an exercise, else nothing."""
+        return EXERCISE_MARKER if self.exercise else ""
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ def render_sms(draft: Draft, ctx: RenderContext) -> Rendering:
     """The SMS: org, headline, statuses, text; shortened with a link past the segment budget."""
 
     def compose(body: str, link: str) -> str:
-        parts = [f"{ctx.org_name}: {draft.headline}", status_line(draft)]
+        parts = [f"{ctx.marker}{ctx.org_name}: {draft.headline}", status_line(draft)]
         parts += [p for p in (body, link and f"More: {link}") if p]
         return "\n".join(parts).translate(SMART_ENCODING)
 
@@ -101,7 +111,7 @@ def render_sms(draft: Draft, ctx: RenderContext) -> Rendering:
 def render_x(draft: Draft, ctx: RenderContext) -> Rendering:
     """The X post, within 280 weighted characters; shortened with a link when it has to be."""
 
-    headline = f"{draft.headline} ({ctx.x_repeat})" if ctx.x_repeat > 1 else draft.headline
+    headline = ctx.marker + (f"{draft.headline} ({ctx.x_repeat})" if ctx.x_repeat > 1 else draft.headline)
 
     def compose(body: str, link: str) -> str:
         return "\n".join(p for p in (headline, status_line(draft), body, link) if p)
@@ -122,17 +132,20 @@ def render_x(draft: Draft, ctx: RenderContext) -> Rendering:
 
 def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
     """The Page post: the whole update, with the link to its public page attached."""
-    text = "\n\n".join(p for p in (draft.headline, status_line(draft), draft.body) if p)
+    text = "\n\n".join(p for p in (ctx.marker + draft.headline, status_line(draft), draft.body) if p)
     if len(text) > FACEBOOK_MAX:
         raise ValidationError({"facebook": f"The post is {len(text)} characters; Facebook allows {FACEBOOK_MAX}."})
     return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
 
 
-def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int) -> Rendering:
+def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int,
+                          exercise: bool = False) -> Rendering:
     """The text that tells those who got an update that it was withdrawn, within `max_segments`."""
+    marker = EXERCISE_MARKER if exercise else ""
+
     def compose(cut: int) -> str:
         quoted = headline if cut >= len(headline) else headline[:max(cut, 0)].rstrip() + "..."
-        return (f"{org_name}: please disregard our earlier message \"{quoted}\": it was withdrawn. "
+        return (f"{marker}{org_name}: please disregard our earlier message \"{quoted}\": it was withdrawn. "
                 f"{reason}").strip().translate(SMART_ENCODING)
 
     cut = len(headline)
@@ -148,7 +161,7 @@ def render_retraction_sms(org_name: str, headline: str, reason: str, max_segment
 def render_feed(draft: Draft, ctx: RenderContext) -> Rendering:
     """The feed entry: the headline as title, statuses and text as content."""
     text = "\n\n".join(p for p in (status_line(draft), draft.body) if p)
-    return Rendering("feed", text, title=draft.headline, link=ctx.link, stats={"characters": len(text)})
+    return Rendering("feed", text, title=ctx.marker + draft.headline, link=ctx.link, stats={"characters": len(text)})
 
 
 def _fit(body: str, link: str, compose: Callable[[str, str], str], fits: Callable[[str], bool],

@@ -52,7 +52,8 @@ def starting_values(session: Session, configured: list[str], corrects: str = "")
     if original is not None:
         return {"incident": original.incident.title, "er_access": original.er_access, "corrects": original.uid,
                 "operating_status": original.operating_status, "headline": original.headline,
-                "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": []}
+                "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": [],
+                **({"exercise": "on", "channels": ["sms"], "lists": ["drill"]} if original.exercise else {})}
     latest = next(iter(recent_updates(session, limit=1)), None)
     if latest is None:
         return {"channels": configured, "lists": ["public"]}

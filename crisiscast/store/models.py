@@ -100,6 +100,10 @@ class Update(Base):
     template_id: Mapped[int | None] = mapped_column(Integer)
     # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
     supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # A drill (audience "exercise"): marked EXERCISE everywhere, never public. A correction of one is one too.
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # When the author started writing it (the draft's first autosave), for the drill report; None if unsaved.
+    composed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")

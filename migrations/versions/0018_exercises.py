@@ -1,0 +1,38 @@
+"""exercises (drills): updates.exercise and updates.composed_at, and an internal `drill` list of staff numbers
+
+An exercise goes by SMS only to lists that are not public; the `drill` list (internal, not joinable) is where a
+hospital puts the staff numbers that take part. `composed_at` is when its author started writing it (the draft's
+first autosave), the first line of the drill report.
+
+Revision ID: 0018
+Revises: 0010
+"""
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMNs (SQLite can): a batch copy of `updates` would have to drop a table others refer to.
+    op.add_column("updates", sa.Column("exercise", sa.Boolean(), nullable=False, server_default=sa.text("false")))
+    op.add_column("updates", sa.Column("composed_at", sa.DateTime(timezone=True), nullable=True))
+    lists = sa.table("subscriber_lists", sa.column("name", sa.String), sa.column("description", sa.String),
+                     sa.column("joinable", sa.Boolean), sa.column("public", sa.Boolean),
+                     sa.column("created_at", sa.DateTime(timezone=True)))
+    taken = op.get_bind().scalar(sa.text("SELECT count(*) FROM subscriber_lists WHERE name = 'drill'"))
+    if not taken:
+        op.bulk_insert(lists, [{"name": "drill", "description": "Staff numbers that take part in exercises (drills)",
+                                "joinable": False, "public": False, "created_at": datetime.now(timezone.utc)}])
+
+
+def downgrade() -> None:
+    # The drill list stays: it may have members, and a list is harmless to an older version.
+    with op.batch_alter_table("updates", schema=None) as batch_op:
+        batch_op.drop_column("composed_at")
+        batch_op.drop_column("exercise")
