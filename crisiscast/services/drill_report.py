@@ -142,9 +142,12 @@ def to_csv(report: Report) -> str:
         row("timeline", e.at.isoformat(), e.until.isoformat() if e.until else "", e.actor, e.what, e.channel,
             e.outcome, e.count, e.detail)
     for c in report.channels:
+        d = c.delivery
         counts = "; ".join(f"{state.replace('_', ' ')} {n}" for state, n in c.counts.items())
+        error = f"[{d.error_code}] {d.error_message}" if d.error_message else ""
+        detail = "; ".join(p for p in (counts, f"provider id {d.provider_id}" if d.provider_id else "", error) if p)
         row("channel", c.started.isoformat() if c.started else "", c.finished.isoformat() if c.finished else "",
-            "", c.delivery.state, c.label, c.delivery.provider_id or "", "", counts or c.delivery.error_message)
+            "", "channel outcome", c.label, d.state, "", detail)
     for label, who, why in report.failures:
         row("failure", "", "", "", who, label, "failed", "", why)
     return buffer.getvalue()

@@ -158,14 +158,17 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
             pytest.fail(f"{AXE} is missing; .ci/run installs it (npm ci --prefix .ci/node)")
         pytest.skip(f"axe-core is not installed at {AXE}: run npm ci --prefix .ci/node")
     subscribe("+15125551267")
+    subscribe("+15125551268", "+15005550001", lists=("drill",))  # a drill with a failure, for its report
     update = publish(channels=("sms", "feed"), lists=("public",))
+    drill = publish(channels=("sms", "x", "feed"), lists=("drill",), exercise=True, headline="Evacuation drill")
     drain()
     page = browser.new_context(**PHONE, bypass_csp=True).new_page()  # axe is injected as a script
     pages = ["/login"]
     failures = audit_page(page, live_server, "/login")
     sign_in(page, live_server, "/")
     pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
-              "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}"]
+              "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
+              f"/updates/{drill.id}", f"/updates/{drill.id}/drill-report", f"/updates/{update.id}/drill-report"]
     for path in pages[1:]:
         failures += audit_page(page, live_server, path)
     assert failures == [], "\n".join(failures)
