@@ -54,7 +54,9 @@ def starting_values(session: Session, configured: list[str], corrects: str = "")
                 "operating_status": original.operating_status, "headline": original.headline,
                 "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": [],
                 **({"exercise": "on", "channels": ["sms"], "lists": ["drill"]} if original.exercise else {})}
-    latest = next(iter(recent_updates(session, limit=1)), None)
+    # Never from a drill: its incident and statuses must not slip into a real update.
+    latest = session.scalars(select(Update).where(Update.exercise.is_(False))
+                             .order_by(Update.published_at.desc()).limit(1)).first()
     if latest is None:
         return {"channels": configured, "lists": ["public"]}
     return {"incident": latest.incident.title, "er_access": latest.er_access,

@@ -41,6 +41,8 @@ def test_no_public_path_shows_an_exercise(app, updates):
                                                                  for kind in KINDS)):
         assert app.test_client().get(path).status_code == 404, path
     assert public.uid.encode() in app.test_client().get("/feed.atom").data  # the feed is written, without it
+    # EMS boards read the public update's status, not the drill's evacuation
+    assert b"<have:FacilityStatus>Normal</have:FacilityStatus>" in app.test_client().get("/have.xml").data
 
 
 def test_no_file_is_written_for_an_exercise_even_by_a_full_rebuild(settings, runtime, updates):
