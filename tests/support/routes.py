@@ -43,6 +43,7 @@ ROUTES = {
     "drill_report.download": Route("viewer"),
     "account.index": Route("viewer"),
     "account.change_password": Route("viewer", "POST", {"current": "not the password", "password": "x"}),
+    "account.change_phone": Route("viewer", "POST", {"phone": "+1 512 555 0100"}),
     "account.sign_out_everywhere": Route("viewer", "POST"),
     "admin.message_templates": Route("admin", "POST", {"name": "Water main", "headline": "Use the north entrance"}),
     "admin.edit_template": Route("admin", "POST", {"name": "Water main", "headline": "Use the north entrance"}),
