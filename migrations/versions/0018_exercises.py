@@ -5,7 +5,7 @@ hospital puts the staff numbers that take part. `composed_at` is when its author
 first autosave), the first line of the drill report.
 
 Revision ID: 0018
-Revises: 0010
+Revises: 0017
 """
 from datetime import datetime, timezone
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0010"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
