@@ -22,13 +22,19 @@ def upgrade() -> None:
     # Plain ADD COLUMNs (SQLite can): a batch copy of `updates` would have to drop a table others refer to.
     op.add_column("updates", sa.Column("exercise", sa.Boolean(), nullable=False, server_default=sa.text("false")))
     op.add_column("updates", sa.Column("composed_at", sa.DateTime(timezone=True), nullable=True))
-    lists = sa.table("subscriber_lists", sa.column("name", sa.String), sa.column("description", sa.String),
-                     sa.column("joinable", sa.Boolean), sa.column("public", sa.Boolean),
-                     sa.column("created_at", sa.DateTime(timezone=True)))
-    taken = op.get_bind().scalar(sa.text("SELECT count(*) FROM subscriber_lists WHERE name = 'drill'"))
-    if not taken:
-        op.bulk_insert(lists, [{"name": "drill", "description": "Staff numbers that take part in exercises (drills)",
-                                "joinable": False, "public": False, "created_at": datetime.now(timezone.utc)}])
+    bind = op.get_bind()
+    if bind.scalar(sa.text("SELECT count(*) FROM subscriber_lists WHERE name = 'drill'")):
+        return
+    # An explicit id past the highest: lists added by hand with explicit ids may have left the sequence behind.
+    next_id = bind.scalar(sa.text("SELECT COALESCE(MAX(id), 0) + 1 FROM subscriber_lists"))
+    lists = sa.table("subscriber_lists", sa.column("id", sa.Integer), sa.column("name", sa.String),
+                     sa.column("description", sa.String), sa.column("joinable", sa.Boolean),
+                     sa.column("public", sa.Boolean), sa.column("created_at", sa.DateTime(timezone=True)))
+    op.bulk_insert(lists, [{"id": next_id, "name": "drill", "joinable": False, "public": False,
+                            "description": "Staff numbers that take part in exercises (drills)",
+                            "created_at": datetime.now(timezone.utc)}])
+    if bind.dialect.name == "postgresql":
+        op.execute(sa.text("SELECT setval('subscriber_lists_id_seq', (SELECT MAX(id) FROM subscriber_lists))"))
 
 
 def downgrade() -> None:
