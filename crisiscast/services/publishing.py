@@ -68,6 +68,9 @@ def check(session: Session, draft: Draft, settings, uid: str) -> Checked:
     if "x" in renderings:
         renderings["x"] = review.distinct_x(session, draft, ctx, renderings["x"])
     skipped = exercises.skipped(draft.channels, settings) if chosen == EXERCISE else {}
+    if skipped and set(draft.channels) <= set(skipped):
+        raise ValidationError({"channels": "An exercise would send nothing on these channels: " +
+                               " ".join(skipped.values()) + " Choose SMS to a drill list."})
     return Checked(chosen, renderings, skipped)
 
 

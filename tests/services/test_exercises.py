@@ -72,6 +72,14 @@ def test_a_drill_to_a_public_list_is_refused_and_nothing_is_stored(db, publish, 
     assert db.scalar(select(func.count()).select_from(Update)) == 0
 
 
+def test_a_drill_that_would_send_nothing_is_refused(db, publish):
+    with pytest.raises(ValidationError) as refused:
+        publish(DRILL, channels=("x", "feed"))
+    assert refused.value.errors["channels"].startswith("An exercise would send nothing on these channels: "
+                                                       "Exercise: X is not used for drills (EXERCISE_SOCIAL=off).")
+    assert db.scalar(select(func.count()).select_from(Update)) == 0
+
+
 def test_a_correction_of_a_drill_is_a_drill_and_a_drill_cannot_correct_a_real_update(db, publish, members):
     drill = publish(DRILL, channels=("sms",))
     fix = publish(DRILL, channels=("sms",), exercise=False, corrects=drill.uid, headline="ER open again")
