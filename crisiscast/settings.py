@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,6 +28,7 @@ SECRET_SETTINGS = frozenset({
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
 })
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 class SettingsError(RuntimeError):
@@ -44,6 +46,7 @@ class Settings(BaseModel):
     REDIS_URL: str = ""
     QUEUE_NAME: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")] = "crisiscast"
     ORG_NAME: Annotated[str, Field(min_length=1, max_length=80)] = "Crisiscast Hospital"
+    TIMEZONE: str = "UTC"
     PUBLIC_BASE_URL: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] = "http://127.0.0.1:5000"
     PUBLIC_DIR: str = ""
     PUBLIC_MAX_AGE: Annotated[int, Field(ge=0)] = 10
@@ -68,6 +71,7 @@ class Settings(BaseModel):
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
     TWILIO_FROM_NUMBER: str = ""
+    TWILIO_MESSAGING_SERVICE_SID: str = ""
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
@@ -79,7 +83,9 @@ class Settings(BaseModel):
     SMS_CONFIRM_ADDED: bool = False
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"
+    # Segments per second (Twilio's MPS) for the sender, or for a Messaging Service's whole pool.
     SMS_SENDER_RATE: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    SMS_SENDER_TYPE: Literal["long_code", "toll_free", "10dlc", "short_code"] = "long_code"
     SMS_MAX_CONCURRENCY: Annotated[int, Field(ge=1, le=10_000)] = 50
     SMS_WORKER_THREADS: Annotated[int, Field(ge=1, le=500)] = 16
     SMS_BATCH_SIZE: Annotated[int, Field(ge=1, le=100_000)] = 500
@@ -123,11 +129,27 @@ class Settings(BaseModel):
             raise ValueError("must be rates such as 5/minute;20/hour") from None
         return value
 
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a name longer than a file name
+            raise ValueError("must be an IANA time zone name, such as America/Chicago") from None
+        return value
+
     @field_validator("TWILIO_FROM_NUMBER")
     @classmethod
     def _e164(cls, value: str) -> str:
         if value and not _E164.match(value):
             raise ValueError("must be a phone number in E.164 form, such as +15125550100")
+        return value
+
+    @field_validator("TWILIO_MESSAGING_SERVICE_SID")
+    @classmethod
+    def _messaging_service(cls, value: str) -> str:
+        if value and not _MESSAGING_SERVICE.match(value):
+            raise ValueError("must be a Messaging Service SID: MG and 32 hexadecimal digits")
         return value
 
     def __init__(self, values=None, /, **changes):

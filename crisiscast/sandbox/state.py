@@ -18,6 +18,9 @@ class Credentials:
 
     twilio_account_sid: str = "AC" + "5a" * 16
     twilio_auth_token: str = "sandbox-twilio-token"
+    # A Messaging Service and its sender pool: Twilio picks a pool number for each message sent through it.
+    twilio_messaging_service_sid: str = "MG" + "5b" * 16
+    twilio_sender_pool: tuple[str, ...] = ("+15005550006", "+15005550007", "+15005550008")
     x_consumer_key: str = "sandbox-x-consumer-key"
     graph_page_id: str = "1234567890"
     graph_page_token: str = "sandbox-page-token"

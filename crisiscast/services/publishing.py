@@ -17,6 +17,7 @@ from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState
 from crisiscast.core.fields import REASON_MAX, too_long
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
+from crisiscast.core.throughput import Estimate
 from crisiscast.sending import supersede
 from crisiscast.services import exercises, retraction, review, subscribers
 from crisiscast.store import audit, queries
@@ -80,12 +81,11 @@ def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str,
 
 
 def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
-    """Recipients, segments and the time the fan-out will take at the configured sender rate."""
-    recipients = subscribers.audience_count(session, draft.lists)
-    rate = settings.SMS_SENDER_RATE
-    segments = rendering.stats["segments"]
-    return {"recipients": recipients, "segments": segments, "total_segments": recipients * segments,
-            "rate": rate, "seconds": recipients / rate if rate > 0 else 0.0}
+    """Recipients, segments and the time the fan-out will take: all its segments at the sender's (or the
+    Messaging Service pool's) segments per second, SMS_SENDER_RATE."""
+    return Estimate(subscribers.audience_count(session, draft.lists), rendering.stats["segments"],
+                    settings.SMS_SENDER_RATE, settings.SMS_SENDER_TYPE,
+                    pooled=bool(settings.TWILIO_MESSAGING_SERVICE_SID)).to_dict()
 
 
 @dataclass

@@ -19,13 +19,16 @@ csrf = CSRFProtect()
 
 
 def duration(seconds: float) -> str:
-    """12 s, 4 min 10 s, 2 h 47 min: how long a fan-out will take, in words staff read at a glance."""
+    """12 s, 4 min 10 s, 2 h 47 min, 11 days 13 h: how long a fan-out will take, in words read at a glance."""
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} {seconds % 86400 // 3600} h"
 
 
 def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
@@ -39,13 +42,13 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
     app.jinja_env.filters["duration"] = duration
 
-    from crisiscast.web import (account, admin, audit_log, auth, cli, console, drill_report, limits, public, queueing,
-                                subscribers, webhooks)
+    from crisiscast.web import (account, admin, audit_log, auth, cli, console, drill_report, limits, paperwork, public,
+                                queueing, subscribers, webhooks)
 
     queueing.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
-    for module in (auth, account, console, admin, subscribers, audit_log, drill_report, public, webhooks):
+    for module in (auth, account, console, admin, subscribers, audit_log, drill_report, paperwork, public, webhooks):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
     limits.init_app(app, settings)

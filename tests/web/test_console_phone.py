@@ -168,6 +168,7 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
     sign_in(page, live_server, "/")
     pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
               "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
+              f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214",
               f"/updates/{drill.id}", f"/updates/{drill.id}/drill-report", f"/updates/{update.id}/drill-report"]
     for path in pages[1:]:
         failures += audit_page(page, live_server, path)
