@@ -3,6 +3,7 @@
 What a hospital hands its emergency-preparedness committee after an exercise (offered for any update). The
 timeline is every audit entry of the update in time order, except the one-per-recipient SMS entries, which are
 summed per action and outcome (a fan-out to 10,000 would otherwise be 10,000 lines): nothing is left out.
+Phone numbers are masked, those a provider's error message names included.
 """
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crisiscast.core import masking
 from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, RecipientState
+from crisiscast.core.hics import mask_numbers
+from crisiscast.core.masking import mask_phone
 from crisiscast.sending import sms_recipients
+from crisiscast.services.hics214 import PER_RECIPIENT
 from crisiscast.store.audit import defuse
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient, Update
 
-# The audit entries written once per SMS recipient: summed in the timeline, never listed one by one.
-PER_RECIPIENT = ("send", "delivery_status", "reconcile")
 SMS_STATES = (RecipientState.SENT, RecipientState.FAILED, RecipientState.IN_DOUBT, RecipientState.CANCELLED,
               RecipientState.PENDING, RecipientState.SENDING)
 FAILURES_SHOWN = 200
@@ -52,6 +53,12 @@ class ChannelOutcome:
     counts: dict = field(default_factory=dict)
     not_sent: dict = field(default_factory=dict)
 
+    @property
+    def error(self) -> str:
+        """The delivery's error code and message, numbers masked; empty when it has none."""
+        d = self.delivery
+        return mask_numbers(f"[{d.error_code}] {d.error_message}" if d.error_code else d.error_message or "")
+
 
 @dataclass
 class Report:
@@ -81,7 +88,7 @@ def timeline(session: Session, update: Update) -> list[Event]:
         detail = " ".join(p for p in (f"[{e.error_code}]" if e.error_code else "", e.message,
                                       f"id {e.provider_id}" if e.provider_id else "") if p)
         events.append(Event(e.at, e.actor, e.action, CHANNEL_LABELS.get(e.channel or "", e.channel or ""),
-                            e.outcome, detail))
+                            e.outcome, mask_numbers(detail)))
     summed = session.execute(
         select(AuditEvent.action, AuditEvent.outcome, AuditEvent.error_code, func.count(), func.min(AuditEvent.at),
                func.max(AuditEvent.at)).where(mine, per_recipient)
@@ -119,12 +126,13 @@ def failures(session: Session, update: Update) -> list[tuple[str, str, str]]:
     for d in update.deliveries:
         label = CHANNEL_LABELS.get(d.channel, d.channel)
         if d.state in (DeliveryState.FAILED, DeliveryState.PARTIAL, DeliveryState.SKIPPED, DeliveryState.IN_DOUBT):
-            found.append((label, d.state.replace("_", " "), f"[{d.error_code}] {d.error_message or ''}".strip()))
+            found.append((label, d.state.replace("_", " "),
+                          mask_numbers(f"[{d.error_code}] {d.error_message or ''}".strip())))
         if d.channel in SMS_DELIVERIES:
             rows = session.scalars(select(SmsRecipient).where(SmsRecipient.delivery_id == d.id,
                                                               SmsRecipient.state == RecipientState.FAILED)
                                    .order_by(SmsRecipient.id).limit(FAILURES_SHOWN))
-            found += [(label, masking.mask_phone(r.phone), f"[{r.error_code}] {r.error_message or ''}".strip())
+            found += [(label, mask_phone(r.phone), mask_numbers(f"[{r.error_code}] {r.error_message or ''}".strip()))
                       for r in rows]
     return found
 
@@ -144,8 +152,7 @@ def to_csv(report: Report) -> str:
     for c in report.channels:
         d = c.delivery
         counts = "; ".join(f"{state.replace('_', ' ')} {n}" for state, n in c.counts.items())
-        error = f"[{d.error_code}] {d.error_message}" if d.error_message else ""
-        detail = "; ".join(p for p in (counts, f"provider id {d.provider_id}" if d.provider_id else "", error) if p)
+        detail = "; ".join(p for p in (counts, f"provider id {d.provider_id}" if d.provider_id else "", c.error) if p)
         row("channel", c.started.isoformat() if c.started else "", c.finished.isoformat() if c.finished else "",
             "", "channel outcome", c.label, d.state, "", detail)
     for label, who, why in report.failures:

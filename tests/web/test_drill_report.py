@@ -5,8 +5,9 @@ import io
 import re
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
-from crisiscast.store.models import Update
+from crisiscast.store.models import SmsRecipient, Update
 from tests.web.test_console import compose_form, preview_then_publish
 
 DRILL_STAFF = ("+15125550180", "+15125550181")
@@ -81,3 +82,14 @@ def test_any_update_has_a_timeline_report_that_starts_at_its_publish(client, aut
     assert 'id="report-no-failures"' in html
     assert client.get("/updates/999999/drill-report").status_code == 404
     assert client.get("/updates/999999/drill-report.csv").status_code == 404
+
+
+def test_a_number_named_in_a_providers_error_is_masked_in_the_report(client, auth, db, subscribe, drain):
+    update_id = publish_drill(client, auth, subscribe, drain)
+    # Twilio's own message for 21211 names the number ("The 'To' number +1… is not a valid phone number.")
+    db.execute(sql_update(SmsRecipient).where(SmsRecipient.phone == INVALID).values(
+        error_message=f"The 'To' number {INVALID} is not a valid phone number."))
+    db.commit()
+    for path in (f"/updates/{update_id}/drill-report", f"/updates/{update_id}/drill-report.csv"):
+        body = client.get(path).get_data(as_text=True)
+        assert "number +1 ••••••••01 is not a valid phone number." in body and INVALID not in body, path
