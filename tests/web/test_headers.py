@@ -16,7 +16,8 @@ LONG_KEY = "k" * 64
 
 def console_pages(app, update, delivery) -> list[str]:
     """Every page of the app a signed-in user can GET, from its URL map: a new page is covered as it is added."""
-    values = {"update_id": update.id, "delivery_id": delivery.id, "template_id": 1}  # 1: a seeded starter
+    values = {"update_id": update.id, "delivery_id": delivery.id, "template_id": 1,  # 1: a seeded starter
+              "incident_id": update.incident_id}
     with app.test_request_context():
         from flask import url_for
 
