@@ -23,10 +23,11 @@ LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "C
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
                   "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
+KNOWN_PREFIXES += ("BLUESKY_",)
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
-})
+}) | {"BLUESKY_APP_PASSWORD"}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -54,7 +55,7 @@ class Settings(BaseModel):
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
-    # Exercises (drills): "off" skips X and Facebook for them; "on" posts them (a sandbox or a test account).
+    # Exercises (drills): "off" skips X, Facebook and Bluesky for them; "on" posts them (a sandbox or test accounts).
     EXERCISE_SOCIAL: Literal["off", "on"] = "off"
     PHI_ALLOWED_CONTACTS: Annotated[str, Field(max_length=2000)] = ""
     SESSION_COOKIE_SECURE: bool = False
@@ -101,6 +102,10 @@ class Settings(BaseModel):
     FACEBOOK_PAGE_TOKEN: str = ""
     FACEBOOK_GRAPH_VERSION: Annotated[str, Field(pattern=r"^v\d+\.\d+$")] = "v21.0"
     FACEBOOK_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://graph.facebook.com"
+
+    BLUESKY_HANDLE: Annotated[str, Field(pattern=r"^(@?[A-Za-z0-9.-]+|did:[a-z]+:\S+)?$")] = ""
+    BLUESKY_APP_PASSWORD: str = ""
+    BLUESKY_PDS_URL: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://bsky.social"
 
     PROVIDER_TIMEOUT: Seconds = 10.0
     CLAIM_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 120.0

@@ -1,9 +1,10 @@
-"""How each channel counts text: SMS segments (GSM-7 / UCS-2) and X's weighted length."""
+"""How each channel counts text: SMS segments (GSM-7 / UCS-2), X's weighted length, Bluesky's graphemes."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+import regex
 from twitter_text import parse_tweet
 
 GSM7_BASIC = set(
@@ -80,3 +81,20 @@ def x_weight(text: str) -> int:
     """X's weighted length, by twitter-text's own rules: URLs and bare domains (sw.org) count 23, CJK 2, an emoji
     (ZWJ sequences included) 2."""
     return parse_tweet(text).weightedLength
+
+
+# Bluesky: a post's text is limited to 300 graphemes (what a reader sees as one character: an emoji ZWJ family,
+# a flag, a letter with its combining accents) and 3,000 UTF-8 bytes, as app.bsky.feed.post's lexicon says.
+BLUESKY_MAX_GRAPHEMES = 300
+BLUESKY_MAX_BYTES = 3000
+_GRAPHEME = regex.compile(r"\X")
+# Unicode 15.1 made an Indic conjunct (consonant, virama, consonant: the स्त in नमस्ते) one grapheme (rule GB9c);
+# segmenters built on the older rules, as Bluesky's validator has been, count it as two. We count the stricter
+# way, so that a post we fit is never one the PDS refuses.
+_LINKED_CONSONANT = regex.compile(r"[\u094D\u09CD\u0ACD\u0B4D\u0C4D\u0D4D][\p{Mn}\u200D]*\p{Lo}")
+
+
+def graphemes(text: str) -> int:
+    """Grapheme clusters in `text` (an emoji family, a flag, a letter with its accents: one each), as Bluesky
+    counts a post's length; an Indic conjunct counts as the two older segmenters see."""
+    return len(_GRAPHEME.findall(text)) + len(_LINKED_CONSONANT.findall(text))

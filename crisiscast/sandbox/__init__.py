@@ -1,4 +1,4 @@
-"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X and the Graph API for the real SDKs."""
+"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X, the Graph API and a Bluesky PDS for the real SDKs."""
 from __future__ import annotations
 
 import asyncio
@@ -52,4 +52,5 @@ def product_settings(url: str, credentials: Credentials | None = None, messaging
         "X_ACCESS_TOKEN": "1000001-sandbox-access-token", "X_ACCESS_TOKEN_SECRET": "sandbox-access-secret",
         "X_HANDLE": "@sandbox_hospital",
         "FACEBOOK_API_BASE": url, "FACEBOOK_PAGE_ID": c.graph_page_id, "FACEBOOK_PAGE_TOKEN": c.graph_page_token,
+        "BLUESKY_PDS_URL": url, "BLUESKY_HANDLE": c.bluesky_handle, "BLUESKY_APP_PASSWORD": c.bluesky_app_password,
     }

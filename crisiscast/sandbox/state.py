@@ -8,8 +8,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-PROVIDERS = ("twilio", "x", "graph")
+PROVIDERS = ("twilio", "x", "graph", "bluesky")
 FAULT_KINDS = ("429", "500", "503", "timeout", "lost", "permanent")
+BLUESKY_SETTINGS = {"bluesky_access_seconds": float, "bluesky_session_limit": int,
+                    "bluesky_access_expired_before": float, "bluesky_refresh_expired_before": float}
 
 
 @dataclass
@@ -24,6 +26,8 @@ class Credentials:
     x_consumer_key: str = "sandbox-x-consumer-key"
     graph_page_id: str = "1234567890"
     graph_page_token: str = "sandbox-page-token"
+    bluesky_handle: str = "sandbox-hospital.bsky.social"
+    bluesky_app_password: str = "sbox-hosp-pass-word"
 
 
 @dataclass
@@ -40,6 +44,12 @@ class Settings:
     fault_rate: dict = field(default_factory=dict)
     fault_kinds: dict = field(default_factory=dict)
     script: dict = field(default_factory=lambda: defaultdict(list))
+    # Bluesky: the access token's lifetime (about 2 hours at bsky.social), createSession calls allowed per 5 minutes,
+    # and tokens issued before these times refused as expired (a PDS may end a session before its `exp`).
+    bluesky_access_seconds: float = 7200.0
+    bluesky_session_limit: int = 30
+    bluesky_access_expired_before: float = 0.0
+    bluesky_refresh_expired_before: float = 0.0
 
     def update(self, data: dict) -> None:
         """Merge a JSON object of settings; unknown keys or kinds raise ValueError."""
@@ -52,6 +62,8 @@ class Settings:
                 self.inbound_url = str(value)
             elif key == "concurrency":
                 self.concurrency = int(value)
+            elif key in BLUESKY_SETTINGS:
+                setattr(self, key, BLUESKY_SETTINGS[key](value))
             elif key == "faults":
                 for provider, spec in value.items():
                     _check_provider(provider)
@@ -74,7 +86,8 @@ class Settings:
                 "inbound_url": self.inbound_url,
                 "faults": {p: {"rate": self.fault_rate[p], "kinds": self.fault_kinds.get(p, [])}
                            for p in self.fault_rate},
-                "script": {p: list(v) for p, v in self.script.items() if v}}
+                "script": {p: list(v) for p, v in self.script.items() if v},
+                **{key: getattr(self, key) for key in BLUESKY_SETTINGS}}
 
 
 def _check_provider(provider: str) -> None:
@@ -101,6 +114,7 @@ class State:
         self.counters: dict[str, int] = defaultdict(int)
         self.tasks: set = set()
         self._ids = itertools.count(1)
+        self.bluesky: dict = {"tokens": {}, "session_starts": []}
 
     def reset(self) -> None:
         """Forget every request and return to the start settings."""
@@ -109,6 +123,7 @@ class State:
         self.in_flight = defaultdict(int)
         self.records.clear()
         self.counters.clear()
+        self.bluesky = {"tokens": {}, "session_starts": []}
 
     def next_fault(self, provider: str) -> str | None:
         """The fault to inject into this request, if any: a scripted one first, then by rate."""

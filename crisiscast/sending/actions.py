@@ -1,5 +1,5 @@
 """What a delivery does at its provider: post, or take a post down. A correction's post answers the original
-on X (a reply in its thread) and edits it on Facebook; a retraction deletes the posts the update made."""
+on X and Bluesky (a reply in its thread) and edits it on Facebook; a retraction deletes the posts the update made."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -34,13 +34,16 @@ def perform(sessions, channel: Channel, claimed) -> Receipt:
         message = replace(message, reply_to=original)
     elif original and channel.name == "facebook":
         message = replace(message, edit=original)
+    elif original and channel.name == "bluesky":  # a reply in the original's thread, as on X
+        message = replace(message, reply_to=original)
     return channel.send(message)
 
 
 def message_of(claimed) -> Message:
     """The stored rendering as the channel sends it."""
     r = claimed.rendering
-    return Message(text=r["text"], link=r.get("link", ""), title=r.get("title", ""), uid=claimed.uid)
+    return Message(text=r["text"], link=r.get("link", ""), title=r.get("title", ""), uid=claimed.uid,
+                   description=r.get("description", ""))
 
 
 def _post_of(sessions, update_id: int, channel: str) -> Delivery | None:

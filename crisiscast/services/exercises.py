@@ -1,18 +1,21 @@
 """Exercises (drills): which updates are one, where they may go, and which channels sit them out.
 
 An exercise goes through the same pipeline as any update, with audience EXERCISE (never public): by SMS only to
-lists that are not public, to X and Facebook only with EXERCISE_SOCIAL=on, and never to the public feed.
+lists that are not public, to X, Facebook and Bluesky only with EXERCISE_SOCIAL=on, never to the public feed.
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crisiscast.core.audience import PUBLIC_CHANNELS
 from crisiscast.core.domain import CHANNEL_LABELS, Draft, ValidationError
 from crisiscast.services import subscribers
 from crisiscast.store.models import Update
 
 CODE = "exercise"
+# Every channel whose readers are the public, but the feed: X, Facebook, Bluesky and any added later.
+SOCIAL = PUBLIC_CHANNELS - {"feed"}
 
 
 def is_exercise(session: Session, draft: Draft) -> bool:
@@ -47,6 +50,6 @@ def skipped(channels, settings) -> dict[str, str]:
     for name in channels:
         if name == "feed":
             reasons[name] = "Exercise: the public feed is never used for a drill."
-        elif name in ("x", "facebook") and settings.EXERCISE_SOCIAL != "on":
+        elif name in SOCIAL and settings.EXERCISE_SOCIAL != "on":
             reasons[name] = f"Exercise: {CHANNEL_LABELS[name]} is not used for drills (EXERCISE_SOCIAL=off)."
     return reasons

@@ -13,6 +13,8 @@ from crisiscast.store.models import Delivery, SmsRecipient, Subscriber, Update, 
 
 TAKEN_DOWN = ("x", "facebook")  # the channels whose posts a retraction deletes
 POSTS = ("sms", "x", "facebook")  # deliveries a retraction stops while they still wait in the queue
+TAKEN_DOWN += ("bluesky",)
+POSTS += ("bluesky",)
 R = SmsRecipient.__table__.c
 
 

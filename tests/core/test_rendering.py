@@ -96,6 +96,7 @@ def test_every_rendering_of_an_exercise_starts_with_the_marker():
     assert rendered["x"].text.startswith("EXERCISE — ER on diversion")
     assert rendered["facebook"].text.startswith("EXERCISE — ER on diversion")
     assert rendered["feed"].title == "EXERCISE — ER on diversion"
+    assert render_all(draft(channels=("bluesky",)), DRILL_CTX)["bluesky"].text.startswith("EXERCISE — ER on")
     assert all(not r.text.startswith("EXERCISE") for r in render_all(draft(), CTX).values())
     notice = render_retraction_sms("Scott & White", "ER on diversion", "Drill over", 1, exercise=True)
     assert notice.text.startswith("EXERCISE - Scott & White: please disregard")
