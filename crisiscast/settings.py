@@ -24,10 +24,11 @@ LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "C
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
                   "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
 KNOWN_PREFIXES += ("BLUESKY_",)
+KNOWN_PREFIXES += ("MASTODON_",)
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
-}) | {"BLUESKY_APP_PASSWORD"}
+}) | {"BLUESKY_APP_PASSWORD"} | {"MASTODON_ACCESS_TOKEN"}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -55,7 +56,7 @@ class Settings(BaseModel):
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
-    # Exercises (drills): "off" skips X, Facebook and Bluesky for them; "on" posts them (a sandbox or test accounts).
+    # Exercises (drills): "off" skips X, Facebook, Bluesky and Mastodon for them; "on" posts them (a sandbox or test accounts).
     EXERCISE_SOCIAL: Literal["off", "on"] = "off"
     PHI_ALLOWED_CONTACTS: Annotated[str, Field(max_length=2000)] = ""
     SESSION_COOKIE_SECURE: bool = False
@@ -106,6 +107,10 @@ class Settings(BaseModel):
     BLUESKY_HANDLE: Annotated[str, Field(pattern=r"^(@?[A-Za-z0-9.-]+|did:[a-z]+:\S+)?$")] = ""
     BLUESKY_APP_PASSWORD: str = ""
     BLUESKY_PDS_URL: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://bsky.social"
+
+    # Mastodon (issue #16): the instance the hospital's account is on, and that account's access token.
+    MASTODON_BASE_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    MASTODON_ACCESS_TOKEN: str = ""
 
     PROVIDER_TIMEOUT: Seconds = 10.0
     CLAIM_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 120.0

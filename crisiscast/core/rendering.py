@@ -14,6 +14,7 @@ from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.textlimits import X_MAX_WEIGHT, count_sms, x_weight
 from crisiscast.core.textlimits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES, graphemes
+from crisiscast.core.textlimits import MASTODON_DEFAULT_MAX, mastodon_length
 
 FACEBOOK_MAX = 63206
 # Typographic characters that would force a whole SMS into UCS-2 (70 instead of 160 per part) for no gain,
@@ -34,6 +35,8 @@ class RenderContext:
     sms_max_segments: int = 3
     # When X would see the post as a repeat of a recent one, the headline carries “(2)”, “(3)”…
     x_repeat: int = 0
+    # The Mastodon instance's own status length (its configuration says; 500 when it does not).
+    mastodon_max: int = MASTODON_DEFAULT_MAX
     # A drill: every rendering starts with EXERCISE_MARKER, and the limits count it.
     exercise: bool = False
 
@@ -71,6 +74,7 @@ def render_all(draft: Draft, ctx: RenderContext, channels=None) -> dict[str, Ren
     """Render `draft` for each channel; raise ValidationError naming every channel it cannot fit."""
     renderers = {"sms": render_sms, "x": render_x, "facebook": render_facebook, "feed": render_feed}
     renderers["bluesky"] = render_bluesky
+    renderers["mastodon"] = render_mastodon
     results, errors = {}, {}
     for channel in channels if channels is not None else draft.channels:
         try:
@@ -162,6 +166,27 @@ def render_bluesky(draft: Draft, ctx: RenderContext) -> Rendering:
     stats = {"graphemes": graphemes(text), "max_graphemes": BLUESKY_MAX_GRAPHEMES, "bytes": len(text.encode())}
     return Rendering("bluesky", text, title=draft.headline if ctx.link else "", link=ctx.link, shortened=shortened,
                      stats=stats, description=card if ctx.link else "")
+
+
+def render_mastodon(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The Mastodon status, within the instance's limit; it always ends with the update's link, which Mastodon
+    counts as 23 characters and shows as a card."""
+
+    def compose(body: str, _link: str) -> str:
+        return "\n".join(p for p in (ctx.marker + draft.headline, status_line(draft), body, ctx.link) if p)
+
+    def fits(text: str) -> bool:
+        return mastodon_length(text) <= ctx.mastodon_max
+
+    text, shortened = _fit(draft.body, ctx.link, compose, fits, ellipsis="…")
+    if text is None:
+        over = mastodon_length(compose("", ctx.link))
+        raise ValidationError({"mastodon": (
+            f"The headline and statuses with the link need {over} of this Mastodon instance's {ctx.mastodon_max} "
+            "characters; shorten the headline."
+        )})
+    stats = {"characters": mastodon_length(text), "max_characters": ctx.mastodon_max}
+    return Rendering("mastodon", text, link=ctx.link, shortened=shortened, stats=stats)
 
 
 def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int,

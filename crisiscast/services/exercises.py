@@ -1,7 +1,7 @@
 """Exercises (drills): which updates are one, where they may go, and which channels sit them out.
 
 An exercise goes through the same pipeline as any update, with audience EXERCISE (never public): by SMS only to
-lists that are not public, to X, Facebook and Bluesky only with EXERCISE_SOCIAL=on, never to the public feed.
+lists that are not public, to X, Facebook, Bluesky and Mastodon only with EXERCISE_SOCIAL=on, never to the public feed.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from crisiscast.services import subscribers
 from crisiscast.store.models import Update
 
 CODE = "exercise"
-# Every channel whose readers are the public, but the feed: X, Facebook, Bluesky and any added later.
+# Every channel whose readers are the public, but the feed: X, Facebook, Bluesky, Mastodon, any added later.
 SOCIAL = PUBLIC_CHANNELS - {"feed"}
 
 

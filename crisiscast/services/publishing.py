@@ -33,11 +33,21 @@ def update_link(settings, uid: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
-def render_context(settings, uid: str, audience: str = PUBLIC) -> RenderContext:
-    """What rendering needs; an internal update or an exercise gets no link: it has no public page to link to."""
+def render_context(settings, uid: str, audience: str = PUBLIC, limits: dict | None = None) -> RenderContext:
+    """What rendering needs; an internal update or an exercise gets no link: it has no public page to link to.
+    `limits` holds what channels learnt from their provider (channel_limits)."""
     link = update_link(settings, uid) if audience == PUBLIC else ""
     return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS,
-                         exercise=audience == EXERCISE)
+                         exercise=audience == EXERCISE,
+                         **{f"{name}_max": value for name, value in (limits or {}).items()})
+
+
+def channel_limits(draft: Draft, channels) -> dict:
+    """The limits the draft's channels read from their provider: a Mastodon instance's status length (asked
+    once per process, and only when the draft goes to Mastodon)."""
+    if not channels or "mastodon" not in draft.channels or "mastodon" not in channels:
+        return {}
+    return {"mastodon": channels["mastodon"].max_characters()}
 
 
 @dataclass(frozen=True)
@@ -56,15 +66,16 @@ def draft_audience(session: Session, draft: Draft) -> str:
                            subscribers.public_flags(session), exercise=exercises.is_exercise(session, draft))
 
 
-def check(session: Session, draft: Draft, settings, uid: str) -> Checked:
-    """Validate the draft, its SMS lists included, decide its audience and render it as publish will."""
+def check(session: Session, draft: Draft, settings, uid: str, channels=None) -> Checked:
+    """Validate the draft, its SMS lists included, decide its audience and render it as publish will (to the
+    limits `channels` read from their providers, when given)."""
     draft.validate()
     if "sms" in draft.channels:
         subscribers.check_lists(session, draft.lists)
     chosen = draft_audience(session, draft)
     if chosen == EXERCISE:
         exercises.check(session, draft)
-    ctx = render_context(settings, uid, chosen)
+    ctx = render_context(settings, uid, chosen, channel_limits(draft, channels))
     renderings = render_all(draft, ctx)
     if "x" in renderings:
         renderings["x"] = review.distinct_x(session, draft, ctx, renderings["x"])
@@ -107,7 +118,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
         return Published(existing, created=False)
-    checked = check(session, draft, settings, uid)
+    checked = check(session, draft, settings, uid, channels)
     try:
         update = _store(session, draft, uid, author, checked, channels)
         session.commit()
@@ -176,7 +187,7 @@ def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
                  message=f"{draft.headline}{note} → {', '.join(CHANNEL_LABELS[c] for c in draft.channels)}")
     for name in draft.channels:
         rendering = checked.renderings[name].to_dict()
-        if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X, an edit on Facebook
+        if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X and Mastodon, an edit on Facebook
             rendering["corrects_update_id"] = corrected.id
         skip = (exercises.CODE, checked.skipped[name]) if name in checked.skipped else None
         delivery = _add_delivery(session, update, channels[name], rendering, skip, author.username)

@@ -11,7 +11,7 @@ from crisiscast.store.models import Delivery, FeedEntry, Update
 
 DRILL = Draft(incident="Mass casualty drill", er_access="closed_walkins", operating_status="limited",
               headline="Mass casualty incident: ER closed to walk-ins", body="Report to the labour pool.",
-              channels=("sms", "x", "facebook", "bluesky", "feed"), lists=("drill",), exercise=True)
+              channels=("sms", "x", "facebook", "bluesky", "mastodon", "feed"), lists=("drill",), exercise=True)
 DRILL_STAFF = ("+15125550180", "+15125550181")
 PUBLIC_NUMBER = "+15125550182"
 
@@ -40,6 +40,7 @@ def test_a_drill_texts_the_drill_list_only_and_skips_x_facebook_and_the_feed(db,
     for channel, reason in (("x", "X is not used for drills (EXERCISE_SOCIAL=off)"),
                             ("facebook", "Facebook Page is not used for drills (EXERCISE_SOCIAL=off)"),
                             ("bluesky", "Bluesky is not used for drills (EXERCISE_SOCIAL=off)"),
+                            ("mastodon", "Mastodon is not used for drills (EXERCISE_SOCIAL=off)"),
                             ("feed", "the public feed is never used for a drill")):
         assert sent[channel].state == "skipped" and sent[channel].error_code == "exercise"
         assert reason in sent[channel].error_message
@@ -64,7 +65,8 @@ def test_with_exercise_social_on_the_posts_go_out_marked(db, settings, publish, 
     assert [p["text"][:len("EXERCISE — Mass")] for p in skies] == ["EXERCISE — Mass"]
     assert pages[0]["link"] == ""  # an exercise has no public page to link to
     assert {c: d.state for c, d in deliveries(update).items()} == {"sms": "sent", "x": "sent", "facebook": "sent",
-                                                                   "bluesky": "sent", "feed": "skipped"}
+                                                                   "bluesky": "sent", "mastodon": "sent",
+                                                                   "feed": "skipped"}
 
 
 @pytest.mark.parametrize("lists", [("public",), ("drill", "media")])

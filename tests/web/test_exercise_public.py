@@ -11,7 +11,7 @@ from tests.web.test_public_audience import KINDS, PUBLIC, leaks, public_paths
 
 DRILL = Draft(incident="Mass casualty drill west wing", er_access="closed_walkins", operating_status="evacuating",
               headline="Drill: evacuate the west wing", body="Move patients to the north tower.",
-              channels=("sms", "x", "facebook", "bluesky", "feed"), lists=("drill",), exercise=True)
+              channels=("sms", "x", "facebook", "bluesky", "mastodon", "feed"), lists=("drill",), exercise=True)
 
 
 @pytest.fixture
