@@ -64,6 +64,10 @@ def _provider_call(state: State, provider: str, handler):
                 response = await handler(request)
                 await asyncio.sleep(state.settings.timeout_seconds)
                 return response
+            if fault == "late":  # taken, but acted on only after the client stopped waiting (a loaded provider)
+                await request.read()  # the whole request arrived; the client may hang up while it waits
+                await asyncio.sleep(state.settings.timeout_seconds)
+                return await handler(request)
             return MODULES[provider].fault_response(fault)
         finally:
             in_flight[provider] -= 1

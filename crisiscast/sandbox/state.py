@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 PROVIDERS = ("twilio", "x", "graph", "bluesky") + ("mastodon",)
-FAULT_KINDS = ("429", "500", "503", "timeout", "lost", "permanent")
+FAULT_KINDS = ("429", "500", "503", "timeout", "lost", "late", "permanent")
 BLUESKY_SETTINGS = {"bluesky_access_seconds": float, "bluesky_session_limit": int,
                     "bluesky_access_expired_before": float, "bluesky_refresh_expired_before": float}
 

@@ -165,7 +165,7 @@ def _resolve_recipients(sessions, channel, report: Report, now: datetime) -> Non
     """
     rows = _rows_in_doubt(sessions, now - CALLBACK_WAIT if channel.status_callback_url() else now)
     with ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="lookup") as lookups:
-        looked_up = list(lookups.map(lambda row: _look_up(channel, row), rows))
+        looked_up = list(lookups.map(lambda row: _look_up(channel, row, now), rows))
     found = {r.provider_id for matches, _ in looked_up for r in matches or ()}
     with sessions() as session:
         taken = set(session.scalars(select(SmsRecipient.provider_id).where(SmsRecipient.provider_id.in_(found)))
@@ -200,9 +200,12 @@ def _rows_in_doubt(sessions, ended_before: datetime) -> list[_InDoubt]:
             for i, phone, update_id, rendering, uid, start, end in rows if phone not in busy]
 
 
-def _look_up(channel, row: _InDoubt):
+def _look_up(channel, row: _InDoubt, now: datetime):
+    # Up to now, not to the claim's end: a provider that took the request and created the message after we
+    # stopped waiting (a loaded API, a long queue) stamps it later than the claim. Nothing else can be mistaken
+    # for it: messages already on a row are not taken, and a number with another send on the wire waits.
     try:
-        return channel.candidates(row.message, row.start, row.end), None
+        return channel.candidates(row.message, row.start, max(row.end, now)), None
     except Exception as exc:  # noqa: BLE001 - one failed lookup must not stop the rest; it stays in doubt
         return None, exc
 

@@ -181,3 +181,35 @@ def test_a_feed_delivery_counts_as_sent_only_once_its_files_are_written(runtime,
     db.expire_all()
     assert db.get(Delivery, ids["feed"]).state == "sent" and page.exists()
     assert b"Reconcile me" in (Path(settings.PUBLIC_DIR) / "feed.atom").read_bytes()
+
+
+def test_a_text_the_provider_created_after_we_stopped_waiting_is_found_not_resent(settings, runtime, publish,
+                                                                                  subscribe, queue, sandbox_client,
+                                                                                  db, drain):
+    """A loaded provider took the request and created the message seconds after our timeout (and after the
+    claim's end plus the clock slack): the lookup still credits it, so the number gets one text, not two."""
+    from crisiscast.channels import InDoubtError
+    from crisiscast.runtime import Runtime
+
+    subscribe("+15125550001")
+    delivery_id = publish("sms")["sms"]
+    deliver(runtime.delivery_context(sms_batch_size=50), delivery_id)
+    text = db.get(Delivery, delivery_id).rendering["text"]
+    claimed = utcnow()
+    sandbox_client.configure(timeout_seconds=8, script={"twilio": ["late"]})
+    impatient = Runtime(settings.replace(PROVIDER_TIMEOUT=0.5))
+    try:
+        with pytest.raises(InDoubtError):
+            impatient.channels["sms"].send(Message(text=text, to="+15125550001"))
+    finally:
+        impatient.close()
+    db.execute(update(SmsRecipient).values(state="in_doubt", attempts=1, claimed_at=claimed, lease_until=utcnow()))
+    db.commit()
+    wait_until(lambda: len(sandbox_client.accepted("twilio")) == 1, timeout=60)
+    report = reconcile_now(runtime, queue, later=CALLBACK_WAIT + timedelta(seconds=2))
+    assert (report.found, report.resend) == (1, 0)
+    drain()
+    assert len(sandbox_client.accepted("twilio")) == 1
+    db.expire_all()
+    row = db.scalar(select(SmsRecipient))
+    assert row.state == "sent" and row.provider_id == sandbox_client.accepted("twilio")[0]["id"]
