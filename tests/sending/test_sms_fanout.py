@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from crisiscast import jobs
 from crisiscast.sending.delivery import deliver
-from crisiscast.sending.sms_recipients import plan
+from crisiscast.sending.sms_plan import plan
 from crisiscast.sending.throttle import Limits, Throttle
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient
 
@@ -274,14 +274,14 @@ def test_a_claim_takes_no_more_than_its_limit(db, runtime, publish):
     """On PostgreSQL a LIMIT inside UPDATE … IN (SELECT … SKIP LOCKED) can be run per row and claim them all."""
     from sqlalchemy import func, select
 
-    from crisiscast.sending import sms_recipients
+    from crisiscast.sending import sms_plan, sms_recipients
     from crisiscast.store.models import SmsRecipient
     from tests.support import faultkit
 
     faultkit.add_subscribers(db, 30)
     update = publish(channels=("sms",), lists=("public",), queued=False)
     delivery = update.deliveries[0]
-    sms_recipients.plan(runtime.sessions, delivery.id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, delivery.id, ["public"], 100)
     first, last = db.execute(select(func.min(SmsRecipient.id), func.max(SmsRecipient.id))).one()
     claimed = sms_recipients.claim(runtime.sessions, delivery.id, update.id, (first, last), 5, 120)
     db.expire_all()

@@ -1,0 +1,129 @@
+"""The SMS fan-out's plan: one recipient row per subscriber, in send order, written in chunks so that the first
+texts leave while the rest are still being planned.
+
+Each chunk is one INSERT … SELECT in a transaction of its own, its batches handed to `queue_batches` as soon as
+it commits. Lists carry a priority (1 before 2): the plan writes the subscribers of each priority in turn, so
+row ids, batches and claims follow it, and a number on several lists is written once, at its best priority.
+
+A crash mid-plan loses nothing and doubles nothing: the delivery keeps `batches` empty (NULL) until the last
+chunk, which is the reconciler's sign that its plan is not done; its claim lapses and the plan runs again,
+skipping every subscriber already written (the (delivery, subscriber) pair is unique, and the SELECT leaves
+them out). No batch settles the delivery before `batches` is written (sms_recipients.settle).
+"""
+from __future__ import annotations
+
+import bisect
+import math
+from datetime import timedelta
+
+from sqlalchemy import exists, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crisiscast.core.domain import RecipientState
+from crisiscast.sending import supersede
+from crisiscast.store.models import Delivery, SmsRecipient, Subscriber, Subscription, SubscriberList, utcnow
+
+R = SmsRecipient.__table__.c
+# Rows per chunk after the first (which is one batch, so the first text waits for as little as possible).
+CHUNK_ROWS = 5000
+COLUMNS = ["delivery_id", "subscriber_id", "phone", "state", "attempts", "updated_at"]
+
+
+def plan(sessions, delivery_id: int, audience, batch_size: int, queue_batches=None,
+         lease: float = 120.0) -> list[tuple[int, int]]:
+    """Plan the recipients (safe to repeat, and to resume after a crash) and return the delivery's (first id,
+    last id) batches of pending rows. `queue_batches`, if given, is called with each chunk's batches once
+    they are committed, and with any left over from an interrupted plan at the end."""
+    with sessions() as session:
+        delivery = session.get(Delivery, delivery_id)
+        done, notice = delivery.batches is not None, delivery.channel == "sms.notice"
+        levels = [_received_original(delivery)] if notice else _audience_levels(session, audience or ["public"])
+    queued: list[tuple[int, int]] = []
+    if not done:
+        for who in levels:
+            queued += _plan_level(sessions, delivery_id, who, batch_size, (queue_batches, lease, not notice))
+    return _finish(sessions, delivery_id, batch_size, queued, queue_batches)
+
+
+def _audience_levels(session, names) -> list:
+    """One SQL condition per priority of the targeted lists, best first: active, on a list of that priority."""
+    priorities = sorted(set(session.scalars(select(SubscriberList.priority).where(SubscriberList.name.in_(names)))))
+    return [Subscriber.active & exists().where(
+        Subscription.subscriber_id == Subscriber.id, Subscription.list_id == SubscriberList.id,
+        SubscriberList.name.in_(list(names)), SubscriberList.priority == priority) for priority in priorities]
+
+
+def _received_original(notice: Delivery):
+    """SQL condition: the subscriber got the retracted update's text and has not opted out since."""
+    original = select(Delivery.id).where(Delivery.update_id == notice.update_id, Delivery.channel == "sms")
+    # In doubt counts: it may well have arrived, and a needless notice hurts less than a missing one.
+    got_it = select(R.subscriber_id).where(R.delivery_id.in_(original.scalar_subquery()),
+                                           R.state.in_((RecipientState.SENT, RecipientState.IN_DOUBT)))
+    return Subscriber.active & Subscriber.id.in_(got_it)
+
+
+def _plan_level(sessions, delivery_id: int, who, batch_size: int, how: tuple) -> list[tuple[int, int]]:
+    """Write the rows `who` selects, chunk by chunk in subscriber order; the batches written."""
+    queue_batches, lease, supersedes = how
+    after, limit, written = 0, batch_size, []
+    while True:
+        with sessions() as session, session.begin():
+            rows = _insert_chunk(session, delivery_id, who, after, limit)
+            if supersedes and rows:
+                supersede.on_plan(session, session.get(Delivery, delivery_id))
+            # The plan is alive: the reconciler must not take its delivery for a dead one's.
+            session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                            .values(lease_until=utcnow() + timedelta(seconds=lease)))
+        if not rows:
+            return written
+        batches = _batches(sorted(row_id for row_id, _ in rows), batch_size)
+        written += batches
+        if queue_batches:
+            queue_batches(batches)
+        # Later chunks are whole batches too, so that planning again finds the same batches.
+        after, limit = max(subscriber_id for _, subscriber_id in rows), batch_size * max(1, CHUNK_ROWS // batch_size)
+
+
+def _insert_chunk(session, delivery_id: int, who, after: int, limit: int) -> list[tuple[int, int]]:
+    """One INSERT … SELECT of up to `limit` subscribers past `after` not planned yet; (row id, subscriber id)."""
+    planned = exists().where(R.delivery_id == delivery_id, R.subscriber_id == Subscriber.id)
+    rows = (select(literal(delivery_id), Subscriber.id, Subscriber.phone, literal(RecipientState.PENDING),
+                   literal(0), literal(utcnow()))
+            .where(who, Subscriber.id > after, ~planned).order_by(Subscriber.id).limit(limit))
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (dialect.insert(SmsRecipient.__table__).from_select(COLUMNS, rows)
+                 .on_conflict_do_nothing(index_elements=["delivery_id", "subscriber_id"])
+                 .returning(R.id, R.subscriber_id))
+    return [tuple(row) for row in session.execute(statement)]
+
+
+def _finish(sessions, delivery_id: int, batch_size: int, queued: list, queue_batches) -> list[tuple[int, int]]:
+    """Keep the delivery's batches (the plan is done) and queue any pending rows no batch of this run covers."""
+    queued = sorted(queued)
+    with sessions() as session, session.begin():
+        ids = session.scalars(select(R.id).where(R.delivery_id == delivery_id, R.state == RecipientState.PENDING)
+                              .order_by(R.id)).all()
+        left_over = _batches([i for i in ids if not _within(queued, i)], batch_size)
+        batches = sorted([b for b in queued if _any_between(ids, *b)] + left_over)
+        # Kept with the delivery: the reconciler re-queues exactly these if the queue loses them.
+        session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                        .values(batches=[list(b) for b in batches]))
+    if queue_batches and left_over:
+        queue_batches(left_over)
+    return batches
+
+
+def _within(batches: list[tuple[int, int]], row_id: int) -> bool:
+    """True when `row_id` lies in one of `batches` (sorted, not overlapping)."""
+    at = bisect.bisect_right(batches, (row_id, math.inf)) - 1
+    return at >= 0 and row_id <= batches[at][1]
+
+
+def _any_between(sorted_ids, first_id: int, last_id: int) -> bool:
+    at = bisect.bisect_left(sorted_ids, first_id)
+    return at < len(sorted_ids) and sorted_ids[at] <= last_id
+
+
+def _batches(ids: list[int], batch_size: int) -> list[tuple[int, int]]:
+    """(first id, last id) of each run of `batch_size` ids (sorted)."""
+    return [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
