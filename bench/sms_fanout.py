@@ -53,7 +53,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--callbacks-wait", type=float, default=300,
+                        help="seconds to wait for the last callbacks once the delivery is final")
     args = parser.parse_args()
+    args.logs = Path(tempfile.mkdtemp(prefix="crisiscast-bench-logs-"))
     args.ceiling = args.concurrency / (args.latency_ms / 1000)
     redis = None if os.environ.get("REDIS_URL") else PrivateRedis()
     args.redis_url = os.environ.get("REDIS_URL") or redis.url
@@ -61,7 +64,7 @@ def main() -> None:
     args.sandbox_url = f"http://127.0.0.1:{port}"
     sandbox = subprocess.Popen([sys.executable, "-m", "crisiscast.sandbox", "--port", str(port), "--latency-ms",
                                 str(args.latency_ms), "--concurrency", str(args.concurrency)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL)
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(args.logs / "sandbox.log", "w"))
     try:
         faultkit.wait_for_http(args.sandbox_url + "/_sandbox/stats")
         args.sandbox_pid = sandbox.pid
@@ -106,8 +109,10 @@ def one_run(args) -> dict:
         seed(settings, args.subscribers)
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "2",
                                 "--threads", "8", "--bind", f"127.0.0.1:{web_port}", "wsgi:app"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=open(args.logs / f"gunicorn-{web_port}.log", "w"))
         processes.append(web)
+        args.web_log = args.logs / f"gunicorn-{web_port}.log"
         faultkit.wait_for_http(f"http://127.0.0.1:{web_port}/login")
         result = {"load_before": os.getloadavg()}
         reset(args.sandbox_url)
@@ -170,29 +175,31 @@ def fan_out(settings, console: Console, form: dict, workers, web, args) -> dict:
             state = session.scalar(select(Delivery.state).where(Delivery.channel == "sms"))
         time.sleep(0.1)
     finished_at, cpu = time.time(), gauge.used()
-    posted = wait_callbacks(args.sandbox_url, 2 * args.subscribers)
+    posted, callbacks_at = wait_callbacks(args.sandbox_url, 2 * args.subscribers, args.callbacks_wait)
     with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(SmsReceipt))
     engine.dispose()
     return {"published_at": published_at, "publish_ms": publish_ms, "finished_at": finished_at, "state": state,
             "cpu_s": cpu, "peak_rss": gauge.peak_rss, "web_cpu_s": web_gauge.used(), "sandbox_cpu_s": sandbox_gauge.used(),
             "callbacks": posted,
-            "stored": stored, "load_after": os.getloadavg(),
+            "stored": stored, "load_after": os.getloadavg(), "callbacks_at": callbacks_at - published_at,
+            "web_restarts": args.web_log.read_text().count("WORKER TIMEOUT"),
             "accepted": requests.get(args.sandbox_url + "/_sandbox/requests", params={"provider": "twilio"},
                                      timeout=300).json(),
             "stats": requests.get(args.sandbox_url + "/_sandbox/stats", timeout=30).json()}
 
 
-def wait_callbacks(sandbox_url: str, expected: int) -> dict:
-    """The sandbox's callback counts by answer, once all `expected` are posted or none came for 10 s."""
-    last, quiet_since = None, time.monotonic()
+def wait_callbacks(sandbox_url: str, expected: int, limit: float) -> tuple[dict, float]:
+    """The sandbox's callback counts by answer and when the last was counted: once all `expected` are posted,
+    none came for 10 s, or `limit` seconds passed."""
+    last, quiet_since, deadline = None, time.monotonic(), time.monotonic() + limit
     while True:
         counters = requests.get(sandbox_url + "/_sandbox/stats", timeout=30).json()["counters"]
         posted = {k.removeprefix("twilio.callback_"): v for k, v in counters.items() if k.startswith("twilio.callback_")}
-        if sum(posted.values()) >= expected or time.monotonic() - quiet_since > 10:
-            return posted
         if posted != last:
-            last, quiet_since = posted, time.monotonic()
+            last, quiet_since, at = posted, time.monotonic(), time.time()
+        if sum(posted.values()) >= expected or time.monotonic() - quiet_since > 10 or time.monotonic() > deadline:
+            return posted, at
         time.sleep(0.2)
 
 
@@ -229,8 +236,9 @@ def show(result: dict, args) -> None:
     print(f"  publish -> accepted     p50 {f['p50']:.2f} s, p99 {f['p99']:.2f} s")
     print(f"  worker CPU              {f['cpu_ms']:.2f} ms per message (user+sys, {args.workers} workers)")
     print(f"  peak worker RSS         {f['rss_mb']:.0f} MB, {args.workers} workers together")
-    print(f"  callbacks               {f['posted']} posted by the sandbox {result['callbacks']}, {f['stored']} "
-          f"stored, {f['dropped']} dropped")
+    print(f"  callbacks               {f['posted']} posted by the sandbox {result['callbacks']} (of "
+          f"{2 * args.subscribers}; the last {result['callbacks_at']:.1f} s after publish), {f['stored']} stored, "
+          f"{f['dropped']} dropped; gunicorn workers killed for timeout: {result['web_restarts']}")
     print(f"  CPU elsewhere           web (gunicorn) {f['web_cpu_ms']:.2f} ms per callback; sandbox "
           f"{f['sandbox_cpu_ms']:.2f} ms per message with its callbacks")
     print(f"  accepted                {f['accepted']} messages, {f['distinct']} distinct numbers: "
