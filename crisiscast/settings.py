@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -44,6 +45,7 @@ class Settings(BaseModel):
     REDIS_URL: str = ""
     QUEUE_NAME: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$")] = "crisiscast"
     ORG_NAME: Annotated[str, Field(min_length=1, max_length=80)] = "Crisiscast Hospital"
+    TIMEZONE: str = "UTC"
     PUBLIC_BASE_URL: Annotated[str, Field(pattern=r"^https?://[^/\s]+(/\S*)?$")] = "http://127.0.0.1:5000"
     PUBLIC_DIR: str = ""
     PUBLIC_MAX_AGE: Annotated[int, Field(ge=0)] = 10
@@ -119,6 +121,15 @@ class Settings(BaseModel):
             parse_many(value)
         except ValueError:
             raise ValueError("must be rates such as 5/minute;20/hour") from None
+        return value
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, OSError, ZoneInfoNotFoundError):  # OSError: a name longer than a file name
+            raise ValueError("must be an IANA time zone name, such as America/Chicago") from None
         return value
 
     @field_validator("TWILIO_FROM_NUMBER")

@@ -22,7 +22,7 @@ SERIALIZER = JSONSerializer
 # with JSON arguments would do), so the worker runs these and nothing else. The older paths are those of jobs
 # queued before the package split.
 JOB_FUNCTIONS = frozenset({"crisiscast.jobs.tasks.deliver_job", "crisiscast.jobs.tasks.sms_batch_job",
-                           "crisiscast.jobs.tasks.confirm_added_job",
+                           "crisiscast.jobs.tasks.confirm_added_job", "crisiscast.jobs.tasks.staff_texts_job",
                            "crisiscast.jobs.deliver_job", "crisiscast.jobs.sms_batch_job"})
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,11 @@ def delivery_job_id(queue: Queue, delivery_id: int, attempts: int) -> str:
 def batch_job_id(queue: Queue, delivery_id: int, first_id: int, last_id: int) -> str:
     """The id of the job that sends one SMS batch."""
     return f"{_prefix(queue)}-sms-{delivery_id}-{first_id}-{last_id}"
+
+
+def staff_texts_job_id(queue: Queue, ids: list[int]) -> str:
+    """The id of the job that sends these staff texts."""
+    return f"{_prefix(queue)}-staff-{min(ids)}-{max(ids)}-{len(ids)}"
 
 
 def _prefix(queue: Queue) -> str:

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from rq import Queue, Retry
 
-from crisiscast.jobs.queue import batch_job_id, current_queue, delivery_job_id, is_live
-from crisiscast.sending import confirmations, sms_fanout
+from crisiscast.jobs.queue import batch_job_id, current_queue, delivery_job_id, is_live, staff_texts_job_id
+from crisiscast.sending import confirmations, sms_fanout, staff_texts
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import QueuePort
 from crisiscast.store.models import Delivery, Update
@@ -124,6 +124,31 @@ def confirm_added_job(subscriber_ids: list[int]) -> None:
     finally:
         throttle.flush()
     log.info("confirmations: %s", ", ".join(outcomes))
+
+
+def enqueue_staff_texts(queue: Queue, ids: list[int]) -> bool:
+    """Queue the job that sends these staff texts (crisiscast.services.staff_texts), unless it is waiting."""
+    if not ids:
+        return False
+    job_id = staff_texts_job_id(queue, ids)
+    if is_live(queue, job_id):
+        return False
+    queue.enqueue(staff_texts_job, list(ids), job_timeout=JOB_TIMEOUT, retry=INFRA_RETRY, job_id=job_id,
+                  description=f"text {len(ids)} staff")
+    return True
+
+
+def staff_texts_job(ids: list[int]) -> None:
+    """RQ job: send each of these staff texts once, under the shared throttle."""
+    runtime = current_runtime()
+    channel = runtime.channels["sms"]
+    throttle = runtime.sms_throttle()
+    channel.use_gate(throttle)
+    try:
+        outcomes = staff_texts.send_all(runtime.sessions, channel, ids)
+    finally:
+        throttle.flush()
+    log.info("staff texts: %s", ", ".join(outcomes))
 
 
 def fanout_context(runtime) -> sms_fanout.FanoutContext:

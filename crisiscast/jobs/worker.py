@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import redis
 from redis.exceptions import LockError
 from rq import Queue
 
 from crisiscast.jobs.queue import make_queue, make_worker, redis_connection
-from crisiscast.jobs.tasks import RQQueuePort, current_runtime
+from crisiscast.jobs.tasks import RQQueuePort, current_runtime, enqueue_staff_texts
 from crisiscast.sending import reconciler_health
+from crisiscast.sending import staff_texts as staff_sending
+from crisiscast.services import staff_texts
+from crisiscast.store.models import utcnow
 from crisiscast.sending.reconcile import Report, reconcile
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,7 @@ def reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event
         if report:
             log.info("reconciler: %s", report)
         summarise_refusals(runtime)
+        resend_staff_texts(runtime, queue)
 
 
 def summarise_refusals(runtime) -> int:
@@ -62,6 +67,21 @@ def summarise_refusals(runtime) -> int:
         return runtime.refusals().flush(runtime.sessions)
     except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
         log.warning("could not write the summaries of refused requests: %s", exc)
+        return 0
+
+
+def resend_staff_texts(runtime, queue: Queue) -> int:
+    """Queue again the staff texts whose job was lost, after settling those a dead worker left mid-send (in
+    doubt, never resent); how many were queued. A failure waits for the next pass."""
+    settings = runtime.settings
+    try:
+        staff_sending.settle_abandoned(runtime.sessions, settings.CLAIM_LEASE_SECONDS)
+        with runtime.sessions() as session:
+            ids = staff_texts.pending_ids(session, utcnow() - timedelta(seconds=settings.RECONCILE_GRACE_SECONDS))
+        # One job each: a text whose job is only late is claimed once whichever job runs first.
+        return sum(enqueue_staff_texts(queue, [text_id]) for text_id in ids)
+    except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
+        log.warning("could not queue the waiting staff texts again: %s", exc)
         return 0
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.masking import mask_phone
 from crisiscast.core.passwords import check_password, hash_password, needs_rehash, password_problem
 from crisiscast.services import sessions
 from crisiscast.core.text import clean
@@ -97,6 +98,17 @@ def change_own_password(session: Session, user: User, current: str, new: str) ->
     _apply_password(session, user, new, user.username)
     session.commit()
     return user
+
+
+def set_own_phone(session: Session, user: User, raw: str, policy) -> str:
+    """A user's own mobile for staff texts (approval requests), as E.164 under `policy`; '' clears it. Audited
+    with the number masked."""
+    phone = policy.normalise(raw) if (raw or "").strip() else ""
+    user.phone = phone
+    audit.record(session, actor=user.username, action="account.phone", outcome="ok",
+                 target=mask_phone(phone) if phone else "", message="set" if phone else "cleared")
+    session.commit()
+    return phone
 
 
 def user_named(session: Session, username: str) -> User | None:

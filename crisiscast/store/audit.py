@@ -96,11 +96,11 @@ def to_csv(events: Iterable[AuditEvent]) -> Iterable[str]:
     for event in events:
         row = [getattr(event, f) for f in CSV_FIELDS]
         row[1] = event.at.isoformat()
-        writer.writerow(["" if v is None else _defuse(str(v)) for v in row])
+        writer.writerow(["" if v is None else defuse(str(v)) for v in row])
         yield flush()
 
 
-def _defuse(value: str) -> str:
+def defuse(value: str) -> str:
     """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
     risky = value[:1] in ("=", "@", "\t", "\r") or (
         value[:1] in ("+", "-") and any(ch.isalpha() or ch in "(|" for ch in value))

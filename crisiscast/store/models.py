@@ -48,6 +48,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The member of staff's own mobile (E.164), for texts crisiscast sends to staff (approval requests); optional.
+    phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
 class UserSession(Base):
@@ -300,3 +302,22 @@ class AuditEvent(Base):
     provider_id: Mapped[str | None] = mapped_column(String(120))
     error_code: Mapped[str | None] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class StaffText(Base):
+    """One text crisiscast sends to a member of staff (an approval request, an overdue reminder): once per
+    (key, phone), claimed ('sending') before the request leaves, so it is never sent twice."""
+
+    __tablename__ = "staff_texts"
+    __table_args__ = (UniqueConstraint("key", "phone"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(String(1600))
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

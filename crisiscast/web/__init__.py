@@ -39,12 +39,12 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
     app.jinja_env.filters["duration"] = duration
 
-    from crisiscast.web import account, admin, audit_log, auth, cli, console, limits, public, queueing, subscribers, webhooks  # noqa: E501
+    from crisiscast.web import account, admin, audit_log, auth, cli, console, limits, paperwork, public, queueing, subscribers, webhooks  # noqa: E501
 
     queueing.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
-    for module in (auth, account, console, admin, subscribers, audit_log, public, webhooks):
+    for module in (auth, account, console, admin, subscribers, audit_log, paperwork, public, webhooks):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
     limits.init_app(app, settings)

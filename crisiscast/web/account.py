@@ -1,13 +1,14 @@
-"""A signed-in user's own account: change the password, sign out everywhere."""
+"""A signed-in user's own account: change the password, their mobile for staff texts, sign out everywhere."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import logout_user
 
 from crisiscast.core.domain import ValidationError
+from crisiscast.core.phones import PhonePolicy
 from crisiscast.services import accounts, sessions
 from crisiscast.web.auth import login_required, sign_in
-from crisiscast.web.helpers import db
+from crisiscast.web.helpers import db, settings
 
 bp = Blueprint("account", __name__)
 
@@ -31,6 +32,17 @@ def change_password():
     return redirect(url_for("account.index"))
 
 
+@bp.post("/account/phone")
+@login_required()
+def change_phone():
+    try:
+        phone = accounts.set_own_phone(db(), g.user, request.form.get("phone", ""), PhonePolicy.of(settings()))
+    except ValidationError as exc:
+        return _page(exc.errors, typed=request.form.get("phone", "")), 422
+    flash("Your mobile number is saved." if phone else "Your mobile number is removed.", "success")
+    return redirect(url_for("account.index"))
+
+
 @bp.post("/account/sign-out-everywhere")
 @login_required()
 def sign_out_everywhere():
@@ -41,5 +53,7 @@ def sign_out_everywhere():
     return redirect(url_for("auth.login"))
 
 
-def _page(errors: dict):
-    return render_template("account/index.html", errors=errors, open_sessions=sessions.count(db(), g.user.id))
+def _page(errors: dict, typed: str | None = None):
+    phone = g.user.phone if typed is None else typed
+    return render_template("account/index.html", errors=errors, phone=phone,
+                           open_sessions=sessions.count(db(), g.user.id))

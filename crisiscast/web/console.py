@@ -23,6 +23,7 @@ from crisiscast.services import (
     dashboard,
     delivery_receipts,
     drafts,
+    hics214,
     publishing,
     retraction,
     review,
@@ -49,7 +50,7 @@ def index():
                            picker_templates=picker[:PICKER_ON_DASHBOARD], more_templates=len(picker) > PICKER_ON_DASHBOARD,
                            channels=_channel_status(with_health=True), queue_health=queue_health,
                            recovery=queueing.recovery(queue_health), labels=CHANNEL_LABELS,
-                           tally=dashboard.delivery_tally(db()),
+                           tally=dashboard.delivery_tally(db()), incidents=hics214.incidents(db()),
                            states=("pending", "sending", "sent", "partial", "failed", "in_doubt"))
 
 

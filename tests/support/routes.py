@@ -41,6 +41,7 @@ ROUTES = {
     "console.update": Route("viewer"),
     "account.index": Route("viewer"),
     "account.change_password": Route("viewer", "POST", {"current": "not the password", "password": "x"}),
+    "account.change_phone": Route("viewer", "POST", {"phone": "+1 512 555 0100"}),
     "account.sign_out_everywhere": Route("viewer", "POST"),
     "admin.message_templates": Route("admin", "POST", {"name": "Water main", "headline": "Use the north entrance"}),
     "admin.edit_template": Route("admin", "POST", {"name": "Water main", "headline": "Use the north entrance"}),
@@ -61,6 +62,9 @@ ROUTES = {
                                                     "joinable": "on"}),
     "audit_log.index": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
     "audit_log.download": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
+    # Paperwork is read-only: every role may export it (viewers see all of it in the console already).
+    "paperwork.hics_213": Route("viewer", query={"format": "csv"}),
+    "paperwork.hics_214": Route("viewer", query={"from": "2026-12-07T02:00", "to": "2026-12-07T14:00"}),
     "public.status": Route("public"),
     "public.feed": Route("public"),
     "public.update": Route("public"),
@@ -74,7 +78,7 @@ ROUTES = {
 # A valid value for each URL variable, by name; ids are filled in from the rows a test made.
 # Routes that end the session they are called from: the matrix and the fuzzer call them in tests of their own.
 SIGN_OUT = ("auth.logout", "account.sign_out_everywhere")
-PATH_VALUES = {"template_id": 1, "list_id": 1, "filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
+PATH_VALUES = {"incident_id": 1, "template_id": 1, "list_id": 1, "filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
                "name": "0123456789ab"}
 
 

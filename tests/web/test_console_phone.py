@@ -165,7 +165,8 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
     failures = audit_page(page, live_server, "/login")
     sign_in(page, live_server, "/")
     pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
-              "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}"]
+              "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
+              f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214"]
     for path in pages[1:]:
         failures += audit_page(page, live_server, path)
     assert failures == [], "\n".join(failures)

@@ -30,6 +30,7 @@ def world(app, db, users, publish, subscribe):
     update = publish(queued=False)
     spare = accounts.create_user(db, "spare", PASSWORD + "!", "viewer", actor="test")
     ids = {"update_id": update.id, "delivery_id": update.deliveries[0].id, "user_id": spare.id,
+           "incident_id": update.incident_id,
            "subscriber_id": subscribe("+15125550100")[0].id}
     clients = {"anonymous": app.test_client(), **{r: routes.signed_in(app, r, PASSWORD) for r in routes.ROLES}}
     return ids, clients

@@ -13,7 +13,7 @@ def rows(db, users, publish, subscribe):
     subscriber = subscribe("+15125550100")[0]
     target = accounts.create_user(db, "target", PASSWORD + "!", "viewer", actor="test")
     return {"update_id": update.id, "delivery_id": update.deliveries[0].id, "subscriber_id": subscriber.id,
-            "user_id": target.id}
+            "user_id": target.id, "incident_id": update.incident_id}
 
 
 def test_every_route_has_a_decision(app):
