@@ -168,9 +168,10 @@ def fan_out(settings, console: Console, form: dict, workers, web, args) -> dict:
     sandbox_gauge = Gauge([args.sandbox_pid])
     published_at = time.time()
     publish_ms = console.publish(form)
-    state = "pending"
+    state, progress = "pending", Progress(args.sandbox_url, published_at, publish_ms)
     while state in ("pending", "sending"):
         gauge.sample()
+        progress.show(gauge)
         with sessions() as session:
             state = session.scalar(select(Delivery.state).where(Delivery.channel == "sms"))
         time.sleep(0.1)
@@ -187,6 +188,27 @@ def fan_out(settings, console: Console, form: dict, workers, web, args) -> dict:
             "accepted": requests.get(args.sandbox_url + "/_sandbox/requests", params={"provider": "twilio"},
                                      timeout=300).json(),
             "stats": requests.get(args.sandbox_url + "/_sandbox/stats", timeout=30).json()}
+
+
+class Progress:
+    """Lines printed while a long fan-out runs: the first SMS as soon as it is accepted, then every 30 s."""
+
+    def __init__(self, sandbox_url: str, published_at: float, publish_ms: float):
+        self.url, self.published_at, self.publish_ms = sandbox_url, published_at, publish_ms
+        self.first_seen, self.next_at = False, time.monotonic() + 30
+
+    def show(self, gauge: Gauge) -> None:
+        if self.first_seen and time.monotonic() < self.next_at:
+            return
+        stats = requests.get(self.url + "/_sandbox/stats", timeout=30).json()
+        if not self.first_seen and stats["first_at"]:
+            self.first_seen = True
+            print(f"  (publish request {self.publish_ms:.0f} ms; first SMS accepted "
+                  f"{stats['first_at'] - self.published_at:.3f} s after publish)", flush=True)
+        elif self.first_seen:
+            self.next_at = time.monotonic() + 30
+            print(f"  ({stats['sms_accepted']} accepted after {time.time() - self.published_at:.0f} s; peak worker "
+                  f"RSS so far {gauge.peak_rss / 2**20:.0f} MB; load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def wait_callbacks(sandbox_url: str, expected: int, limit: float) -> tuple[dict, float]:
