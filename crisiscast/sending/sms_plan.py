@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import exists, literal, select, update
+from sqlalchemy import exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crisiscast.core.domain import RecipientState
@@ -37,59 +39,81 @@ def plan(sessions, delivery_id: int, audience, batch_size: int, queue_batches=No
     with sessions() as session:
         delivery = session.get(Delivery, delivery_id)
         done, notice = delivery.batches is not None, delivery.channel == "sms.notice"
-        levels = [_received_original(delivery)] if notice else _audience_levels(session, audience or ["public"])
+        levels = [_notice_level(delivery)] if notice else _audience_levels(session, audience or ["public"])
     queued: list[tuple[int, int]] = []
     if not done:
-        for who in levels:
-            queued += _plan_level(sessions, delivery_id, who, batch_size, (queue_batches, lease, not notice))
+        for level in levels:
+            queued += _plan_level(sessions, delivery_id, level, batch_size, (queue_batches, lease, not notice))
     return _finish(sessions, delivery_id, batch_size, queued, queue_batches)
 
 
-def _audience_levels(session, names) -> list:
-    """One SQL condition per priority of the targeted lists, best first: active, on a list of that priority."""
-    priorities = sorted(set(session.scalars(select(SubscriberList.priority).where(SubscriberList.name.in_(names)))))
-    return [Subscriber.active & exists().where(
-        Subscription.subscriber_id == Subscriber.id, Subscription.list_id == SubscriberList.id,
-        SubscriberList.name.in_(list(names)), SubscriberList.priority == priority) for priority in priorities]
+@dataclass(frozen=True)
+class _Level:
+    """One pass of the plan: the active subscribers whose id is in `column` of the rows `where` selects."""
+
+    column: Any
+    where: tuple
 
 
-def _received_original(notice: Delivery):
-    """SQL condition: the subscriber got the retracted update's text and has not opted out since."""
+def _audience_levels(session, names) -> list[_Level]:
+    """The members of the targeted lists, one level per priority, best first."""
+    by_priority: dict[int, list[int]] = {}
+    for priority, list_id in session.execute(select(SubscriberList.priority, SubscriberList.id)
+                                             .where(SubscriberList.name.in_(list(names)))):
+        by_priority.setdefault(priority, []).append(list_id)
+    return [_Level(Subscription.subscriber_id, (Subscription.list_id.in_(ids),))
+            for _, ids in sorted(by_priority.items())]
+
+
+def _notice_level(notice: Delivery) -> _Level:
+    """The subscribers who got the retracted update's text (and, as every level, have not opted out since)."""
     original = select(Delivery.id).where(Delivery.update_id == notice.update_id, Delivery.channel == "sms")
     # In doubt counts: it may well have arrived, and a needless notice hurts less than a missing one.
-    got_it = select(R.subscriber_id).where(R.delivery_id.in_(original.scalar_subquery()),
-                                           R.state.in_((RecipientState.SENT, RecipientState.IN_DOUBT)))
-    return Subscriber.active & Subscriber.id.in_(got_it)
+    return _Level(R.subscriber_id, (R.delivery_id.in_(original.scalar_subquery()),
+                                    R.state.in_((RecipientState.SENT, RecipientState.IN_DOUBT))))
 
 
-def _plan_level(sessions, delivery_id: int, who, batch_size: int, how: tuple) -> list[tuple[int, int]]:
-    """Write the rows `who` selects, chunk by chunk in subscriber order; the batches written."""
+def _plan_level(sessions, delivery_id: int, level: _Level, batch_size: int, how: tuple) -> list[tuple[int, int]]:
+    """Write the rows of `level`, chunk by chunk in subscriber order; the batches written."""
     queue_batches, lease, supersedes = how
     after, limit, written = 0, batch_size, []
     while True:
         with sessions() as session, session.begin():
-            rows = _insert_chunk(session, delivery_id, who, after, limit)
+            upto = _window(session, level, after, limit)
+            rows = _insert_chunk(session, delivery_id, level, (after, upto)) if upto is not None else []
             if supersedes and rows:
                 supersede.on_plan(session, session.get(Delivery, delivery_id))
             # The plan is alive: the reconciler must not take its delivery for a dead one's.
             session.execute(update(Delivery).where(Delivery.id == delivery_id)
                             .values(lease_until=utcnow() + timedelta(seconds=lease)))
-        if not rows:
+        if upto is None:
             return written
         batches = _batches(sorted(row_id for row_id, _ in rows), batch_size)
         written += batches
-        if queue_batches:
+        if queue_batches and batches:
             queue_batches(batches)
         # Later chunks are whole batches too, so that planning again finds the same batches.
-        after, limit = max(subscriber_id for _, subscriber_id in rows), batch_size * max(1, CHUNK_ROWS // batch_size)
+        after, limit = upto, batch_size * max(1, CHUNK_ROWS // batch_size)
 
 
-def _insert_chunk(session, delivery_id: int, who, after: int, limit: int) -> list[tuple[int, int]]:
-    """One INSERT … SELECT of up to `limit` subscribers past `after` not planned yet; (row id, subscriber id)."""
+def _window(session, level: _Level, after: int, limit: int) -> int | None:
+    """The last subscriber id of the next `limit` candidates past `after` (None when there are none): a walk
+    along an index, where a join of the whole level would hash every member for every chunk."""
+    ids = (select(level.column.label("subscriber_id")).where(*level.where, level.column > after)
+           .order_by(level.column).limit(limit).subquery())
+    return session.scalar(select(func.max(ids.c.subscriber_id)))
+
+
+def _insert_chunk(session, delivery_id: int, level: _Level, window: tuple[int, int]) -> list[tuple[int, int]]:
+    """One INSERT … SELECT of the level's active subscribers in `window` (after, up to) not planned yet; their
+    (row id, subscriber id)."""
+    after, upto = window
+    members = select(level.column).where(*level.where, level.column > after, level.column <= upto)
     planned = exists().where(R.delivery_id == delivery_id, R.subscriber_id == Subscriber.id)
     rows = (select(literal(delivery_id), Subscriber.id, Subscriber.phone, literal(RecipientState.PENDING),
                    literal(0), literal(utcnow()))
-            .where(who, Subscriber.id > after, ~planned).order_by(Subscriber.id).limit(limit))
+            .where(Subscriber.active, Subscriber.id > after, Subscriber.id <= upto, Subscriber.id.in_(members),
+                   ~planned).order_by(Subscriber.id))
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (dialect.insert(SmsRecipient.__table__).from_select(COLUMNS, rows)
                  .on_conflict_do_nothing(index_elements=["delivery_id", "subscriber_id"])
