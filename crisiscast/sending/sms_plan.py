@@ -34,7 +34,7 @@ COLUMNS = ["delivery_id", "subscriber_id", "phone", "state", "attempts", "update
 def plan(sessions, delivery_id: int, audience, batch_size: int, queue_batches=None,
          lease: float = 120.0) -> list[tuple[int, int]]:
     """Plan the recipients (safe to repeat, and to resume after a crash) and return the delivery's (first id,
-    last id) batches of pending rows. `queue_batches`, if given, is called with each chunk's batches once
+    last id) batches of its rows. `queue_batches`, if given, is called with each chunk's batches once
     they are committed, and with any left over from an interrupted plan at the end."""
     with sessions() as session:
         delivery = session.get(Delivery, delivery_id)
@@ -122,13 +122,15 @@ def _insert_chunk(session, delivery_id: int, level: _Level, window: tuple[int, i
 
 
 def _finish(sessions, delivery_id: int, batch_size: int, queued: list, queue_batches) -> list[tuple[int, int]]:
-    """Keep the delivery's batches (the plan is done) and queue any pending rows no batch of this run covers."""
+    """Keep the delivery's batches (the plan is done) and queue batches for the rows no batch of this run covers.
+
+    Every row is covered, whatever its state: one claimed by a worker that died mid-plan is pending again once
+    the reconciler has asked Twilio about it, and the reconciler re-queues only the kept batches."""
     queued = sorted(queued)
     with sessions() as session, session.begin():
-        ids = session.scalars(select(R.id).where(R.delivery_id == delivery_id, R.state == RecipientState.PENDING)
-                              .order_by(R.id)).all()
+        ids = session.scalars(select(R.id).where(R.delivery_id == delivery_id).order_by(R.id)).all()
         left_over = _batches([i for i in ids if not _within(queued, i)], batch_size)
-        batches = sorted([b for b in queued if _any_between(ids, *b)] + left_over)
+        batches = sorted(queued + left_over)
         # Kept with the delivery: the reconciler re-queues exactly these if the queue loses them.
         session.execute(update(Delivery).where(Delivery.id == delivery_id)
                         .values(batches=[list(b) for b in batches]))
@@ -141,11 +143,6 @@ def _within(batches: list[tuple[int, int]], row_id: int) -> bool:
     """True when `row_id` lies in one of `batches` (sorted, not overlapping)."""
     at = bisect.bisect_right(batches, (row_id, math.inf)) - 1
     return at >= 0 and row_id <= batches[at][1]
-
-
-def _any_between(sorted_ids, first_id: int, last_id: int) -> bool:
-    at = bisect.bisect_left(sorted_ids, first_id)
-    return at < len(sorted_ids) and sorted_ids[at] <= last_id
 
 
 def _batches(ids: list[int], batch_size: int) -> list[tuple[int, int]]:
