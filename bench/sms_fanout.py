@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,8 @@ def main() -> None:
                         help="seconds to wait for the last callbacks once the delivery is final")
     args = parser.parse_args()
     args.logs = Path(tempfile.mkdtemp(prefix="crisiscast-bench-logs-"))
+    # A run stopped from outside (timeout, kill) still ends the sandbox, gunicorn and the workers it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.ceiling = args.concurrency / (args.latency_ms / 1000)
     redis = None if os.environ.get("REDIS_URL") else PrivateRedis()
     args.redis_url = os.environ.get("REDIS_URL") or redis.url
