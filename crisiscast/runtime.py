@@ -78,7 +78,9 @@ class Runtime:
         # A burst of 50 ms worth of messages: responses come back in clumps, and making each of them wait a few
         # microseconds for its exact turn costs a round trip to Redis apiece. At 1 msg/s the burst stays 1.
         # A connection for each thread that may call at once: the senders, the reconciler's lookups, the sweeper.
-        return Throttle(self.redis(), Limits(account=s.TWILIO_ACCOUNT_SID, sender=s.TWILIO_FROM_NUMBER,
+        # Through a Messaging Service the rate is the pool's (Twilio spreads the messages over its numbers).
+        sender = s.TWILIO_MESSAGING_SERVICE_SID or s.TWILIO_FROM_NUMBER
+        return Throttle(self.redis(), Limits(account=s.TWILIO_ACCOUNT_SID, sender=sender,
                         max_concurrency=s.SMS_MAX_CONCURRENCY, rate_per_second=s.SMS_SENDER_RATE),
                         burst=max(1, int(s.SMS_SENDER_RATE / 20)),
                         connections=s.SMS_WORKER_THREADS + LOOKUP_THREADS + 1)

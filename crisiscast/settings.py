@@ -23,11 +23,14 @@ LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "C
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
                   "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
+KNOWN_PREFIXES += ("BLUESKY_",)
+KNOWN_PREFIXES += ("MASTODON_",)
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
-})
+}) | {"BLUESKY_APP_PASSWORD"} | {"MASTODON_ACCESS_TOKEN"}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 class SettingsError(RuntimeError):
@@ -68,6 +71,7 @@ class Settings(BaseModel):
     TWILIO_ACCOUNT_SID: str = ""
     TWILIO_AUTH_TOKEN: str = ""
     TWILIO_FROM_NUMBER: str = ""
+    TWILIO_MESSAGING_SERVICE_SID: str = ""
     TWILIO_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://api.twilio.com"
     TWILIO_STATUS_CALLBACK_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     SMS_MAX_SEGMENTS: Annotated[int, Field(ge=1, le=10)] = 3
@@ -79,7 +83,9 @@ class Settings(BaseModel):
     SMS_CONFIRM_ADDED: bool = False
     SMS_FREQUENCY: str = "Alerts are sent during emergencies; frequency varies"
     SMS_HELP_CONTACT: str = "call the hospital's main number"
+    # Segments per second (Twilio's MPS) for the sender, or for a Messaging Service's whole pool.
     SMS_SENDER_RATE: Annotated[float, Field(gt=0, le=10_000)] = 1.0
+    SMS_SENDER_TYPE: Literal["long_code", "toll_free", "10dlc", "short_code"] = "long_code"
     SMS_MAX_CONCURRENCY: Annotated[int, Field(ge=1, le=10_000)] = 50
     SMS_WORKER_THREADS: Annotated[int, Field(ge=1, le=500)] = 16
     SMS_BATCH_SIZE: Annotated[int, Field(ge=1, le=100_000)] = 500
@@ -95,6 +101,14 @@ class Settings(BaseModel):
     FACEBOOK_PAGE_TOKEN: str = ""
     FACEBOOK_GRAPH_VERSION: Annotated[str, Field(pattern=r"^v\d+\.\d+$")] = "v21.0"
     FACEBOOK_API_BASE: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://graph.facebook.com"
+
+    BLUESKY_HANDLE: Annotated[str, Field(pattern=r"^(@?[A-Za-z0-9.-]+|did:[a-z]+:\S+)?$")] = ""
+    BLUESKY_APP_PASSWORD: str = ""
+    BLUESKY_PDS_URL: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://bsky.social"
+
+    # Mastodon (issue #16): the instance the hospital's account is on, and that account's access token.
+    MASTODON_BASE_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    MASTODON_ACCESS_TOKEN: str = ""
 
     PROVIDER_TIMEOUT: Seconds = 10.0
     CLAIM_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 120.0
@@ -137,6 +151,13 @@ class Settings(BaseModel):
     def _e164(cls, value: str) -> str:
         if value and not _E164.match(value):
             raise ValueError("must be a phone number in E.164 form, such as +15125550100")
+        return value
+
+    @field_validator("TWILIO_MESSAGING_SERVICE_SID")
+    @classmethod
+    def _messaging_service(cls, value: str) -> str:
+        if value and not _MESSAGING_SERVICE.match(value):
+            raise ValueError("must be a Messaging Service SID: MG and 32 hexadecimal digits")
         return value
 
     def __init__(self, values=None, /, **changes):

@@ -18,6 +18,10 @@ README = Path(__file__).resolve().parent.parent / "README.md"
     ("CLAIM_LEASE_SECONDS", "-1", "greater than or equal to 1"),
     ("CAP_STATUS", "actual", "'Actual', 'Exercise' or 'Test'"),
     ("TWILIO_FROM_NUMBER", "512-555-0100", "E.164"),
+    ("TWILIO_MESSAGING_SERVICE_SID", "MG123", "MG and 32 hexadecimal digits"),
+    ("TWILIO_MESSAGING_SERVICE_SID", "PN" + "0" * 32, "MG and 32 hexadecimal digits"),
+    ("TWILIO_MESSAGING_SERVICE_SID", "MG" + "g" * 32, "MG and 32 hexadecimal digits"),
+    ("SMS_SENDER_TYPE", "longcode", "'long_code', 'toll_free', '10dlc' or 'short_code'"),
     ("PUBLIC_BASE_URL", "status.hospital.org", "pattern"),
     ("SESSION_COOKIE_SECURE", "maybe", "valid boolean"),
 ])

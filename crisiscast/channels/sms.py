@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from crisiscast.channels import CLOCK_SLACK, Channel, Message, PermanentError, R
 from crisiscast.channels.transport import lookup_error, retry_after_seconds, transport_error
 from crisiscast.channels.twilio_http import TwilioHttp
 from crisiscast.core.masking import mask_phone
+from crisiscast.core.textlimits import count_sms
 
 TWILIO_REAL_BASE = "https://api.twilio.com"
 RETRYABLE_CODES = {"20429", "20500", "20503", "30001"}
@@ -25,6 +27,13 @@ class SmsChannel(Channel):
     label = "SMS"
     base_setting = "TWILIO_API_BASE"
     required_settings = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+
+    def missing_settings(self) -> list[str]:
+        """As for any channel, except that a Messaging Service stands in for the number: its pool sends."""
+        missing = super().missing_settings()
+        if self.settings.TWILIO_MESSAGING_SERVICE_SID and "TWILIO_FROM_NUMBER" in missing:
+            missing.remove("TWILIO_FROM_NUMBER")
+        return missing
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -79,13 +88,14 @@ class SmsChannel(Channel):
 
     def send(self, message: Message) -> Receipt:
         # A text stuck in Twilio's queue past the validity period expires rather than arriving hours late.
-        kwargs = {"to": message.to, "from_": self.settings.TWILIO_FROM_NUMBER, "body": message.text,
-                  "validity_period": self.settings.SMS_VALIDITY_SECONDS}
+        kwargs = {"to": message.to, "body": message.text, "validity_period": self.settings.SMS_VALIDITY_SECONDS,
+                  **self._sender()}
         callback = self.status_callback_url(message.ref)
         if callback:
             kwargs["status_callback"] = callback
         self.client()
-        self._http.sending(message.wanted)
+        # Twilio's limits are segments per second: a three-segment text takes three turns of the sender's rate.
+        self._http.sending(message.wanted, segments_of(message.text))
         try:
             created = self.messages().create(**kwargs)
         except TwilioRestException as exc:
@@ -99,19 +109,28 @@ class SmsChannel(Channel):
             raise transport_error(exc) from exc
         return Receipt(provider_id=created.sid, status=created.status or "")
 
+    def _sender(self) -> dict:
+        """The SDK's sender argument: the Messaging Service (Twilio picks a number of its pool), else our number."""
+        service = self.settings.TWILIO_MESSAGING_SERVICE_SID
+        return {"messaging_service_sid": service} if service else {"from_": self.settings.TWILIO_FROM_NUMBER}
+
     def find(self, message: Message, since: datetime) -> Receipt | None:
         """The oldest message to this number with this text created since `since` (see `candidates`)."""
         found = self.candidates(message, since, datetime.now(timezone.utc))
         return found[0] if found else None
 
     def candidates(self, message: Message, start: datetime, end: datetime) -> list[Receipt]:
-        """Messages from our number to `message.to` with its text, created between `start` and `end` (give or
-        take CLOCK_SLACK), oldest first: the only ones a send claimed in that window can have made.
+        """Messages from us to `message.to` with its text, created between `start` and `end` (give or take
+        CLOCK_SLACK), oldest first: the only ones a send claimed in that window can have made. From us: from our
+        number, or through our Messaging Service from whichever of its pool's numbers Twilio chose.
 
         Not filtered by DateSent at Twilio: a message still queued there has no date_sent yet.
         """
+        service = self.settings.TWILIO_MESSAGING_SERVICE_SID
+        # Twilio's list filters by From but not by service: a pooled message is ours by its messaging_service_sid.
+        sender = {} if service else {"from_": self.settings.TWILIO_FROM_NUMBER}
         try:
-            found = self.messages().list(to=message.to, from_=self.settings.TWILIO_FROM_NUMBER, limit=200)
+            found = self.messages().list(to=message.to, limit=200, **sender)
         except TwilioException as exc:  # a failed page fetch is a plain TwilioException, not a TwilioRestException
             raise RetryableError(f"lookup failed: {exc}", code=getattr(exc, "code", None) or "lookup") from exc
         except HTTPError as exc:
@@ -119,9 +138,18 @@ class SmsChannel(Channel):
         # date_created is whole seconds: the window's start is too.
         first, last = (start - CLOCK_SLACK).replace(microsecond=0), end + CLOCK_SLACK
         matching = [m for m in found if same_text(message.text, m.body) and m.date_created is not None
-                    and first <= m.date_created <= last]
+                    and first <= m.date_created <= last and (not service or m.messaging_service_sid == service)]
         return [Receipt(provider_id=m.sid, status=m.status or "")
                 for m in sorted(matching, key=lambda m: m.date_created)]
 
     def describe(self, message: Message | None = None) -> str:
-        return mask_phone(message.to) if message and message.to else "active subscribers"
+        if message and message.to:
+            return mask_phone(message.to)
+        service = self.settings.TWILIO_MESSAGING_SERVICE_SID
+        return f"active subscribers, through Messaging Service {service[:6]}…" if service else "active subscribers"
+
+
+@lru_cache(maxsize=64)
+def segments_of(text: str) -> int:
+    """The SMS segments of `text`; a fan-out sends one text many times, so it is counted once."""
+    return max(1, count_sms(text).segments)

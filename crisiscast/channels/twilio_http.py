@@ -62,9 +62,11 @@ class TwilioHttp(HttpClient):
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         wait = urllib3.Timeout(connect=timeout, read=timeout) if timeout else None
         # Only a POST sends a message: lookups wait for the concurrency cap, not for the sender rate.
-        with self.gate.slot(message=method.upper() == "POST") if self.gate is not None else nullcontext():
+        sends = method.upper() == "POST"
+        cost = getattr(self._local, "segments", 1) if sends else 0
+        with self.gate.slot(message=sends, segments=cost) if self.gate is not None else nullcontext():
             wanted = getattr(self._local, "wanted", None)
-            if method.upper() == "POST" and wanted is not None and not wanted():
+            if sends and wanted is not None and not wanted():
                 raise Withdrawn("Withdrawn while it waited for its turn: the update was retracted.", code="withdrawn")
             if path is not None and self._direct is not None:
                 answer = self._direct.urlopen(method.upper(), self._base_path + path, body=body, headers=headers,
@@ -82,9 +84,11 @@ class TwilioHttp(HttpClient):
             self._auth[auth] = urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}")
         return self._auth[auth]
 
-    def sending(self, wanted):
-        """For this thread's next requests: `wanted` (or None) is asked once a POST's slot is granted."""
+    def sending(self, wanted, segments: int = 1):
+        """For this thread's next requests: `wanted` (or None) is asked once a POST's slot is granted, and a POST
+        takes `segments` turns of the sender's rate."""
         self._local.wanted = wanted
+        self._local.segments = segments
 
     def last_rate_limit_headers(self) -> dict:
         """The rate-limit headers of the last response this thread received."""

@@ -1,7 +1,7 @@
 """Who an update is for: the public, or staff only. Pure: decided from its channels and its lists' flags.
 
-An update is public when any of its channels reaches the public: the feed, X, Facebook, or SMS to a list
-marked public. Otherwise it is internal, and never appears in any public file, feed, CAP alert or HAVE.
+An update is public when any of its channels reaches the public: the feed, X, Facebook, Bluesky, Mastodon, or
+SMS to a list marked public. Otherwise it is internal, and never appears in any public file, feed, CAP alert or HAVE.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ PUBLIC = "public"
 INTERNAL = "internal"
 AUDIENCES = (PUBLIC, INTERNAL)
 # Channels whose every reader is the public; SMS depends on the lists it goes to.
-PUBLIC_CHANNELS = frozenset({"feed", "x", "facebook"})
+PUBLIC_CHANNELS = frozenset({"feed", "x", "facebook"}) | {"bluesky"} | {"mastodon"}
 INTERNAL_NOTICE = "Internal: staff only — it will not appear on the public site or feeds."
 
 

@@ -26,11 +26,18 @@ OPERATING_STATUS = {
 }
 
 CHANNELS = ("sms", "x", "facebook", "feed")
+CHANNELS += ("bluesky",)
+# Mastodon (issue #16): its own block beside Bluesky's.
+CHANNELS += ("mastodon",)
 # A delivery is one action on one channel: "x" posts; "x.delete" takes the post down (a retraction);
 # "sms.notice" texts a retraction notice to those who got the original.
 ACTIONS = {"x.delete": "X: delete the post", "facebook.delete": "Facebook Page: delete the post",
            "sms.notice": "SMS: retraction notice"}
+ACTIONS["bluesky.delete"] = "Bluesky: delete the post"
+ACTIONS["mastodon.delete"] = "Mastodon: delete the post"
 CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed", **ACTIONS}
+CHANNEL_LABELS["bluesky"] = "Bluesky"
+CHANNEL_LABELS["mastodon"] = "Mastodon"
 
 
 SMS_DELIVERIES = ("sms", "sms.notice")  # the deliveries that fan out to recipient rows

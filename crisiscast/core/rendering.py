@@ -13,6 +13,8 @@ from typing import Callable
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.textlimits import X_MAX_WEIGHT, count_sms, x_weight
+from crisiscast.core.textlimits import BLUESKY_MAX_BYTES, BLUESKY_MAX_GRAPHEMES, graphemes
+from crisiscast.core.textlimits import MASTODON_DEFAULT_MAX, mastodon_length
 
 FACEBOOK_MAX = 63206
 # Typographic characters that would force a whole SMS into UCS-2 (70 instead of 160 per part) for no gain,
@@ -30,6 +32,8 @@ class RenderContext:
     sms_max_segments: int = 3
     # When X would see the post as a repeat of a recent one, the headline carries “(2)”, “(3)”…
     x_repeat: int = 0
+    # The Mastodon instance's own status length (its configuration says; 500 when it does not).
+    mastodon_max: int = MASTODON_DEFAULT_MAX
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Rendering:
     link: str = ""
     shortened: bool = False
     stats: dict = field(default_factory=dict)
+    description: str = ""  # a link card's description (Bluesky), beside `title`
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +63,8 @@ def fingerprint(renderings: dict[str, Rendering], lists, audience: str = PUBLIC)
 def render_all(draft: Draft, ctx: RenderContext, channels=None) -> dict[str, Rendering]:
     """Render `draft` for each channel; raise ValidationError naming every channel it cannot fit."""
     renderers = {"sms": render_sms, "x": render_x, "facebook": render_facebook, "feed": render_feed}
+    renderers["bluesky"] = render_bluesky
+    renderers["mastodon"] = render_mastodon
     results, errors = {}, {}
     for channel in channels if channels is not None else draft.channels:
         try:
@@ -126,6 +133,50 @@ def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
     if len(text) > FACEBOOK_MAX:
         raise ValidationError({"facebook": f"The post is {len(text)} characters; Facebook allows {FACEBOOK_MAX}."})
     return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
+
+
+def render_bluesky(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The Bluesky post within 300 graphemes and 3,000 bytes, ending with the update's link (made clickable by a
+    link facet when sent, and shown as a card titled with the headline); shortened at a word when it has to be."""
+
+    def compose(body: str, _link: str) -> str:
+        return "\n".join(p for p in (draft.headline, status_line(draft), body, ctx.link) if p)
+
+    def fits(text: str) -> bool:
+        return graphemes(text) <= BLUESKY_MAX_GRAPHEMES and len(text.encode()) <= BLUESKY_MAX_BYTES
+
+    text, shortened = _fit(draft.body, ctx.link, compose, fits, ellipsis="…")
+    if text is None:
+        over = graphemes(compose("", ""))
+        raise ValidationError({"bluesky": (
+            f"The headline and statuses with the link need {over} of Bluesky's {BLUESKY_MAX_GRAPHEMES} characters; "
+            "shorten the headline."
+        )})
+    card = " ".join(p for p in (status_line(draft), draft.next_update and f"Next update: {draft.next_update}.") if p)
+    stats = {"graphemes": graphemes(text), "max_graphemes": BLUESKY_MAX_GRAPHEMES, "bytes": len(text.encode())}
+    return Rendering("bluesky", text, title=draft.headline if ctx.link else "", link=ctx.link, shortened=shortened,
+                     stats=stats, description=card if ctx.link else "")
+
+
+def render_mastodon(draft: Draft, ctx: RenderContext) -> Rendering:
+    """The Mastodon status, within the instance's limit; it always ends with the update's link, which Mastodon
+    counts as 23 characters and shows as a card."""
+
+    def compose(body: str, _link: str) -> str:
+        return "\n".join(p for p in (draft.headline, status_line(draft), body, ctx.link) if p)
+
+    def fits(text: str) -> bool:
+        return mastodon_length(text) <= ctx.mastodon_max
+
+    text, shortened = _fit(draft.body, ctx.link, compose, fits, ellipsis="…")
+    if text is None:
+        over = mastodon_length(compose("", ctx.link))
+        raise ValidationError({"mastodon": (
+            f"The headline and statuses with the link need {over} of this Mastodon instance's {ctx.mastodon_max} "
+            "characters; shorten the headline."
+        )})
+    stats = {"characters": mastodon_length(text), "max_characters": ctx.mastodon_max}
+    return Rendering("mastodon", text, link=ctx.link, shortened=shortened, stats=stats)
 
 
 def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int) -> Rendering:

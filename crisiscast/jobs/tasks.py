@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from rq import Queue, Retry
 
+from crisiscast.core.textlimits import count_sms
 from crisiscast.jobs.queue import batch_job_id, current_queue, delivery_job_id, is_live, staff_texts_job_id
 from crisiscast.sending import confirmations, sms_fanout, staff_texts
 from crisiscast.sending.delivery import deliver
@@ -97,7 +98,7 @@ def sms_batch_job(delivery_id: int, first_id: int, last_id: int) -> None:
     throttle = runtime.sms_throttle()
     channel.use_gate(throttle)
     try:
-        paused = sms_fanout.send_batch(fanout_context(runtime), batch)
+        paused = sms_fanout.send_batch(fanout_context(runtime, count_sms(batch.text).segments), batch)
     finally:
         throttle.flush()
     if paused:
@@ -151,12 +152,12 @@ def staff_texts_job(ids: list[int]) -> None:
     log.info("staff texts: %s", ", ".join(outcomes))
 
 
-def fanout_context(runtime) -> sms_fanout.FanoutContext:
-    """What this process's SMS batches send with."""
+def fanout_context(runtime, segments: int = 1) -> sms_fanout.FanoutContext:
+    """What this process's SMS batches of a text of `segments` segments send with."""
     settings = runtime.settings
     # Twice as many queued as threads, so a thread that finishes a send finds the next one waiting; fewer at
-    # slow sender rates, where more would only wait in the throttle, claimed.
-    window = sms_fanout.claim_window(settings.SMS_WORKER_THREADS, settings.SMS_SENDER_RATE)
+    # slow sender rates, where more would only wait in the throttle, claimed. The rate counts segments.
+    window = sms_fanout.claim_window(settings.SMS_WORKER_THREADS, settings.SMS_SENDER_RATE / max(1, segments))
     return sms_fanout.FanoutContext(runtime.sessions, runtime.channels["sms"], runtime.retry_policy,
                                     runtime.sms_executor(), runtime.breaker(), settings.CLAIM_LEASE_SECONDS, window)
 

@@ -1,4 +1,5 @@
-"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X and the Graph API for the real SDKs."""
+"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X, the Graph API, a Bluesky PDS and
+Mastodon for the real SDKs."""
 from __future__ import annotations
 
 import asyncio
@@ -40,14 +41,18 @@ class RunningSandbox:
         self._thread.join(10)
 
 
-def product_settings(url: str, credentials: Credentials | None = None) -> dict:
-    """The product settings that point every channel at a sandbox at `url`, with the credentials it accepts."""
+def product_settings(url: str, credentials: Credentials | None = None, messaging_service: bool = False) -> dict:
+    """The product settings that point every channel at a sandbox at `url`, with the credentials it accepts;
+    with `messaging_service`, SMS goes through the sandbox's Messaging Service (its pool of numbers)."""
     c = credentials or Credentials()
     return {
         "TWILIO_API_BASE": url, "TWILIO_ACCOUNT_SID": c.twilio_account_sid, "TWILIO_AUTH_TOKEN": c.twilio_auth_token,
-        "TWILIO_FROM_NUMBER": "+15005550006",
+        "TWILIO_FROM_NUMBER": c.twilio_sender_pool[0],
+        "TWILIO_MESSAGING_SERVICE_SID": c.twilio_messaging_service_sid if messaging_service else "",
         "X_API_BASE": url, "X_CONSUMER_KEY": c.x_consumer_key, "X_CONSUMER_SECRET": "sandbox-x-consumer-secret",
         "X_ACCESS_TOKEN": "1000001-sandbox-access-token", "X_ACCESS_TOKEN_SECRET": "sandbox-access-secret",
         "X_HANDLE": "@sandbox_hospital",
         "FACEBOOK_API_BASE": url, "FACEBOOK_PAGE_ID": c.graph_page_id, "FACEBOOK_PAGE_TOKEN": c.graph_page_token,
+        "BLUESKY_PDS_URL": url, "BLUESKY_HANDLE": c.bluesky_handle, "BLUESKY_APP_PASSWORD": c.bluesky_app_password,
+        "MASTODON_BASE_URL": url, "MASTODON_ACCESS_TOKEN": c.mastodon_token,
     }

@@ -10,10 +10,12 @@ from xml.etree import ElementTree
 
 from aiohttp import web
 
-from crisiscast.sandbox import callbacks, graph, twilio, x
+from crisiscast.sandbox import bluesky, callbacks, graph, mastodon, twilio, x
 from crisiscast.sandbox.state import PROVIDERS, State
 
 MODULES = {"twilio": twilio, "x": x, "graph": graph}
+MODULES["bluesky"] = bluesky
+MODULES["mastodon"] = mastodon
 STATE_KEY = web.AppKey("state", State)
 
 
@@ -103,15 +105,17 @@ async def websub_hub(state: State, request: web.Request) -> web.Response:
 async def inbound(state: State, request: web.Request) -> web.StreamResponse:
     """A phone texts our number: post it, signed, to the product's inbound webhook and keep the reply.
 
-    Takes JSON {"from", "body", "opt_out_type"} (tests) or the inbox page's form (people), which it
-    answers by going back to the inbox.
+    Takes JSON {"from", "body", "opt_out_type", "to"} (tests) or the inbox page's form (people), which it
+    answers by going back to the inbox. `to` is one of our numbers (a Messaging Service's pool has several);
+    by default the first.
     """
     is_form = request.content_type == "application/x-www-form-urlencoded"
     data = dict(await request.post()) if is_form else await request.json()
     if not state.settings.inbound_url:
         return web.json_response({"error": "set inbound_url first"}, status=409)
+    ours = data.get("to") or state.credentials.twilio_sender_pool[0]
     params = {"AccountSid": state.credentials.twilio_account_sid, "MessageSid": state.new_id("SM"),
-              "From": data.get("from", ""), "To": "+15005550006", "Body": data.get("body", ""), "NumMedia": "0"}
+              "From": data.get("from", ""), "To": ours, "Body": data.get("body", ""), "NumMedia": "0"}
     if data.get("opt_out_type"):
         params["OptOutType"] = data["opt_out_type"]
     status, reply = await callbacks.post_form(state, state.settings.inbound_url, params)
@@ -180,7 +184,7 @@ def _summary(record: dict) -> str:
         return f"from {record['sender']}: {record['body']}\n→ reply ({record['reply_status']}): {_as_phone_shows(record)}"
     if record["provider"] == "twilio":
         status = record["resource"].get("status")
-        return f"{record['id']} to {record['to']} [{status}]: {record['body']}"
+        return f"{record['id']} from {record['sender']} to {record['to']} [{status}]: {record['body']}"
     if record["kind"] == "delete":
         return f"deleted {record['id']}"
     text = record.get("text") or record.get("message", "")

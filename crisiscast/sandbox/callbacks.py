@@ -44,23 +44,28 @@ async def close(_app=None) -> None:
 
 async def report_status(state, message: dict, url: str, expired: bool = False) -> None:
     """Report sent, then delivered (or the failure these numbers get), to the message's StatusCallback; a message
-    that waited in the queue past its ValidityPeriod is reported failed with 30036 and never sent."""
+    that waited in the queue past its ValidityPeriod is reported failed with 30036 and never sent. A message
+    accepted by a Messaging Service is reported queued first, once its pool number is chosen; Twilio never
+    reports a message's initial status (accepted, queued)."""
+    pooled = message["status"] == "accepted"
     await asyncio.sleep(state.settings.queue_delay_ms / 1000)
     final, error_code = DELIVERY_FAILURES.get(message["to"], ("delivered", None))
     steps = ("sent", final)
     if expired:
         steps, final, error_code = ("failed",), "failed", str(EXPIRED)
-    for status in steps:
+    for status in ("queued",) * pooled + steps:
         await asyncio.sleep(state.settings.status_delay_ms / 1000)
         params = {"AccountSid": message["account_sid"], "ApiVersion": "2010-04-01", "From": message["from"] or "",
                   "To": message["to"], "MessageSid": message["sid"], "SmsSid": message["sid"],
                   "MessageStatus": status, "SmsStatus": status}
+        if message["messaging_service_sid"]:
+            params["MessagingServiceSid"] = message["messaging_service_sid"]
         if status == final and error_code:
             params["ErrorCode"] = error_code
         code, _ = await post_form(state, url, params)
         state.counters[f"twilio.callback_{code or 'unanswered'}"] += 1
         if not code:
             log.warning("status callback to %s: %s", url, _)
+        message["status"] = status
         if status == final:
-            message["status"] = final
             message["error_code"] = int(error_code) if error_code else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import re
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -23,6 +24,8 @@ MAGIC_TO = {
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number is not a valid mobile number"),
 }
+MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
+_turns = itertools.count()
 BODY_MAX = 1600
 VALIDITY_MAX = 36000
 
@@ -82,15 +85,16 @@ async def create(state, request) -> web.Response:
     if refused:
         return refused
     form = await request.post()
-    to, sender, body = form.get("To", ""), form.get("From", ""), form.get("Body", "")
+    to, body = form.get("To", ""), form.get("Body", "")
     if not to:
         return error(400, 21604, "A 'To' phone number is required.")
     if to in MAGIC_TO:
         return error(400, *MAGIC_TO[to])
     if not E164.match(to):
         return error(400, 21211, f"Invalid 'To' Phone Number: {to}")
-    if not sender and not form.get("MessagingServiceSid"):
-        return error(400, 21603, "A 'From' phone number is required.")
+    sender, service, refused = _sender(state, form)
+    if refused:
+        return refused
     if not body:
         return error(400, 21602, "Message body is required.")
     if len(body) > BODY_MAX:
@@ -99,29 +103,60 @@ async def create(state, request) -> web.Response:
     if validity is not None and not (validity.isdigit() and 1 <= int(validity) <= VALIDITY_MAX):
         return error(400, 21624, "Validity period can only be set to integers between 1 and 36,000 seconds "
                                  "(10 hours max).")
-    now = _rfc2822_now()
-    sid = state.new_id("SM")
-    message = {
-        "account_sid": state.credentials.twilio_account_sid, "api_version": "2010-04-01", "body": body,
-        "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
-        "error_code": None, "error_message": None, "from": sender or None,
-        "messaging_service_sid": form.get("MessagingServiceSid"), "num_media": "0",
-        "num_segments": str(count_sms(body).segments), "price": None, "price_unit": "USD", "sid": sid,
-        "status": "queued", "subresource_uris": {"media": _uri(state, sid, "/Media.json")}, "to": to,
-        "uri": _uri(state, sid, ".json"),
-    }
+    message = _resource(state, to, body, form.get("From") or None, service)
     # A message waits queue_delay_ms in Twilio's queue; past its ValidityPeriod it is never sent (error 30036).
     expired = validity is not None and state.settings.queue_delay_ms / 1000 > int(validity)
-    state.record(NAME, "sms", id=sid, to=to, sender=sender, body=body, validity_period=validity,
-                 expired=expired, status_callback=form.get("StatusCallback"), resource=message)
-    if expired and not (form.get("StatusCallback") and state.settings.status_callbacks):
+    state.record(NAME, "sms", id=message["sid"], to=to, sender=sender, body=body, validity_period=validity,
+                 expired=expired, status_callback=form.get("StatusCallback"), resource=message,
+                 from_given=form.get("From", ""), messaging_service_sid=service)
+    callback = form.get("StatusCallback") if state.settings.status_callbacks else None
+    answer = web.json_response(message, status=201)  # the body as created: a pooled message's From is not chosen yet
+    # The pool's number is chosen once the message is queued; a status callback reports that change.
+    message["from"] = sender
+    if expired and not callback:
         message.update(status="failed", error_code=callbacks.EXPIRED)
-    if form.get("StatusCallback") and state.settings.status_callbacks:
-        report = callbacks.report_status(state, message, form["StatusCallback"], expired)
-        task = asyncio.get_running_loop().create_task(report)
+    elif service and not callback:
+        message["status"] = "queued"
+    if callback:
+        task = asyncio.get_running_loop().create_task(callbacks.report_status(state, message, callback, expired))
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
-    return web.json_response(message, status=201)
+    return answer
+
+
+def _sender(state, form) -> tuple[str, str, web.Response | None]:
+    """Who sends: `From`, or with a MessagingServiceSid a number of the service's pool (`From` when it names one,
+    else the next in turn). Both may be given, as Twilio allows; neither is 21603."""
+    sender, service = form.get("From", ""), form.get("MessagingServiceSid", "")
+    if not service:
+        if not sender:
+            return "", "", error(400, 21603, "A 'From' or 'MessagingServiceSid' parameter is required to send "
+                                             "a message")
+        return sender, "", None
+    if not MESSAGING_SERVICE.match(service):
+        return "", "", error(400, 21705, "The Messaging Service is invalid")
+    credentials = state.credentials
+    if service != credentials.twilio_messaging_service_sid:
+        return "", "", error(400, 21701, "The Messaging Service does not exist")
+    pool = credentials.twilio_sender_pool
+    if sender and sender not in pool:
+        return "", "", error(400, 21606, "The 'From' phone number provided is not a valid message-capable "
+                                         "Twilio phone number for this destination/account")
+    return sender or pool[next(_turns) % len(pool)], service, None
+
+
+def _resource(state, to: str, body: str, sender: str | None, service: str) -> dict:
+    """A new Message resource: `accepted` through a Messaging Service, else `queued` (Twilio's initial statuses)."""
+    now = _rfc2822_now()
+    sid = state.new_id("SM")
+    return {
+        "account_sid": state.credentials.twilio_account_sid, "api_version": "2010-04-01", "body": body,
+        "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
+        "error_code": None, "error_message": None, "from": sender, "messaging_service_sid": service or None,
+        "num_media": "0", "num_segments": str(count_sms(body).segments), "price": None, "price_unit": "USD",
+        "sid": sid, "status": "accepted" if service else "queued",
+        "subresource_uris": {"media": _uri(state, sid, "/Media.json")}, "to": to, "uri": _uri(state, sid, ".json"),
+    }
 
 
 async def read(state, request) -> web.Response:

@@ -2,7 +2,8 @@
 
 - A cap on concurrent requests to the provider per account (Twilio answers 429, error 20429, past it).
   Slots are leases, so a worker killed while holding some gives them back when the lease runs out.
-- A rate limit per sender number (messages per second), as a GCRA token bucket on Redis's own clock.
+- A rate limit per sender (Twilio's MPS: message segments per second, for a number or a Messaging Service's
+  whole pool), as a GCRA token bucket on Redis's own clock. A text of n segments costs n turns.
 
 One script does all of it in one round trip. A process keeps what it was granted close at hand, so that
 most messages need no round trip at all: a slot whose request finished is kept (still counted in Redis)
@@ -36,18 +37,19 @@ from crisiscast.sending.redis_connections import Connections
 # KEYS: 1 the sender's theoretical arrival time (µs), 2 the account's slots (token -> ms of its last renewal).
 # ARGV: 1 interval µs, 2 tau µs, 3 cap, 4 lease ms, 5 messages wanted, 6 a slot's token ('' for none),
 # 7 '1' when that is a slot this process holds already (it is renewed, or taken anew if this server does
-# not know it: Redis was replaced), 8 how many tokens follow to give back, then those, then tokens whose
-# lease to renew. Returns {messages granted, 1 if the slot is ours, wait}: wait is µs until the rate
-# allows one, or -1 when the cap is full. A refusal takes nothing: neither the rate nor a slot.
+# not know it: Redis was replaced), 8 how many tokens follow to give back, 9 the fewest turns a grant may
+# hold (a text's segments: granted whole, as a GCRA of cost n, even past the burst), then the tokens to give
+# back, then tokens whose lease to renew. Returns {turns granted, 1 if the slot is ours, wait}: wait is µs
+# until the rate allows one, or -1 when the cap is full. A refusal takes nothing: neither the rate nor a slot.
 ADMIT = """
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_ms = math.floor(now_us / 1000)
 local lease = tonumber(ARGV[4])
 local back = tonumber(ARGV[8])
-if back > 0 then redis.call('ZREM', KEYS[2], unpack(ARGV, 9, 8 + back)) end
-if #ARGV >= 9 + back then
-  for i = 9 + back, #ARGV do redis.call('ZADD', KEYS[2], 'XX', now_ms, ARGV[i]) end
+if back > 0 then redis.call('ZREM', KEYS[2], unpack(ARGV, 10, 9 + back)) end
+if #ARGV >= 10 + back then
+  for i = 10 + back, #ARGV do redis.call('ZADD', KEYS[2], 'XX', now_ms, ARGV[i]) end
   redis.call('PEXPIRE', KEYS[2], lease)
 end
 local wanted = tonumber(ARGV[5])
@@ -57,7 +59,7 @@ if wanted > 0 then
   local tat = tonumber(redis.call('GET', KEYS[1]) or now_us)
   if tat < now_us then tat = now_us end
   if tat - now_us > tau then return {0, 0, tat - now_us - tau} end
-  granted = math.min(wanted, math.floor((tau - (tat - now_us)) / interval) + 1)
+  granted = math.max(tonumber(ARGV[9]), math.min(wanted, math.floor((tau - (tat - now_us)) / interval) + 1))
 end
 local slot = 0
 if ARGV[6] ~= '' then
@@ -135,12 +137,13 @@ class Throttle:
         self._connections.close()
 
     @contextmanager
-    def slot(self, message: bool = True):
+    def slot(self, message: bool = True, segments: int = 1):
         """Hold one request slot for the duration of the block, waiting for the rate and the cap as needed.
 
-        A request that sends no message (a lookup) waits for the cap only: the sender rate counts messages.
+        A message takes `segments` turns of the sender's rate (Twilio counts segments per second). A request
+        that sends no message (a lookup) waits for the cap only.
         """
-        token, generation = self._admit(message)
+        token, generation = self._admit(max(1, int(segments)) if message else 0)
         try:
             yield
         finally:
@@ -173,10 +176,12 @@ class Throttle:
         """Connections to Redis this throttle holds right now, idle or in a call."""
         return self._connections.open()
 
-    def _admit(self, message: bool) -> tuple[str, int]:
+    def _admit(self, cost: int) -> tuple[str, int]:
+        """A slot, and `cost` turns of the sender's rate (none for a lookup): (its token, its generation)."""
+        message = cost > 0
         while True:
             with self._lock:
-                credit = self._take_credit() if message else None
+                credit = self._take_credit(cost) if message else None
                 token = self._spare.pop()[0] if self._spare else None
                 generation = self._generation
             if (credit or not message) and token is not None:
@@ -184,8 +189,10 @@ class Throttle:
             # A kept slot goes along whenever we ask anyway: Redis renews it, or, replaced since, takes it anew.
             ask = token if token is not None else f"{self._prefix}{next(self._count)}"
             try:
-                granted, slot, wait_us = self._run(self._batch if message and not credit else 0, ask,
-                                                   token is not None, [], [])
+                # As many texts' turns as for one-segment texts (the script holds it to the burst), so a long text
+                # needs no more round trips per message than a short one.
+                granted, slot, wait_us = self._run(self._batch * cost if message and not credit else 0,
+                                                   ask, token is not None, [], [], need=cost)
             except RedisError as exc:
                 self._forget(token)
                 # Without the shared limits nothing may go out; nothing has gone out yet.
@@ -200,15 +207,15 @@ class Throttle:
                 elif wait_us < 0 and token is not None:  # ours no longer: Redis was replaced, and it is full
                     self._held.pop(token, None)
                     token = None
-                if granted:
-                    self._credits.extend([now + self._credit_seconds] * (granted - 1))
+                if granted:  # at least `cost`: the script grants a text's segments whole
+                    self._credits.extend([now + self._credit_seconds] * (granted - cost))
                     credit = now + self._credit_seconds
                 if (credit or not message) and token is not None:
                     return token, generation
                 if token is not None:  # the rate said wait: the slot waits among the spares meanwhile
                     self._spare.append((token, now))
                 if credit:
-                    self._credits.appendleft(credit)
+                    self._credits.extendleft([credit] * cost)
                 if wait_us < 0 and not self._spare:
                     # The cap is full: wait for one of this process's requests to finish, or CAP_POLL_SECONDS
                     # for another process to free a slot, rather than every thread polling Redis.
@@ -216,14 +223,16 @@ class Throttle:
             if wait_us > 0:
                 time.sleep(wait_us / 1_000_000)
 
-    def _take_credit(self) -> float | None:
-        """A reserved message still within its window (when it must be sent by), if there is one."""
+    def _take_credit(self, cost: int = 1) -> float | None:
+        """`cost` reserved turns still within their window (when they must be used by), taken together or not at
+        all; turns that expired are dropped."""
         now = time.monotonic()
-        while self._credits:
-            deadline = self._credits.popleft()
-            if deadline >= now:
-                return deadline
-        return None
+        while self._credits and self._credits[0] < now:
+            self._credits.popleft()
+        if len(self._credits) < cost:
+            return None
+        taken = [self._credits.popleft() for _ in range(cost)]
+        return min(taken)
 
     def _forget(self, token: str | None) -> None:
         """Redis failed us: it may have lost our slots, so none is reused; their leases free them."""
@@ -263,9 +272,11 @@ class Throttle:
                 except RedisError:
                     self._forget(None)
 
-    def _run(self, wanted: int, token: str, held: bool, give_back: list[str], renew: list[str]) -> list:
+    def _run(self, wanted: int, token: str, held: bool, give_back: list[str], renew: list[str],
+             need: int = 1) -> list:
         args = ("2", self.rate_key, self.slots_key, self.interval_us, self.tau_us, self.max_concurrency,
-                self.lease_ms, wanted, token, "1" if held else "0", len(give_back), *give_back, *renew)
+                self.lease_ms, wanted, token, "1" if held else "0", len(give_back), max(1, need),
+                *give_back, *renew)
         call = self._connections.call
         try:
             return call("EVALSHA", self._sha, *args)

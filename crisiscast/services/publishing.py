@@ -17,6 +17,7 @@ from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState
 from crisiscast.core.fields import REASON_MAX, too_long
 from crisiscast.core.rendering import RenderContext, Rendering, render_all
 from crisiscast.core.text import clean
+from crisiscast.core.throughput import Estimate
 from crisiscast.sending import supersede
 from crisiscast.services import retraction, review, subscribers
 from crisiscast.store import audit, queries
@@ -32,10 +33,20 @@ def update_link(settings, uid: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/u/{uid}"
 
 
-def render_context(settings, uid: str, audience: str = PUBLIC) -> RenderContext:
-    """What rendering needs; an internal update gets no link, since it has no public page to link to."""
+def render_context(settings, uid: str, audience: str = PUBLIC, limits: dict | None = None) -> RenderContext:
+    """What rendering needs; an internal update gets no link, since it has no public page to link to.
+    `limits` holds what channels learnt from their provider (channel_limits)."""
     link = update_link(settings, uid) if audience == PUBLIC else ""
-    return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS)
+    return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS,
+                         **{f"{name}_max": value for name, value in (limits or {}).items()})
+
+
+def channel_limits(draft: Draft, channels) -> dict:
+    """The limits the draft's channels read from their provider: a Mastodon instance's status length (asked
+    once per process, and only when the draft goes to Mastodon)."""
+    if not channels or "mastodon" not in draft.channels or "mastodon" not in channels:
+        return {}
+    return {"mastodon": channels["mastodon"].max_characters()}
 
 
 @dataclass(frozen=True)
@@ -52,13 +63,14 @@ def draft_audience(session: Session, draft: Draft) -> str:
                            subscribers.public_flags(session))
 
 
-def check(session: Session, draft: Draft, settings, uid: str) -> Checked:
-    """Validate the draft, its SMS lists included, decide its audience and render it as publish will."""
+def check(session: Session, draft: Draft, settings, uid: str, channels=None) -> Checked:
+    """Validate the draft, its SMS lists included, decide its audience and render it as publish will (to the
+    limits `channels` read from their providers, when given)."""
     draft.validate()
     if "sms" in draft.channels:
         subscribers.check_lists(session, draft.lists)
     chosen = draft_audience(session, draft)
-    ctx = render_context(settings, uid, chosen)
+    ctx = render_context(settings, uid, chosen, channel_limits(draft, channels))
     renderings = render_all(draft, ctx)
     if "x" in renderings:
         renderings["x"] = review.distinct_x(session, draft, ctx, renderings["x"])
@@ -71,12 +83,11 @@ def check_draft(session: Session, draft: Draft, settings, uid: str) -> dict[str,
 
 
 def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering) -> dict:
-    """Recipients, segments and the time the fan-out will take at the configured sender rate."""
-    recipients = subscribers.audience_count(session, draft.lists)
-    rate = settings.SMS_SENDER_RATE
-    segments = rendering.stats["segments"]
-    return {"recipients": recipients, "segments": segments, "total_segments": recipients * segments,
-            "rate": rate, "seconds": recipients / rate if rate > 0 else 0.0}
+    """Recipients, segments and the time the fan-out will take: all its segments at the sender's (or the
+    Messaging Service pool's) segments per second, SMS_SENDER_RATE."""
+    return Estimate(subscribers.audience_count(session, draft.lists), rendering.stats["segments"],
+                    settings.SMS_SENDER_RATE, settings.SMS_SENDER_TYPE,
+                    pooled=bool(settings.TWILIO_MESSAGING_SERVICE_SID)).to_dict()
 
 
 @dataclass
@@ -98,7 +109,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
         return Published(existing, created=False)
-    checked = check(session, draft, settings, uid)
+    checked = check(session, draft, settings, uid, channels)
     try:
         update = _store(session, draft, uid, author, checked, channels)
         session.commit()
@@ -166,7 +177,7 @@ def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
         channel = channels[name]
         missing = channel.missing_settings()
         rendering = checked.renderings[name].to_dict()
-        if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X, an edit on Facebook
+        if corrected is not None and name in retraction.TAKEN_DOWN:  # a reply on X and Mastodon, an edit on Facebook
             rendering["corrects_update_id"] = corrected.id
         delivery = Delivery(update=update, channel=name, rendering=rendering,
                             target=channel.describe(), attempts=0,

@@ -13,6 +13,10 @@ from crisiscast.store.models import Delivery, SmsRecipient, Subscriber, Update, 
 
 TAKEN_DOWN = ("x", "facebook")  # the channels whose posts a retraction deletes
 POSTS = ("sms", "x", "facebook")  # deliveries a retraction stops while they still wait in the queue
+TAKEN_DOWN += ("bluesky",)
+POSTS += ("bluesky",)
+TAKEN_DOWN += ("mastodon",)
+POSTS += ("mastodon",)
 R = SmsRecipient.__table__.c
 
 
@@ -45,7 +49,7 @@ def stop_unsent(session: Session, update: Update, actor: str) -> None:
 
 
 def take_down(session: Session, update: Update) -> list[Delivery]:
-    """A delete delivery for each post any version of the story made (or may still make) on X and Facebook."""
+    """A delete delivery for each post any version of the story made (or may still make) on X, Facebook and Mastodon."""
     session.flush()
     created = []
     for version in story(session, update):

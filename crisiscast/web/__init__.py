@@ -19,13 +19,16 @@ csrf = CSRFProtect()
 
 
 def duration(seconds: float) -> str:
-    """12 s, 4 min 10 s, 2 h 47 min: how long a fan-out will take, in words staff read at a glance."""
+    """12 s, 4 min 10 s, 2 h 47 min, 11 days 13 h: how long a fan-out will take, in words read at a glance."""
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
         return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} {seconds % 86400 // 3600} h"
 
 
 def create_app(settings=None, runtime: Runtime | None = None) -> Flask:

@@ -10,7 +10,7 @@ from crisiscast.core.counters import live_counts
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.rendering import Rendering, fingerprint
 from crisiscast.services import publishing, review
-from crisiscast.web.helpers import db, settings
+from crisiscast.web.helpers import db, runtime, settings
 
 
 @dataclass
@@ -43,7 +43,8 @@ def unchecked(values: dict, uid: str) -> Checked:
     if typed.notices:
         values = {**values, **typed.text_values()}
     draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)))
-    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid)),
+    limits = publishing.channel_limits(draft, runtime().channels)
+    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid, limits=limits)),
                    notices=dict(typed.notices))
 
 
@@ -56,7 +57,7 @@ def check(values: dict, uid: str) -> Checked:
     left.update({f"ph_{name}": f"Fill in {placeholders.label(name).lower()}: it cannot go out as {{{name}}}."
                  for name in placeholders.in_fields(filled)})
     try:
-        decided = publishing.check(db(), draft, settings(), uid)
+        decided = publishing.check(db(), draft, settings(), uid, runtime().channels)
     except ValidationError as exc:
         result.errors = {**exc.errors, **left}
         return result

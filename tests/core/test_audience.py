@@ -13,6 +13,8 @@ FLAGS = {"public": True, "media": True, "staff-on-call": False}
     (("feed",), (), PUBLIC),
     (("x",), (), PUBLIC),
     (("facebook",), (), PUBLIC),
+    (("mastodon",), (), PUBLIC),  # a public status: never an internal or exercise-only channel
+    (("sms", "mastodon"), ("staff-on-call",), PUBLIC),
     (("sms", "feed"), ("staff-on-call",), PUBLIC),
     (("sms",), ("no-such-list",), INTERNAL),  # an unknown list never makes an update public
     (("sms",), (), INTERNAL),

@@ -220,7 +220,7 @@ def test_preview_estimates_the_sms_fan_out(client, auth, subscribe, settings):
     text = page.get_data(as_text=True)
     estimate = " ".join(re.search(r'<p id="sms-estimate">(.*?)</p>', text, re.S).group(1).split())
     assert estimate == ("To <strong>25</strong> recipients on media · 50 segments in all · "
-                        "about <strong>0 s</strong> at 5000.0 messages/s")
+                        "about <strong>0 s</strong> at 5,000 segments/s, a long code")
 
 
 def test_sms_without_a_list_is_refused(client, auth):
