@@ -22,7 +22,7 @@ Positive = Annotated[int, Field(ge=1)]
 LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "CRISISCAST_INSTANCE"})
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
-                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
+                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_", "APPROVAL_")
 KNOWN_PREFIXES += ("BLUESKY_",)
 KNOWN_PREFIXES += ("MASTODON_",)
 SECRET_SETTINGS = frozenset({
@@ -53,6 +53,9 @@ class Settings(BaseModel):
     PUBLIC_DIR: str = ""
     PUBLIC_MAX_AGE: Annotated[int, Field(ge=0)] = 10
     WEBSUB_HUB_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # The staff list texted when a promised update is overdue, and how often again while it stays overdue.
+    ONCALL_LIST: Annotated[str, Field(min_length=1, max_length=60)] = "staff-on-call"
+    OVERDUE_REMINDER_MINUTES: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
@@ -120,6 +123,11 @@ class Settings(BaseModel):
     RETRY_MAX_ATTEMPTS: Positive = 6
     RETRY_BASE_SECONDS: Annotated[float, Field(ge=0)] = 2.0
     RETRY_MAX_SECONDS: Annotated[float, Field(ge=0)] = 300.0
+
+    # Two-person approval: off for a single-person deployment; on, an author's Publish waits for an approver.
+    APPROVAL_REQUIRED: bool = False
+    APPROVAL_TIMEOUT_MINUTES: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
+    APPROVAL_NOTIFY_LIST: Annotated[str, Field(max_length=40)] = ""
 
     CRISISCAST_ADMIN_PASSWORD: str = ""
 

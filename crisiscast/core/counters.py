@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from crisiscast.core.domain import HEADLINE_MAX, Draft
-from crisiscast.core.rendering import RenderContext, render_sms, status_line
+from crisiscast.core.rendering import RenderContext, promise_line, render_sms, status_line
 from crisiscast.core.textlimits import X_MAX_WEIGHT, x_weight
 from crisiscast.core.textlimits import BLUESKY_MAX_GRAPHEMES, graphemes
 from crisiscast.core.textlimits import mastodon_length
@@ -20,7 +20,7 @@ UNBOUNDED = 10 ** 6
 def live_counts(draft: Draft, ctx: RenderContext) -> dict:
     """Headline characters, SMS segments, X weighted and Mastodon length of `draft` as it stands (blanks allowed)."""
     sms = render_sms(draft, replace(ctx, sms_max_segments=UNBOUNDED))
-    x_text = "\n".join(p for p in (draft.headline, status_line(draft), draft.body) if p)
+    x_text = "\n".join(p for p in (draft.headline, status_line(draft), draft.body, promise_line(draft, ctx)) if p)
     counts = {"headline": len(draft.headline), "headline_max": HEADLINE_MAX,
               "sms_segments": sms.stats["segments"], "sms_max_segments": ctx.sms_max_segments,
               "x_weight": x_weight(x_text), "x_max": X_MAX_WEIGHT}

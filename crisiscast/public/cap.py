@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from lxml import etree
 
+from crisiscast.core import promise
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.core.text import clean
 
@@ -83,8 +84,11 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     add(info, "certainty", "Observed")
     add(info, "senderName", settings.ORG_NAME)
     add(info, "headline", update.headline)
-    add(info, "description", f"ER: {ER_ACCESS[update.er_access]}. Hospital: "
-                             f"{OPERATING_STATUS[update.operating_status]}." + (f"\n\n{update.body}" if update.body else ""))
+    # The promised next update goes in the description, as every channel says it; not in `expires`, which would
+    # drop the alert from displays the moment an update runs late, while it is still the hospital's latest word.
+    promised = promise.for_update(update, settings.TIMEZONE)
+    add(info, "description", f"ER: {ER_ACCESS[update.er_access]}. Hospital: {OPERATING_STATUS[update.operating_status]}."
+                             + "".join(f"\n\n{p}" for p in (update.body, promised) if p))
     steps = [INSTRUCTIONS[s] for s in (update.er_access, update.operating_status) if s in INSTRUCTIONS]
     if steps:
         add(info, "instruction", " ".join(steps))

@@ -4,14 +4,16 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from crisiscast.core.domain import BODY_MAX, HEADLINE_MAX, INCIDENT_MAX, NEXT_UPDATE_MAX
+from crisiscast.core.domain import BODY_MAX, HEADLINE_MAX, INCIDENT_MAX
+from crisiscast.core.promise import CLOCK_MAX
 from crisiscast.core.text import clean
 from crisiscast.store.models import SavedDraft, User, utcnow
 
 # The composer's fields and the most each may hold here (a little over the publish limits, so a draft that is
 # too long is kept as typed and the preview says what to cut).
 FIELDS = {"incident": INCIDENT_MAX * 2, "er_access": 32, "operating_status": 32, "headline": HEADLINE_MAX * 2,
-          "next_update": NEXT_UPDATE_MAX * 2, "body": BODY_MAX * 2, "corrects": 32, "uid": 32}
+          "next_at": CLOCK_MAX, "no_further_updates": 1, "body": BODY_MAX * 2, "corrects": 32, "uid": 32,
+          "keep_earlier": 1, "template": 12}
 CHOICES = {"channels": 8, "lists": 50}
 
 

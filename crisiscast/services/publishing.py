@@ -5,6 +5,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select
@@ -38,6 +39,7 @@ def render_context(settings, uid: str, audience: str = PUBLIC, limits: dict | No
     `limits` holds what channels learnt from their provider (channel_limits)."""
     link = update_link(settings, uid) if audience == PUBLIC else ""
     return RenderContext(org_name=settings.ORG_NAME, link=link, sms_max_segments=settings.SMS_MAX_SEGMENTS,
+                         zone=settings.TIMEZONE, now=utcnow(),
                          **{f"{name}_max": value for name, value in (limits or {}).items()})
 
 
@@ -90,6 +92,22 @@ def sms_estimate(session: Session, draft: Draft, settings, rendering: Rendering)
                     pooled=bool(settings.TWILIO_MESSAGING_SERVICE_SID)).to_dict()
 
 
+@dataclass(frozen=True)
+class Release:
+    """How an update is let out: "direct", "approved" by a second person, or "break_glass" with a reason."""
+
+    kind: str = "direct"
+    approved_by: User | None = None
+    at: datetime | None = None
+    reason: str = ""
+    # What the audit log says of the release, recorded with the update's id in the publish's transaction.
+    actor: str = ""
+    note: str = ""
+
+
+DIRECT = Release()
+
+
 @dataclass
 class Published:
     """What publish did: the update, whether this call created it, and whether its jobs reached the queue."""
@@ -101,10 +119,11 @@ class Published:
 
 
 def publish(session: Session, draft: Draft, *, uid: str, author: User, settings, channels,
-            enqueue: Callable[[int, str], None]) -> Published:
+            enqueue: Callable[[int, str], None], release: Release = DIRECT) -> Published:
     """Store the update and one delivery per channel in one transaction, then enqueue the pending ones.
 
-    Publishing the same `uid` again returns the stored update and sends nothing more.
+    Publishing the same `uid` again returns the stored update and sends nothing more. Whatever the caller
+    changed in `session` beforehand (an approval's claim) commits with the update, or not at all.
     """
     existing = session.scalar(select(Update).where(Update.uid == uid))
     if existing is not None:
@@ -112,6 +131,7 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     checked = check(session, draft, settings, uid, channels)
     try:
         update = _store(session, draft, uid, author, checked, channels)
+        _released(session, update, release)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -130,6 +150,15 @@ def publish(session: Session, draft: Draft, *, uid: str, author: User, settings,
     return result
 
 
+def _released(session: Session, update: Update, release: Release) -> None:
+    update.release, update.release_reason = release.kind, release.reason
+    if release.approved_by is not None:
+        update.approved_by_id, update.approved_at = release.approved_by.id, release.at
+    if release.note:  # an approval, or loudly a publish without one
+        audit.record(session, actor=release.actor, action=release.kind, update_id=update.id, message=release.note,
+                     outcome="warning" if release.kind == "break_glass" else "ok")
+
+
 def published(session: Session, uid: str) -> Update | None:
     """The update already published under `uid`, if any."""
     return session.scalar(select(Update).where(Update.uid == uid))
@@ -138,11 +167,11 @@ def published(session: Session, uid: str) -> Update | None:
 def differs(update: Update, draft: Draft) -> bool:
     """True when `draft` is not what `update` published: an edit made after publishing, not a double submit."""
     sent = (update.incident.title, update.er_access, update.operating_status, update.headline, update.body,
-            update.next_update, tuple(d.channel for d in update.deliveries))
+            update.next_update_at, update.no_further_updates, tuple(d.channel for d in update.deliveries))
     sms = next((d for d in update.deliveries if d.channel == "sms"), None)
     lists = tuple(sms.audience or ()) if sms else ()
     typed = (draft.incident, draft.er_access, draft.operating_status, draft.headline, draft.body,
-             draft.next_update, tuple(draft.channels))
+             draft.next_update_at, draft.no_further_updates, tuple(draft.channels))
     return sent != typed or (sms is not None and tuple(draft.lists) != lists)
 
 
@@ -164,7 +193,8 @@ def _store(session, draft, uid, author, checked: Checked, channels) -> Update:
         incident.slug = f"{slugify(draft.incident)}-{incident.id}"
     update = Update(uid=uid, incident=incident, er_access=draft.er_access, operating_status=draft.operating_status,
                     headline=draft.headline, body=draft.body, author=author, published_at=utcnow(),
-                    next_update=draft.next_update, corrects=corrected, supersede_earlier=not draft.keep_earlier,
+                    next_update_at=draft.next_update_at, no_further_updates=draft.no_further_updates,
+                    corrects=corrected, supersede_earlier=not draft.keep_earlier,
                     story_uid=(corrected.story_uid or corrected.uid) if corrected else uid,
                     audience=checked.audience)
     session.add(update)

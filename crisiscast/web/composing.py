@@ -3,13 +3,15 @@ render every channel, and sum up what Publish will do."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
-from crisiscast.core import placeholders
+from crisiscast.core import placeholders, promise
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.counters import live_counts
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.rendering import Rendering, fingerprint
 from crisiscast.services import publishing, review
+from crisiscast.store.models import utcnow
 from crisiscast.web.helpers import db, runtime, settings
 
 
@@ -39,10 +41,12 @@ class Checked:
 def unchecked(values: dict, uid: str) -> Checked:
     """A form as it starts (or comes back), not validated yet: only its counters. Invisible control characters
     are taken out of the author's text here, so the form shows (and publish sends) the text without them."""
-    typed = Draft.from_form(values)
+    clock = promise.Clock.of(settings().TIMEZONE, utcnow())
+    values = promise.settle_form(values, clock)
+    typed = Draft.from_form(values, clock)
     if typed.notices:
         values = {**values, **typed.text_values()}
-    draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)))
+    draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)), clock)
     limits = publishing.channel_limits(draft, runtime().channels)
     return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid, limits=limits)),
                    notices=dict(typed.notices))
@@ -70,6 +74,12 @@ def check(values: dict, uid: str) -> Checked:
     if "sms" in renderings:
         result.estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"])
     return result
+
+
+def zone_label() -> str:
+    """"America/Chicago, CST now": the zone the composer's clock time is read in."""
+    name = settings().TIMEZONE
+    return f"{name}, {utcnow().astimezone(ZoneInfo(name)):%Z} now"
 
 
 def publish_label(checked: Checked) -> str:

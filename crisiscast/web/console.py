@@ -15,6 +15,7 @@ from crisiscast.core.domain import (
     ValidationError,
 )
 from crisiscast.core import guards, placeholders
+from crisiscast.core.promise import QUICK_MINUTES
 from crisiscast.core.text import removal_notice, scrub
 from crisiscast.public import isolation, site
 from crisiscast.sending import sms_recipients
@@ -31,7 +32,7 @@ from crisiscast.services import (
     templates,
 )
 from crisiscast.store.models import Delivery, MessageTemplate, Update
-from crisiscast.web import composing, queueing
+from crisiscast.web import approval, composing, queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, form_values, runtime, settings
 
@@ -75,6 +76,8 @@ def compose():
     held = _held_back(checked, uid)
     if held is not None:
         return held
+    if settings().APPROVAL_REQUIRED:  # a second person decides; nothing is stored as an update until then
+        return approval.request_approval(checked, uid)
     result = publishing.publish(db(), checked.draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if result.created:
@@ -322,6 +325,7 @@ def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
         "labels": CHANNEL_LABELS, "lists": subscribers.all_lists(db()), "list_counts": subscribers.list_counts(db()),
         "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,
         "internal": checked.audience == INTERNAL, "internal_notice": INTERNAL_NOTICE, "notices": checked.notices,
+        "quick_minutes": QUICK_MINUTES, "zone_label": composing.zone_label(),
     }
 
 

@@ -1,4 +1,6 @@
 """Rendering one draft for each channel within its limits."""
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from crisiscast.core.domain import Draft, ValidationError
@@ -77,3 +79,39 @@ def test_an_sms_without_a_link_is_cut_with_no_more_line():
                      RenderContext(org_name="Scott & White", link="", sms_max_segments=2))
     assert sms.shortened and sms.link == "" and "More:" not in sms.text and "http" not in sms.text
     assert sms.text.endswith("...") and count_sms(sms.text).segments == 2
+
+
+PROMISED = dict(next_update_at=datetime(2026, 12, 8, 8, 30, tzinfo=timezone.utc))
+CHICAGO_CTX = RenderContext("Scott & White", CTX.link, sms_max_segments=3, zone="America/Chicago",
+                            now=PROMISED["next_update_at"] - timedelta(minutes=40))
+
+
+def test_every_channel_carries_the_promise_in_the_hospitals_zone():
+    everywhere = ("sms", "x", "facebook", "feed", "bluesky", "mastodon")
+    renderings = render_all(draft(**PROMISED), CHICAGO_CTX, channels=everywhere)
+    for name in everywhere:
+        assert "Next update by 02:30 CST." in renderings[name].text, name
+    assert renderings["sms"].text.endswith("Ambulances go to Metroplex.\nNext update by 02:30 CST.")
+    no_further = render_all(draft(no_further_updates=True), CHICAGO_CTX)
+    assert all(r.text.endswith("No further updates planned.") for r in no_further.values())
+
+
+@pytest.mark.parametrize("segments", [2, 3, 10])
+def test_a_long_headline_and_body_keep_the_whole_promise_within_the_sms_segments_and_x_weight(segments):
+    long = draft(headline="H" * 120, body="Families should call the family line at 254-724-2111 for news. " * 60,
+                 **PROMISED)
+    ctx = RenderContext("Scott & White", CTX.link, sms_max_segments=segments, zone="America/Chicago",
+                        now=CHICAGO_CTX.now)
+    sms, x = render_sms(long, ctx), render_x(long, ctx)
+    assert sms.shortened and count_sms(sms.text).segments <= segments
+    assert sms.text.endswith("...\nNext update by 02:30 CST.\nMore: " + CTX.link)
+    assert x.shortened and x_weight(x.text) <= 280
+    assert x.text.endswith("…\nNext update by 02:30 CST.\n" + CTX.link)
+
+
+def test_at_one_segment_a_headline_that_leaves_no_room_for_the_promise_is_named_never_cut():
+    one = RenderContext("Scott & White", CTX.link, sms_max_segments=1, zone="America/Chicago")
+    assert render_sms(draft(headline="H" * 60, body=""), one).stats["segments"] == 1
+    with pytest.raises(ValidationError) as exc:
+        render_sms(draft(headline="H" * 60, body="", **PROMISED), one)
+    assert "shorten the headline" in exc.value.errors["sms"]
