@@ -59,6 +59,8 @@ class Settings(BaseModel):
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
+    # Exercises (drills): "off" skips X, Facebook, Bluesky and Mastodon for them; "on" posts them (a sandbox or test accounts).
+    EXERCISE_SOCIAL: Literal["off", "on"] = "off"
     PHI_ALLOWED_CONTACTS: Annotated[str, Field(max_length=2000)] = ""
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"

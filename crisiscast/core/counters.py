@@ -20,7 +20,8 @@ UNBOUNDED = 10 ** 6
 def live_counts(draft: Draft, ctx: RenderContext) -> dict:
     """Headline characters, SMS segments, X weighted and Mastodon length of `draft` as it stands (blanks allowed)."""
     sms = render_sms(draft, replace(ctx, sms_max_segments=UNBOUNDED))
-    x_text = "\n".join(p for p in (draft.headline, status_line(draft), draft.body, promise_line(draft, ctx)) if p)
+    x_text = "\n".join(p for p in (ctx.marker + draft.headline, status_line(draft), draft.body,
+                                    promise_line(draft, ctx)) if p)
     counts = {"headline": len(draft.headline), "headline_max": HEADLINE_MAX,
               "sms_segments": sms.stats["segments"], "sms_max_segments": ctx.sms_max_segments,
               "x_weight": x_weight(x_text), "x_max": X_MAX_WEIGHT}

@@ -117,6 +117,8 @@ class Draft:
     keep_earlier: bool = False
     # Why the clock time typed cannot be a promise (it passed a moment ago, or is no time); not part of the text.
     promise_error: str = field(default="", compare=False)
+    # A drill: marked "EXERCISE —" everywhere, never public (crisiscast.core.audience.EXERCISE).
+    exercise: bool = False
 
     @classmethod
     def from_form(cls, form: Mapping[str, str | Sequence[str]], clock: promise.Clock | None = None) -> Draft:
@@ -140,6 +142,7 @@ class Draft:
             notices=tuple((name, removal_notice(TEXT_FIELDS[name], t.removed)) for name, t in text.items()
                           if t.removed),
             keep_earlier=bool(form.get("keep_earlier")),
+            exercise=bool(form.get("exercise")),
         )
 
     def text_values(self) -> dict[str, str]:

@@ -24,6 +24,9 @@ FACEBOOK_MAX = 63206
 # replaced as Twilio's Smart Encoding does. Anything else outside GSM-7 (emoji, other scripts) is kept.
 SMART_ENCODING = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-",
                                 "…": "...", "\u00a0": " ", "\u2009": " ", "•": "-"})
+# What every rendering of an exercise (a drill) starts with; an SMS carries it smart-encoded ("EXERCISE - "),
+# since the dash alone would force the whole text into UCS-2.
+EXERCISE_MARKER = "EXERCISE — "
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,13 @@ class RenderContext:
     now: datetime | None = None
     # The Mastodon instance's own status length (its configuration says; 500 when it does not).
     mastodon_max: int = MASTODON_DEFAULT_MAX
+    # A drill: every rendering starts with EXERCISE_MARKER, and the limits count it.
+    exercise: bool = False
+
+    @property
+    def marker(self) -> str:
+        """EXERCISE_MARKER for an exercise, else nothing."""
+        return EXERCISE_MARKER if self.exercise else ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ def render_sms(draft: Draft, ctx: RenderContext) -> Rendering:
     promised = promise_line(draft, ctx)
 
     def compose(body: str, link: str) -> str:
-        parts = [f"{ctx.org_name}: {draft.headline}", status_line(draft)]
+        parts = [f"{ctx.marker}{ctx.org_name}: {draft.headline}", status_line(draft)]
         parts += [p for p in (body, promised, link and f"More: {link}") if p]
         return "\n".join(parts).translate(SMART_ENCODING)
 
@@ -123,7 +133,7 @@ def render_sms(draft: Draft, ctx: RenderContext) -> Rendering:
 def render_x(draft: Draft, ctx: RenderContext) -> Rendering:
     """The X post, within 280 weighted characters; shortened with a link when it has to be."""
 
-    headline = f"{draft.headline} ({ctx.x_repeat})" if ctx.x_repeat > 1 else draft.headline
+    headline = ctx.marker + (f"{draft.headline} ({ctx.x_repeat})" if ctx.x_repeat > 1 else draft.headline)
     promised = promise_line(draft, ctx)
 
     def compose(body: str, link: str) -> str:
@@ -145,7 +155,8 @@ def render_x(draft: Draft, ctx: RenderContext) -> Rendering:
 
 def render_facebook(draft: Draft, ctx: RenderContext) -> Rendering:
     """The Page post: the whole update, with the link to its public page attached."""
-    text = "\n\n".join(p for p in (draft.headline, status_line(draft), draft.body, promise_line(draft, ctx)) if p)
+    text = "\n\n".join(p for p in (ctx.marker + draft.headline, status_line(draft), draft.body,
+                                  promise_line(draft, ctx)) if p)
     if len(text) > FACEBOOK_MAX:
         raise ValidationError({"facebook": f"The post is {len(text)} characters; Facebook allows {FACEBOOK_MAX}."})
     return Rendering("facebook", text, link=ctx.link, stats={"characters": len(text)})
@@ -157,7 +168,7 @@ def render_bluesky(draft: Draft, ctx: RenderContext) -> Rendering:
     promised = promise_line(draft, ctx)
 
     def compose(body: str, _link: str) -> str:
-        return "\n".join(p for p in (draft.headline, status_line(draft), body, promised, ctx.link) if p)
+        return "\n".join(p for p in (ctx.marker + draft.headline, status_line(draft), body, promised, ctx.link) if p)
 
     def fits(text: str) -> bool:
         return graphemes(text) <= BLUESKY_MAX_GRAPHEMES and len(text.encode()) <= BLUESKY_MAX_BYTES
@@ -181,7 +192,7 @@ def render_mastodon(draft: Draft, ctx: RenderContext) -> Rendering:
     promised = promise_line(draft, ctx)
 
     def compose(body: str, _link: str) -> str:
-        return "\n".join(p for p in (draft.headline, status_line(draft), body, promised, ctx.link) if p)
+        return "\n".join(p for p in (ctx.marker + draft.headline, status_line(draft), body, promised, ctx.link) if p)
 
     def fits(text: str) -> bool:
         return mastodon_length(text) <= ctx.mastodon_max
@@ -197,11 +208,14 @@ def render_mastodon(draft: Draft, ctx: RenderContext) -> Rendering:
     return Rendering("mastodon", text, link=ctx.link, shortened=shortened, stats=stats)
 
 
-def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int) -> Rendering:
+def render_retraction_sms(org_name: str, headline: str, reason: str, max_segments: int,
+                          exercise: bool = False) -> Rendering:
     """The text that tells those who got an update that it was withdrawn, within `max_segments`."""
+    marker = EXERCISE_MARKER if exercise else ""
+
     def compose(cut: int) -> str:
         quoted = headline if cut >= len(headline) else headline[:max(cut, 0)].rstrip() + "..."
-        return (f"{org_name}: please disregard our earlier message \"{quoted}\": it was withdrawn. "
+        return (f"{marker}{org_name}: please disregard our earlier message \"{quoted}\": it was withdrawn. "
                 f"{reason}").strip().translate(SMART_ENCODING)
 
     cut = len(headline)
@@ -217,7 +231,7 @@ def render_retraction_sms(org_name: str, headline: str, reason: str, max_segment
 def render_feed(draft: Draft, ctx: RenderContext) -> Rendering:
     """The feed entry: the headline as title, statuses and text as content."""
     text = "\n\n".join(p for p in (status_line(draft), draft.body, promise_line(draft, ctx)) if p)
-    return Rendering("feed", text, title=draft.headline, link=ctx.link, stats={"characters": len(text)})
+    return Rendering("feed", text, title=ctx.marker + draft.headline, link=ctx.link, stats={"characters": len(text)})
 
 
 def _fit(body: str, link: str, compose: Callable[[str, str], str], fits: Callable[[str], bool],

@@ -26,7 +26,7 @@ PENDING, APPROVED, REJECTED, WITHDRAWN, BREAK_GLASS = "pending", "approved", "re
 REASON_MAX = 500  # approval_requests.reason, updates.release_reason
 # The compose form's fields a request keeps (the form's own controls, its token and digest, are not kept).
 KEPT = ("uid", "incident", "er_access", "operating_status", "headline", "body", "next_at", "no_further_updates",
-        "next_update", "corrects", "template", "keep_earlier", "channels", "lists")
+        "next_update", "corrects", "template", "keep_earlier", "exercise", "channels", "lists")
 
 
 class Refused(Exception):

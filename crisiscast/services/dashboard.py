@@ -52,8 +52,11 @@ def starting_values(session: Session, configured: list[str], corrects: str = "")
     if original is not None:
         return {"incident": original.incident.title, "er_access": original.er_access, "corrects": original.uid,
                 "operating_status": original.operating_status, "headline": original.headline,
-                "body": original.body, "channels": ["feed"], "lists": [], **_promise_values(original)}
-    latest = next(iter(recent_updates(session, limit=1)), None)
+                "body": original.body, "channels": ["feed"], "lists": [], **_promise_values(original),
+                **({"exercise": "on", "channels": ["sms"], "lists": ["drill"]} if original.exercise else {})}
+    # Never from a drill: its incident and statuses must not slip into a real update.
+    latest = session.scalars(select(Update).where(Update.exercise.is_(False))
+                             .order_by(Update.published_at.desc()).limit(1)).first()
     if latest is None:
         return {"channels": configured, "lists": ["public"]}
     return {"incident": latest.incident.title, "er_access": latest.er_access,

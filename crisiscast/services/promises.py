@@ -22,8 +22,9 @@ ACTOR = "system"
 
 
 def latest_promises(session: Session) -> list[Promise]:
-    """Each incident's latest non-retracted update of each audience, as promises (one grouped query)."""
-    live = Update.retracted_at.is_(None)
+    """Each incident's latest non-retracted update of each audience, as promises (one grouped query). A drill
+    neither makes a promise nor keeps one: its "next update" is part of the exercise."""
+    live = Update.retracted_at.is_(None) & Update.exercise.is_(False)
     newest = (select(Update.incident_id, Update.audience, func.max(Update.published_at).label("at"))
               .where(live).group_by(Update.incident_id, Update.audience).subquery())
     rows = session.execute(

@@ -92,7 +92,7 @@ def notify_recipients(session: Session, update: Update, settings, actor: str) ->
     if not recipients_to_notify(session, update) or _delivery(update, "sms.notice") is not None:
         return None
     rendering = render_retraction_sms(settings.ORG_NAME, update.headline, update.retraction_reason,
-                                      settings.SMS_MAX_SEGMENTS)
+                                      settings.SMS_MAX_SEGMENTS, exercise=update.exercise)
     notice = Delivery(update=update, channel="sms.notice", rendering=rendering.to_dict(), attempts=0,
                       target="those who received it", state=DeliveryState.PENDING)
     session.add(notice)

@@ -121,6 +121,10 @@ class Update(Base):
     # No foreign key: a plain ADD COLUMN on SQLite, and the approver's name is in the audit log too.
     approved_by_id: Mapped[int | None] = mapped_column(Integer)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A drill (audience "exercise"): marked EXERCISE everywhere, never public. A correction of one is one too.
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # When the author started writing it (the draft's first autosave), for the drill report; None if unsaved.
+    composed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")

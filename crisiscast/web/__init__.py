@@ -44,14 +44,15 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
                                 promise_of=promise.for_update)
     app.jinja_env.filters["duration"] = duration
 
-    from crisiscast.web import (account, admin, approval, audit_log, auth, cli, console, limits, overdue, paperwork,
-                                public, queueing, subscribers, webhooks)
+    from crisiscast.web import (account, admin, approval, audit_log, auth, cli, console, drill_report, limits, overdue,
+                                paperwork, public, queueing, subscribers, webhooks)
 
     queueing.init_app(app)
     overdue.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
-    for module in (auth, account, console, approval, admin, subscribers, audit_log, paperwork, public, webhooks):
+    for module in (auth, account, console, approval, admin, subscribers, audit_log, drill_report, paperwork, public,
+                   webhooks):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
     limits.init_app(app, settings)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from crisiscast.core import placeholders, promise
-from crisiscast.core.audience import PUBLIC
+from crisiscast.core.audience import EXERCISE, PUBLIC
 from crisiscast.core.counters import live_counts
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.core.rendering import Rendering, fingerprint
@@ -31,6 +31,8 @@ class Checked:
     audience: str = PUBLIC
     # Per field: the notice that invisible control characters were removed from what the author typed.
     notices: dict = field(default_factory=dict)
+    # An exercise's chosen channels that it does not use, each with the reason.
+    skipped: dict = field(default_factory=dict)
 
     @property
     def asking(self) -> list[str]:
@@ -48,7 +50,9 @@ def unchecked(values: dict, uid: str) -> Checked:
         values = {**values, **typed.text_values()}
     draft = Draft.from_form(placeholders.fill_form(values, placeholders.values_from(values)), clock)
     limits = publishing.channel_limits(draft, runtime().channels)
-    return Checked(values, draft, counts=live_counts(draft, publishing.render_context(settings(), uid, limits=limits)),
+    # An exercise's counters count its "EXERCISE —" marker: what the limits will see.
+    ctx = publishing.render_context(settings(), uid, EXERCISE if draft.exercise else PUBLIC, limits=limits)
+    return Checked(values, draft, counts=live_counts(draft, ctx),
                    notices=dict(typed.notices))
 
 
@@ -68,7 +72,7 @@ def check(values: dict, uid: str) -> Checked:
     if left:
         result.errors = left
         return result
-    renderings, result.audience = decided.renderings, decided.audience
+    renderings, result.audience, result.skipped = decided.renderings, decided.audience, decided.skipped
     result.renderings, result.digest = renderings, fingerprint(renderings, draft.lists, decided.audience)
     result.warnings = review.warnings(draft, settings())
     if "sms" in renderings:
@@ -84,8 +88,8 @@ def zone_label() -> str:
 
 def publish_label(checked: Checked) -> str:
     """'Publish to 4 channels · 1,240 texts': what the button does, in its own words."""
-    count = len(checked.renderings or checked.draft.channels)
-    text = f"Publish to {count} channel{'s' if count != 1 else ''}"
+    count = len([c for c in checked.renderings or checked.draft.channels if c not in checked.skipped])
+    text = f"Publish {'exercise ' if checked.audience == EXERCISE else ''}to {count} channel{'s' if count != 1 else ''}"
     if checked.estimate:
         texts = checked.estimate["recipients"]
         text += f" · {texts:,} text{'s' if texts != 1 else ''}"

@@ -5,7 +5,7 @@ import re
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE, PUBLIC
+from crisiscast.core.audience import EXERCISE, EXERCISE_NOTICE, INTERNAL, INTERNAL_NOTICE, PUBLIC
 from crisiscast.core.domain import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -142,7 +142,7 @@ def _form_uid() -> str:
 
 def _published(update: Update, values: dict) -> None:
     """After a new update is stored: the draft is done, the template counted, the acknowledged warnings audited."""
-    drafts.discard(db(), g.user)
+    drafts.finish(db(), g.user, update)
     templates.record_use(db(), update, values.get("template", ""))
     if g.get("acknowledged_warnings"):
         review.record_acknowledgement(db(), update, g.acknowledged_warnings, g.user.username)
@@ -252,6 +252,7 @@ def _retraction_flash(withdrawn: Update, taken_down: str, waiting: str, render_f
               f"Taken down elsewhere: {taken_down}.{waiting}", "error")
         return
     public = ("it leaves the public status page and feeds, CAP readers get a Cancel" if withdrawn.audience == PUBLIC
+              else "it was an exercise, so nothing public changes" if withdrawn.audience == EXERCISE
               else "it was internal (staff only), so nothing public changes")
     flash(f"Retracted: {public}; {taken_down}.{waiting}", "success")
 
@@ -326,6 +327,7 @@ def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
         "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,
         "internal": checked.audience == INTERNAL, "internal_notice": INTERNAL_NOTICE, "notices": checked.notices,
         "quick_minutes": QUICK_MINUTES, "zone_label": composing.zone_label(),
+        "exercise": checked.audience == EXERCISE, "exercise_notice": EXERCISE_NOTICE, "skipped": checked.skipped,
     }
 
 

@@ -4,13 +4,13 @@
 priority. The seeded lists: staff-on-call (who must act) before media before public.
 
 Revision ID: 0020
-Revises: 0019
+Revises: 0018
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

@@ -140,3 +140,13 @@ def test_the_worker_loop_runs_the_check_beside_the_reconciler(db, runtime, queue
     work(queue)
     assert sorted(m["to"] for m in sandbox_client.accepted("twilio")) == [ALICE, BOB]
     assert [e.update_id for e in overdue_audit(db)] == [overdue.id]  # one reminder, audited once
+
+
+def test_a_drill_neither_keeps_a_promise_nor_makes_one(db, publish, runtime):
+    late = utcnow() - timedelta(minutes=5)
+    real = publish(channels=("feed",), next_update_at=late)
+    publish(channels=("sms",), lists=("drill",), exercise=True, headline="Evacuation drill")
+    drill_promise = publish(channels=("sms",), lists=("drill",), exercise=True, headline="Drill two",
+                            incident="Drill incident", next_update_at=late)
+    overdue = promises.overdue_now(db, utcnow(), "UTC")
+    assert [o.update_id for o in overdue] == [real.id] and drill_promise.id not in [o.update_id for o in overdue]

@@ -39,6 +39,8 @@ ROUTES = {
     "console.discard_draft": Route("author", "POST"),
     "console.live_preview": Route("author", "POST", UPDATE_FORM),
     "console.update": Route("viewer"),
+    "drill_report.report": Route("viewer"),
+    "drill_report.download": Route("viewer"),
     "account.index": Route("viewer"),
     "account.change_password": Route("viewer", "POST", {"current": "not the password", "password": "x"}),
     "account.change_phone": Route("viewer", "POST", {"phone": "+1 512 555 0100"}),

@@ -213,3 +213,29 @@ def test_the_author_withdraws_a_request_and_nobody_can_approve_it_then(app, db, 
     reopened = author.post(f"/approvals/{found.id}/reopen", data={"csrf_token": routes.csrf_token(author)},
                            follow_redirects=True).get_data(as_text=True)
     assert 'value="Use the north entrance"' in reopened
+
+
+def test_an_approved_request_keeps_the_promised_time_of_the_next_update(app, client, auth, db, approver, subscribe,
+                                                                        drain, sandbox_client):
+    """The promise is part of what the approver sees and of what goes out: kept with the request, read again at
+    approval, unchanged (so the approval is not refused as changed)."""
+    from datetime import datetime, timezone
+
+    subscribe("+15125551267")
+    promised = (datetime.now(timezone.utc) + timedelta(minutes=45)).strftime("%H:%M")
+    auth.login("author")
+    form = {**compose_form(client), "next_at": promised}
+    preview = client.post("/updates/new", data={**form, "action": "preview"}).get_data(as_text=True)
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', preview).group(1)
+    asked = client.post("/updates/new", data={**form, "action": "publish", "digest": digest})
+    assert "/approvals/" in asked.location
+    ic = as_(app, "ic")
+    page = ic.get(asked.location).get_data(as_text=True)
+    assert f"Next update by {promised}" in page
+    approved = ic.post(asked.location + "/approve", data={"seen": seen_hash(page), "csrf_token": routes.csrf_token(ic)})
+    assert approved.status_code == 302 and "/updates/" in approved.location
+    drain()
+    update = db.scalar(select(Update))
+    assert update.next_update_at is not None and update.next_update_at.strftime("%H:%M") == promised
+    [text] = sandbox_client.accepted("twilio")
+    assert f"Next update by {promised}" in text["body"]

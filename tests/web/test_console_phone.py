@@ -161,7 +161,10 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
             pytest.fail(f"{AXE} is missing; .ci/run installs it (npm ci --prefix .ci/node)")
         pytest.skip(f"axe-core is not installed at {AXE}: run npm ci --prefix .ci/node")
     subscribe("+15125551267")
-    # its promise is past: every console page carries the overdue alarm, which must fit and pass too
+    subscribe("+15125551268", "+15005550001", lists=("drill",))  # a drill with a failure, for its report
+    drill = publish(channels=("sms", "x", "feed"), lists=("drill",), exercise=True, headline="Evacuation drill")
+    # its promise is past: every console page carries the overdue alarm, which must fit and pass too (a drill
+    # published after it neither keeps nor clears it)
     update = publish(channels=("sms", "feed"), lists=("public",), next_update_at=utcnow() - timedelta(minutes=1))
     drain()
     request = approvals.ask(db, runtime.settings, users["author"])  # tests/web/test_approval_phone.py: as approver
@@ -172,7 +175,8 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
     pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
               "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
               f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214",
-              "/approvals", f"/approvals/{request.id}"]
+              "/approvals", f"/approvals/{request.id}",
+              f"/updates/{drill.id}", f"/updates/{drill.id}/drill-report", f"/updates/{update.id}/drill-report"]
     for path in pages[1:]:
         failures += audit_page(page, live_server, path)
         assert path.startswith(("/status", "/u/")) or page.locator("#overdue-alarm").count() == 1, path
