@@ -74,7 +74,9 @@ def deliver_job(delivery_id: int, channel: str = "") -> None:
     runtime = current_runtime()
     settings = runtime.settings
     queue = current_queue(settings)
-    outcome = deliver(runtime.delivery_context(breaker=runtime.breaker()), delivery_id)
+    # An SMS plan queues each chunk's batches as it commits them: the first texts leave while it goes on.
+    queue_batches = lambda batches: [enqueue_batch(queue, delivery_id, *batch) for batch in batches]  # noqa: E731
+    outcome = deliver(runtime.delivery_context(breaker=runtime.breaker(), queue_batches=queue_batches), delivery_id)
     if outcome.retry_in is not None:
         enqueue_delivery(queue, delivery_id, channel, outcome.retry_in, outcome.attempts)
         log.info("delivery %s: next try in %.1fs", delivery_id, outcome.retry_in)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crisiscast.channels import Channel, ChannelError, InDoubtError, NoBreaker, RetryableError
 from crisiscast.core.domain import CHANNELS, DeliveryState, backoff_seconds, channel_action
-from crisiscast.sending import actions, sms_recipients
+from crisiscast.sending import actions, sms_plan, sms_recipients
 from crisiscast.store import audit, queries
 from crisiscast.store.models import Delivery, Update, utcnow
 
@@ -70,6 +70,9 @@ class DeliveryContext:
     breaker: Any = field(default_factory=NoBreaker)
     lease: float = 120.0
     sms_batch_size: int = 500
+    # Called with each chunk's SMS batches as the plan commits them (the jobs queue them at once); without
+    # it, the batches come back in the Outcome once the whole plan is written.
+    queue_batches: Any = None
 
 
 def deliver(ctx: DeliveryContext, delivery_id: int) -> Outcome:
@@ -88,10 +91,11 @@ def deliver(ctx: DeliveryContext, delivery_id: int) -> Outcome:
                 f"{channel.label} is not configured on the worker: set {', '.join(missing)}."))
         return Outcome()
     if channel.name == "sms":
-        batches = sms_recipients.plan(sessions, claimed.id, claimed.audience, ctx.sms_batch_size)
-        if not batches:
-            sms_recipients.settle(sessions, claimed.id, claimed.update_id, channel)
-        return Outcome(batches=tuple(batches))
+        batches = sms_plan.plan(sessions, claimed.id, claimed.audience, ctx.sms_batch_size, ctx.queue_batches,
+                                ctx.lease)
+        # Batches that finished while the plan still ran left the settling to it.
+        sms_recipients.settle(sessions, claimed.id, claimed.update_id, channel)
+        return Outcome(batches=() if ctx.queue_batches else tuple(batches))
     paused = ctx.breaker.wait_seconds(channel.name)
     if paused > 0:
         _release(sessions, claimed, channel, None, paused)

@@ -1,4 +1,5 @@
-"""The SMS fan-out's rows, one per recipient: planned once, claimed under a lease, recorded, settled.
+"""The SMS fan-out's rows, one per recipient: planned once (crisiscast.sending.sms_plan), claimed under a lease,
+recorded, settled.
 
 Claims are conditional updates (pending -> sending) with a lease, so a recipient is sent by one worker at
 a time and a dead worker's claims come back to the reconciler. The hot statements use the tables, not the
@@ -9,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import exists, func, insert, literal, select, update
+from sqlalchemy import exists, func, select, update
 
 from crisiscast.channels import Channel
 from crisiscast.core import masking
 from crisiscast.core.domain import DeliveryState, RecipientState
-from crisiscast.sending import supersede
 from crisiscast.services import delivery_receipts
-from crisiscast.services.subscribers import in_audience
 from crisiscast.store import audit, bulk, queries
 from crisiscast.store.models import Delivery, SmsRecipient, Subscriber, utcnow
 
@@ -36,39 +35,6 @@ class Result:
     code: str | None = None
     message: str | None = None
     events: list[dict] = field(default_factory=list)
-
-
-def plan(sessions, delivery_id: int, audience, batch_size: int) -> list[tuple[int, int]]:
-    """Plan the recipients once (safe to repeat) and return (first id, last id) batches of pending rows."""
-    with sessions() as session, session.begin():
-        planned = session.scalar(select(exists().where(SmsRecipient.delivery_id == delivery_id)))
-        if not planned:
-            delivery = session.get(Delivery, delivery_id)
-            notice = delivery.channel == "sms.notice"
-            who = _received_original(delivery) if notice else in_audience(audience or ["public"])
-            rows = select(literal(delivery_id), Subscriber.id, Subscriber.phone, literal(RecipientState.PENDING),
-                          literal(0), literal(utcnow())).where(who)
-            session.execute(insert(SmsRecipient).from_select(
-                ["delivery_id", "subscriber_id", "phone", "state", "attempts", "updated_at"], rows))
-            if not notice:
-                supersede.on_plan(session, delivery)
-        ids = session.scalars(select(SmsRecipient.id).where(SmsRecipient.delivery_id == delivery_id,
-                                                            SmsRecipient.state == RecipientState.PENDING)
-                              .order_by(SmsRecipient.id)).all()
-        batches = [(ids[i], ids[min(i + batch_size, len(ids)) - 1]) for i in range(0, len(ids), batch_size)]
-        # Kept with the delivery: the reconciler re-queues exactly these if the queue loses them.
-        session.execute(update(Delivery).where(Delivery.id == delivery_id)
-                        .values(batches=[list(b) for b in batches]))
-    return batches
-
-
-def _received_original(notice: Delivery):
-    """SQL condition: the subscriber got the retracted update's text and has not opted out since."""
-    original = select(Delivery.id).where(Delivery.update_id == notice.update_id, Delivery.channel == "sms")
-    # In doubt counts: it may well have arrived, and a needless notice hurts less than a missing one.
-    got_it = select(R.subscriber_id).where(R.delivery_id.in_(original.scalar_subquery()),
-                                           R.state.in_((RecipientState.SENT, RecipientState.IN_DOUBT)))
-    return Subscriber.active & Subscriber.id.in_(got_it)
 
 
 def claim(sessions, delivery_id: int, update_id: int, id_range: tuple[int, int], limit: int,
@@ -194,6 +160,9 @@ def counts(session, delivery_id: int) -> dict[str, int]:
 def settle(sessions, delivery_id: int, update_id: int, channel: Channel) -> bool:
     """Once no recipient is pending or sending, give the delivery its final state (exactly one caller does)."""
     with sessions() as session, session.begin():
+        # Still being planned: more rows are coming, and the plan's end settles it if they are all done by then.
+        if session.scalar(select(Delivery.batches).where(Delivery.id == delivery_id)) is None:
+            return False
         tally = counts(session, delivery_id)
         if any(tally.get(s) for s in (RecipientState.PENDING, RecipientState.SENDING, RecipientState.IN_DOUBT)):
             return False

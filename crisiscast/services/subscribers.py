@@ -23,6 +23,10 @@ CONSENT_SOURCES = {"keyword": "texted JOIN", "staff": "added by staff", "import"
                    "legacy": "recorded before consent was kept"}
 
 
+# A list's send order runs from 1 (sent first) to this.
+PRIORITY_MAX = 999
+
+
 def all_lists(session: Session) -> list[SubscriberList]:
     return list(session.scalars(select(SubscriberList).order_by(SubscriberList.id)))
 
@@ -52,20 +56,36 @@ def create_list(session: Session, name: str, description: str, joinable: bool, a
     return created
 
 
-def set_flags(session: Session, list_id: int, public: bool, joinable: bool, actor: str) -> SubscriberList:
-    """Mark a list public or internal, and joinable by text or not; audited. Updates already published keep
-    the audience they had: this decides only what later updates to the list are."""
+def set_flags(session: Session, list_id: int, public: bool, joinable: bool, actor: str,
+              priority: str | None = None) -> SubscriberList:
+    """Mark a list public or internal, and joinable by text or not, and set its send order (`priority`, as
+    typed; None keeps it); audited. Updates already published keep the audience and order they had: this
+    decides only what later updates to the list are."""
     found = session.get(SubscriberList, list_id)
     if found is None:
         raise ValidationError({"list": "No such list."})
     _check_flags(public, joinable)
+    order = found.priority if priority is None else _priority(priority)
     before = _flags(found)
     found.public, found.joinable = public, joinable
     if _flags(found) != before:
         audit.record(session, actor=actor, action="list_changed", outcome="ok", channel="sms", target=found.name,
                      message=f"{before} → {_flags(found)}")
+    if order != found.priority:
+        audit.record(session, actor=actor, action="list_priority", outcome="ok", channel="sms", target=found.name,
+                     message=f"send order {found.priority} → {order}")
+        found.priority = order
     session.commit()
     return found
+
+
+def _priority(typed: str) -> int:
+    """A list's send order from the form: a whole number from 1 (sent first) to PRIORITY_MAX."""
+    text = str(typed).strip()
+    if not (text.isdigit() and 1 <= int(text) <= PRIORITY_MAX):
+        raise ValidationError({"priority": f"The send order is a whole number from 1 (sent first) to {PRIORITY_MAX};"
+                                           f" {clean(text)[:20]!r} is not."})
+    return int(text)
 
 
 def _check_flags(public: bool, joinable: bool) -> None:

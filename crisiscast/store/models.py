@@ -7,6 +7,9 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# A new list's place in a fan-out's send order: after the seeded ones (staff-on-call 10, media 20, public 30).
+DEFAULT_LIST_PRIORITY = 100
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -187,6 +190,8 @@ class SubscriberList(Base):
     description: Mapped[str] = mapped_column(String(200), default="")
     joinable: Mapped[bool] = mapped_column(Boolean, default=False)
     public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # Send order in a fan-out: 1 before 2. A number on several targeted lists is sent once, at its lowest.
+    priority: Mapped[int] = mapped_column(Integer, default=DEFAULT_LIST_PRIORITY, server_default=text("100"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -110,12 +110,12 @@ def set_list_flags(list_id: int):
     form = request.form
     try:
         changed = subscribers.set_flags(db(), list_id, bool(form.get("public")), bool(form.get("joinable")),
-                                        g.user.username)
+                                        g.user.username, form.get("priority"))
     except ValidationError as exc:
         db().rollback()
         flash(" ".join(exc.errors.values()), "error")
     else:
         flash(f"List {changed.name}: {'public' if changed.public else 'internal (staff only)'}, "
-              f"{'joinable by text' if changed.joinable else 'staff add only'}. Updates already sent keep "
-              "their audience.", "success")
+              f"{'joinable by text' if changed.joinable else 'staff add only'}. Send order {changed.priority} "
+              "(1 first). Updates already sent keep their audience.", "success")
     return redirect(url_for("subscribers.index"))

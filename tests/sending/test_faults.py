@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 import config
 from crisiscast import jobs
@@ -16,7 +16,7 @@ from crisiscast.core.domain import Draft
 from crisiscast.runtime import Runtime
 from crisiscast.sending.reconcile import LOOKUP_THREADS
 from crisiscast.services import publishing
-from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient
+from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient, Subscriber, utcnow
 from dev.redis_server import PrivateRedis
 from tests.support import faultkit
 
@@ -230,3 +230,41 @@ def test_a_fan_out_slower_than_the_lease_never_puts_a_live_send_in_doubt(runtime
     # The throttle's connections (one per thread that may call at once) and a few of RQ's: not one per send.
     assert 0 < watch.most_connections <= slower["SMS_WORKER_THREADS"] + LOOKUP_THREADS + 1 + 10
     assert faultkit.tally(sandbox_client.accepted("twilio"), numbers)["once"] == len(numbers)
+
+
+def test_worker_killed_mid_plan_then_replaced_loses_and_doubles_no_recipient(runtime, users, queue, numbers, pool,
+                                                                            sandbox_client, postgres_server):
+    if not postgres_server:
+        pytest.skip("holds one chunk of the plan back with an uncommitted row: SQLite's single writer would hold "
+                    "back the whole plan")
+    sandbox_client.configure(latency_ms=30, concurrency=20)
+    publish_everything(runtime, users, queue, channels=("sms",))
+    # An uncommitted row for a subscriber of the plan's second chunk: that chunk's INSERT waits on it, after the
+    # first chunk has committed and queued its batch.
+    blocker = runtime.sessions()
+    delivery_id = blocker.scalar(select(Delivery.id).where(Delivery.channel == "sms"))
+    subscriber_id = blocker.scalar(select(Subscriber.id).where(Subscriber.phone == numbers[RECIPIENTS // 2]))
+    blocker.execute(insert(SmsRecipient).values(delivery_id=delivery_id, subscriber_id=subscriber_id,
+                                                phone=numbers[RECIPIENTS // 2], state="pending", attempts=0,
+                                                updated_at=utcnow()))
+    try:
+        pool.start(2)
+        # The first texts leave while the plan is still under way.
+        wait_for_accepted(sandbox_client, 1)
+        with runtime.sessions() as session:
+            planned = session.scalar(select(func.count()).select_from(SmsRecipient))
+            assert session.scalar(select(Delivery.batches).where(Delivery.id == delivery_id)) is None
+        assert 0 < planned < RECIPIENTS
+        assert pool.kill9() == 2
+    finally:
+        blocker.rollback()
+        blocker.close()
+    pool.start(2)
+    # A killed worker may hold the reconciler's lock: it lapses after a minute.
+    faultkit.wait_settled(runtime.sessions, timeout=180)
+    assert faultkit.tally(sandbox_client.accepted("twilio"), numbers) == {
+        "once": RECIPIENTS, "lost": 0, "duplicated": 0, "strangers": 0}
+    with runtime.sessions() as session:
+        rows = session.scalars(select(SmsRecipient.subscriber_id)).all()
+        assert session.scalar(select(Delivery.state).where(Delivery.id == delivery_id)) == "sent"
+    assert len(rows) == len(set(rows)) == RECIPIENTS

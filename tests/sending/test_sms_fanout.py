@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from crisiscast import jobs
 from crisiscast.sending.delivery import deliver
-from crisiscast.sending.sms_recipients import plan
+from crisiscast.sending.sms_plan import plan
 from crisiscast.sending.throttle import Limits, Throttle
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient
 
@@ -274,16 +274,52 @@ def test_a_claim_takes_no_more_than_its_limit(db, runtime, publish):
     """On PostgreSQL a LIMIT inside UPDATE … IN (SELECT … SKIP LOCKED) can be run per row and claim them all."""
     from sqlalchemy import func, select
 
-    from crisiscast.sending import sms_recipients
+    from crisiscast.sending import sms_plan, sms_recipients
     from crisiscast.store.models import SmsRecipient
     from tests.support import faultkit
 
     faultkit.add_subscribers(db, 30)
     update = publish(channels=("sms",), lists=("public",), queued=False)
     delivery = update.deliveries[0]
-    sms_recipients.plan(runtime.sessions, delivery.id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, delivery.id, ["public"], 100)
     first, last = db.execute(select(func.min(SmsRecipient.id), func.max(SmsRecipient.id))).one()
     claimed = sms_recipients.claim(runtime.sessions, delivery.id, update.id, (first, last), 5, 120)
     db.expire_all()
     assert len(claimed) == 5
     assert db.scalar(select(func.count()).where(SmsRecipient.state == "sending")) == 5
+
+
+@pytest.mark.parametrize("threads, media_priority", [(1, None), (1, "5"), (None, None)])
+def test_acceptance_at_the_sandbox_follows_the_lists_send_order(settings, publish_sms, subscribe, sandbox_client, db,
+                                                                threads, media_priority):
+    from crisiscast.runtime import Runtime
+    from crisiscast.services import subscribers
+
+    public = [f"+1512555{i:04d}" for i in range(30)]  # added first: their rows would come first by id alone
+    media = [f"+1512556{i:04d}" for i in range(20)]
+    staff = [f"+1512557{i:04d}" for i in range(10)]
+    subscribe(*public)
+    subscribe(*media, lists=("media",))
+    subscribe(*staff, lists=("staff-on-call",))
+    subscribe("+15125579999", lists=("public", "staff-on-call"))  # once, at staff-on-call's place
+    staff.append("+15125579999")
+    if media_priority:
+        on = {lst.name: lst for lst in subscribers.all_lists(db)}
+        subscribers.set_flags(db, on["media"].id, True, False, "admin", priority=media_priority)
+    delivery_id = publish_sms(lists=("public", "media", "staff-on-call"))
+    rt = Runtime(settings.replace(SMS_WORKER_THREADS=threads or settings.SMS_WORKER_THREADS))
+    jobs.install(rt)
+    try:
+        fan_out(rt, delivery_id)
+    finally:
+        jobs.install(None)
+        rt.close()
+    order = [m["to"] for m in sorted(sandbox_client.accepted("twilio"), key=lambda m: m["seq"])]
+    assert sorted(order) == sorted(public + media + staff)  # each number once
+    place = {number: at for at, number in enumerate(order)}
+    first, second = (media, staff) if media_priority else (staff, media)
+    # Sends in flight at once may finish in any order, but never across a whole list of 20.
+    assert max(place[n] for n in first) < min(place[n] for n in public)
+    if threads == 1:
+        assert set(order[:len(first)]) == set(first)
+        assert set(order[len(first):len(first) + len(second)]) == set(second)

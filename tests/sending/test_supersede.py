@@ -2,7 +2,7 @@
 from sqlalchemy import func, select
 
 from crisiscast.core.domain import Draft
-from crisiscast.sending import sms_recipients
+from crisiscast.sending import sms_plan, sms_recipients
 from crisiscast.store.models import AuditEvent, Delivery, SmsRecipient
 from tests.support import faultkit
 
@@ -23,7 +23,7 @@ def states(db, delivery):
 def test_a_newer_update_cancels_the_older_ones_pending_texts_but_not_those_in_flight(db, runtime, publish):
     faultkit.add_subscribers(db, 30)
     older = publish(SMS, queued=False)
-    sms_recipients.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
     first, last = db.execute(select(func.min(SmsRecipient.id), func.max(SmsRecipient.id))).one()
     in_flight = sms_recipients.claim(runtime.sessions, sms_of(older).id, older.id, (first, last), 5, 120)
 
@@ -41,7 +41,7 @@ def test_a_newer_update_cancels_the_older_ones_pending_texts_but_not_those_in_fl
 def test_the_author_can_let_the_older_texts_finish(db, runtime, publish):
     faultkit.add_subscribers(db, 10)
     older = publish(SMS, queued=False)
-    sms_recipients.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
     publish(SMS, queued=False, headline="ER open again", keep_earlier=True)
     assert states(db, sms_of(older)) == {"pending": 10}
 
@@ -50,7 +50,7 @@ def test_only_the_people_the_newer_update_reaches_are_cancelled(db, runtime, pub
     faultkit.add_subscribers(db, 10)
     subscribe("+15125550100", lists=("public", "staff-on-call"))
     older = publish(SMS, queued=False)
-    sms_recipients.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
     publish(SMS, queued=False, headline="Staff: report to labor pool", lists=("staff-on-call",))
     assert states(db, sms_of(older)) == {"pending": 10, "cancelled": 1}
 
@@ -72,7 +72,7 @@ def test_an_older_update_still_waiting_in_the_queue_sends_nothing_the_newer_one_
 def test_the_update_page_says_how_many_were_superseded(db, runtime, publish, client, auth):
     faultkit.add_subscribers(db, 4)
     older = publish(SMS, queued=False)
-    sms_recipients.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, sms_of(older).id, ["public"], 100)
     publish(SMS, queued=False, headline="ER open again")
     auth.login("viewer")
     page = client.get(f"/updates/{older.id}").get_data(as_text=True)

@@ -141,14 +141,14 @@ def test_a_text_still_in_the_queue_when_retracted_is_never_sent(db, client, auth
 def test_texts_planned_before_a_retraction_committed_are_cancelled_not_sent(db, runtime, publish):
     from sqlalchemy import func, update as sql_update
 
-    from crisiscast.sending import sms_recipients
+    from crisiscast.sending import sms_plan, sms_recipients
     from crisiscast.store.models import SmsRecipient, Update, utcnow
     from tests.support import faultkit
 
     faultkit.add_subscribers(db, 10)
     update = publish(EVERYWHERE, channels=("sms",), queued=False)
     sms = update.deliveries[0]
-    sms_recipients.plan(runtime.sessions, sms.id, ["public"], 100)
+    sms_plan.plan(runtime.sessions, sms.id, ["public"], 100)
     # As if the plan committed just after the retraction's own cancellation ran (PostgreSQL, two workers).
     db.execute(sql_update(Update).where(Update.id == update.id).values(retracted_at=utcnow(), retraction_reason="x"))
     db.commit()

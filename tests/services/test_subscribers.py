@@ -133,3 +133,32 @@ def test_a_bad_or_taken_list_name_is_refused_and_nothing_is_stored(db, name, mes
 def test_a_pasted_name_loses_its_control_characters_and_line_breaks(db):
     added = subscribers.add(db, "+15125550101", " Ann\x0bLee\x01 ", ["public"], "author")
     assert added.name == "Ann Lee"
+
+
+def test_the_seeded_lists_send_staff_on_call_then_media_then_public(db):
+    order = {lst.name: lst.priority for lst in subscribers.all_lists(db)}
+    assert order["staff-on-call"] < order["media"] < order["public"]
+
+
+@pytest.mark.parametrize("typed", ["0", "1000", "-3", "2.5", "first", "", " "])
+def test_a_send_order_outside_1_to_999_is_refused_and_nothing_changes(db, typed):
+    media = next(lst for lst in subscribers.all_lists(db) if lst.name == "media")
+    with pytest.raises(ValidationError) as refused:
+        subscribers.set_flags(db, media.id, public=True, joinable=False, actor="admin", priority=typed)
+    db.rollback()
+    assert "whole number from 1 (sent first) to 999" in refused.value.errors["priority"]
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "list_priority")) is None
+
+
+@pytest.mark.parametrize("typed, kept", [("1", 1), ("999", 999), (" 42 ", 42)])
+def test_setting_a_lists_send_order_is_audited_once(db, typed, kept):
+    media = next(lst for lst in subscribers.all_lists(db) if lst.name == "media")
+    before = media.priority
+    subscribers.set_flags(db, media.id, public=True, joinable=False, actor="admin", priority=typed)
+    subscribers.set_flags(db, media.id, public=True, joinable=False, actor="admin", priority=typed)  # no change
+    subscribers.set_flags(db, media.id, public=True, joinable=False, actor="admin")  # None keeps it
+    db.expire_all()
+    assert media.priority == kept
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "list_priority")).all()
+    assert [(e.actor, e.target, e.message) for e in events] == [
+        ("admin", "media", f"send order {before} → {kept}")]

@@ -176,3 +176,21 @@ def test_no_confirmation_is_sent_by_default_or_for_a_keyword_join(client, auth, 
     client.post("/subscribers/", data={"phone": "+15125551267", "lists": ["public"],
                                        "csrf_token": csrf_token(client, "/subscribers/")})
     assert queue.count == 0 and db.scalar(select(Subscriber)).confirmation is None
+
+
+def test_admin_sets_a_lists_send_order_and_a_bad_one_is_explained(client, auth, db):
+    auth.login("admin")
+    media = db.scalar(select(SubscriberList).where(SubscriberList.name == "media"))
+    token = csrf_token(client, "/subscribers/")
+    page = client.post(f"/subscribers/lists/{media.id}", data={"public": "1", "priority": "5", "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Send order 5 (1 first)." in page
+    assert 'name="priority" min="1" max="999" maxlength="3"' in page
+    page = client.post(f"/subscribers/lists/{media.id}", data={"public": "1", "priority": "x" * 5000,
+                                                                "csrf_token": token},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "The send order is a whole number from 1 (sent first) to 999" in page
+    db.expire_all()
+    assert media.priority == 5
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "list_priority"))
+    assert (event.actor, event.target, event.message) == ("admin", "media", "send order 20 → 5")
