@@ -108,3 +108,16 @@ def test_numbers_come_from_a_lists_active_members_and_staff_accounts(db, subscri
 def test_a_key_longer_than_its_column_is_refused(db):
     with pytest.raises(ValueError):
         staff_texts.request(db, "k" * 81, [ALICE], "x", kind="approval")
+
+
+def test_a_refusal_that_echoes_the_number_is_recorded_with_the_number_masked(db, runtime, sandbox_client):
+    # Twilio's refusal repeats the number it refused: neither the row nor the audit log may keep it.
+    ids = staff_texts.request(db, "approval:6", ["5125551267"], "Approval needed", kind="approval")
+    db.commit()
+    assert sending.send_all(runtime.sessions, runtime.channels["sms"], ids) == ["failed"]
+    db.expire_all()
+    row = db.get(StaffText, ids[0])
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "staff_text.approval"))
+    assert row.error.startswith("21211") and event.outcome == "failed"
+    for text in (row.error, event.message, event.target):
+        assert "5125551267" not in text and "25551267" not in text
