@@ -22,12 +22,13 @@ Positive = Annotated[int, Field(ge=1)]
 LAUNCHER_VARIABLES = frozenset({"CRISISCAST_SANDBOX", "PORT", "SANDBOX_PORT", "CRISISCAST_INSTANCE"})
 # An environment variable with one of these prefixes that is not a setting is most likely a misspelt one.
 KNOWN_PREFIXES = ("CRISISCAST_", "TWILIO_", "SMS_", "X_", "FACEBOOK_", "CAP_", "PUBLIC_", "RECONCILE_",
-                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_")
+                  "BREAKER_", "RETRY_", "CLAIM_", "SIGN_IN_", "APPROVAL_")
 KNOWN_PREFIXES += ("BLUESKY_",)
+KNOWN_PREFIXES += ("MASTODON_",)
 SECRET_SETTINGS = frozenset({
     "SECRET_KEY", "TWILIO_AUTH_TOKEN", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN_SECRET", "FACEBOOK_PAGE_TOKEN",
     "X_ACCESS_TOKEN", "CRISISCAST_ADMIN_PASSWORD",
-}) | {"BLUESKY_APP_PASSWORD"}
+}) | {"BLUESKY_APP_PASSWORD"} | {"MASTODON_ACCESS_TOKEN"}
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
@@ -52,9 +53,14 @@ class Settings(BaseModel):
     PUBLIC_DIR: str = ""
     PUBLIC_MAX_AGE: Annotated[int, Field(ge=0)] = 10
     WEBSUB_HUB_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # The staff list texted when a promised update is overdue, and how often again while it stays overdue.
+    ONCALL_LIST: Annotated[str, Field(min_length=1, max_length=60)] = "staff-on-call"
+    OVERDUE_REMINDER_MINUTES: Annotated[int, Field(ge=1, le=24 * 60)] = 15
     CAP_STATUS: Literal["Actual", "Exercise", "Test"] = "Actual"
     CAP_SENDER: str = ""
     CAP_AREA: str = ""
+    # Exercises (drills): "off" skips X, Facebook, Bluesky and Mastodon for them; "on" posts them (a sandbox or test accounts).
+    EXERCISE_SOCIAL: Literal["off", "on"] = "off"
     PHI_ALLOWED_CONTACTS: Annotated[str, Field(max_length=2000)] = ""
     SESSION_COOKIE_SECURE: bool = False
     SESSION_COOKIE_SAMESITE: Literal["Lax", "Strict"] = "Lax"
@@ -105,6 +111,10 @@ class Settings(BaseModel):
     BLUESKY_APP_PASSWORD: str = ""
     BLUESKY_PDS_URL: Annotated[str, Field(pattern=r"^https?://\S+$")] = "https://bsky.social"
 
+    # Mastodon (issue #16): the instance the hospital's account is on, and that account's access token.
+    MASTODON_BASE_URL: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    MASTODON_ACCESS_TOKEN: str = ""
+
     PROVIDER_TIMEOUT: Seconds = 10.0
     CLAIM_LEASE_SECONDS: Annotated[float, Field(ge=1)] = 120.0
     RECONCILE_SECONDS: Seconds = 15.0
@@ -115,6 +125,11 @@ class Settings(BaseModel):
     RETRY_MAX_ATTEMPTS: Positive = 6
     RETRY_BASE_SECONDS: Annotated[float, Field(ge=0)] = 2.0
     RETRY_MAX_SECONDS: Annotated[float, Field(ge=0)] = 300.0
+
+    # Two-person approval: off for a single-person deployment; on, an author's Publish waits for an approver.
+    APPROVAL_REQUIRED: bool = False
+    APPROVAL_TIMEOUT_MINUTES: Annotated[float, Field(gt=0, le=24 * 60)] = 5.0
+    APPROVAL_NOTIFY_LIST: Annotated[str, Field(max_length=40)] = ""
 
     CRISISCAST_ADMIN_PASSWORD: str = ""
 

@@ -18,7 +18,7 @@ class Message:
     to: str = ""
     uid: str = ""
     ref: str = ""  # names the send (an SMS recipient row) to the provider, so its receipts name it back
-    reply_to: str = ""  # a correction on X: the post it answers, so followers of the thread see it
+    reply_to: str = ""  # a correction on X or Mastodon: the post it answers, so followers of the thread see it
     edit: str = ""  # a correction on Facebook: the post it edits in place
     description: str = ""  # a link card's description (Bluesky), under `title`
     # Asked once the send's turn at the throttle comes, just before it goes out: False withdraws it (its update was
@@ -137,6 +137,7 @@ def build_channels(settings, sessions) -> dict[str, Channel]:
     from crisiscast.channels.sms import SmsChannel
     from crisiscast.channels.x import XChannel
     from crisiscast.channels.bluesky import BlueskyChannel
+    from crisiscast.channels.mastodon import MastodonChannel
 
     return {
         "sms": SmsChannel(settings),
@@ -144,4 +145,5 @@ def build_channels(settings, sessions) -> dict[str, Channel]:
         "facebook": FacebookChannel(settings),
         "feed": FeedChannel(settings, sessions),
         "bluesky": BlueskyChannel(settings),
+        "mastodon": MastodonChannel(settings),
     }

@@ -15,7 +15,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-RATE_LIMIT_HEADERS = ("retry-after", "x-rate-limit-reset", "x-rate-limit-remaining")
+RATE_LIMIT_HEADERS = ("retry-after", "x-rate-limit-reset", "x-rate-limit-remaining", "x-ratelimit-reset")
 
 
 class ProviderAdapter(HTTPAdapter):

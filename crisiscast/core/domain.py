@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from crisiscast.core import promise
 from crisiscast.core.text import is_clean, removal_notice, scrub
 
 ER_ACCESS = {
@@ -27,13 +29,17 @@ OPERATING_STATUS = {
 
 CHANNELS = ("sms", "x", "facebook", "feed")
 CHANNELS += ("bluesky",)
+# Mastodon (issue #16): its own block beside Bluesky's.
+CHANNELS += ("mastodon",)
 # A delivery is one action on one channel: "x" posts; "x.delete" takes the post down (a retraction);
 # "sms.notice" texts a retraction notice to those who got the original.
 ACTIONS = {"x.delete": "X: delete the post", "facebook.delete": "Facebook Page: delete the post",
            "sms.notice": "SMS: retraction notice"}
 ACTIONS["bluesky.delete"] = "Bluesky: delete the post"
+ACTIONS["mastodon.delete"] = "Mastodon: delete the post"
 CHANNEL_LABELS = {"sms": "SMS", "x": "X", "facebook": "Facebook Page", "feed": "RSS/Atom feed", **ACTIONS}
 CHANNEL_LABELS["bluesky"] = "Bluesky"
+CHANNEL_LABELS["mastodon"] = "Mastodon"
 
 
 SMS_DELIVERIES = ("sms", "sms.notice")  # the deliveries that fan out to recipient rows
@@ -47,9 +53,8 @@ def channel_action(delivery_channel: str) -> tuple[str, str]:
 HEADLINE_MAX = 120
 BODY_MAX = 4000
 INCIDENT_MAX = 120
-NEXT_UPDATE_MAX = 80
 # The free-text fields of a draft, by the label the composer shows them under.
-TEXT_FIELDS = {"incident": "Incident", "headline": "Headline", "next_update": "Next update", "body": "Text"}
+TEXT_FIELDS = {"incident": "Incident", "headline": "Headline", "body": "Text"}
 
 
 class DeliveryState:
@@ -100,18 +105,29 @@ class Draft:
     body: str = ""
     channels: tuple[str, ...] = field(default_factory=tuple)
     lists: tuple[str, ...] = field(default_factory=tuple)
-    next_update: str = ""
+    # The promised next update: the clock time as typed ("14:30", in the hospital's zone), the UTC instant it
+    # resolved to, or that no further update is planned.
+    next_at: str = ""
+    next_update_at: datetime | None = None
+    no_further_updates: bool = False
     corrects: str = ""
     # (field, notice) for each text field that had invisible control characters removed; not part of the text.
     notices: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # The author chose to let earlier updates' texts finish rather than be superseded by this one.
     keep_earlier: bool = False
+    # Why the clock time typed cannot be a promise (it passed a moment ago, or is no time); not part of the text.
+    promise_error: str = field(default="", compare=False)
+    # A drill: marked "EXERCISE —" everywhere, never public (crisiscast.core.audience.EXERCISE).
+    exercise: bool = False
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str | Sequence[str]]) -> Draft:
+    def from_form(cls, form: Mapping[str, str | Sequence[str]], clock: promise.Clock | None = None) -> Draft:
         """Build a draft from a plain mapping (a string or a list of strings per field), trimming whitespace and
-        removing what XML cannot carry (with a notice naming the field and the positions)."""
+        removing what XML cannot carry (with a notice naming the field and the positions); the clock time of the
+        next update resolves against `clock` (the hospital's zone and now)."""
         text = {name: scrub(form.get(name) or "") for name in TEXT_FIELDS}
+        next_at = (_getlist(form, "next_at") or [""])[0].strip()[:promise.CLOCK_MAX]
+        at, problem = promise.from_clock(next_at, clock)
         return cls(
             incident=text["incident"].text.strip(),
             er_access=(form.get("er_access") or "").strip(),
@@ -120,11 +136,13 @@ class Draft:
             body=text["body"].text.strip(),
             channels=tuple(c for c in CHANNELS if c in _getlist(form, "channels")),
             lists=tuple(dict.fromkeys(n.strip() for n in _getlist(form, "lists") if n.strip())),
-            next_update=" ".join(text["next_update"].text.split()),
+            next_at=next_at, next_update_at=at, no_further_updates=bool(form.get("no_further_updates")),
+            promise_error=problem,
             corrects=(form.get("corrects") or "").strip(),
             notices=tuple((name, removal_notice(TEXT_FIELDS[name], t.removed)) for name, t in text.items()
                           if t.removed),
             keep_earlier=bool(form.get("keep_earlier")),
+            exercise=bool(form.get("exercise")),
         )
 
     def text_values(self) -> dict[str, str]:
@@ -146,8 +164,9 @@ class Draft:
             errors["headline"] = "Write a headline."
         elif len(self.headline) > HEADLINE_MAX:
             errors["headline"] = f"The headline is {len(self.headline)} characters; the limit is {HEADLINE_MAX}."
-        if len(self.next_update) > NEXT_UPDATE_MAX:
-            errors["next_update"] = f"Say when in at most {NEXT_UPDATE_MAX} characters, e.g. 'by 18:00 CST'."
+        problem = promise.problem(self.next_at, self.next_update_at, self.no_further_updates, self.promise_error)
+        if problem:
+            errors["next_at"] = problem
         if len(self.body) > BODY_MAX:
             errors["body"] = f"The text is {len(self.body)} characters; the limit is {BODY_MAX}."
         if not self.channels:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from crisiscast.core import phi
 from crisiscast.core.domain import Draft
 
-FIELD_LABELS = {"incident": "Incident", "headline": "Headline", "body": "Text", "next_update": "Next update"}
+FIELD_LABELS = {"incident": "Incident", "headline": "Headline", "body": "Text"}
 _ALL_CLEAR = re.compile(r"\b(?:re-?opened|all clear|resum\w+ normal|normal operations (?:have )?resumed|"
                         r"lockdown (?:is |has been )?lifted|diversion (?:has )?ended)\b", re.I)
 _CLOSED_ER = {"diversion", "closed_walkins", "closed"}

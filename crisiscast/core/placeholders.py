@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 PLACEHOLDER = re.compile(r"\{([a-z][a-z_]{0,23})\}")
 # The fields of a draft a template's text can sit in.
-FILLED_FIELDS = ("headline", "body", "next_update")
+FILLED_FIELDS = ("headline", "body")
 
 
 def names(*texts: str) -> list[str]:

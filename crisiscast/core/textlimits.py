@@ -1,4 +1,5 @@
-"""How each channel counts text: SMS segments (GSM-7 / UCS-2), X's weighted length, Bluesky's graphemes."""
+"""How each channel counts text: SMS segments (GSM-7 / UCS-2), X's weighted length, Bluesky's graphemes,
+Mastodon's length."""
 from __future__ import annotations
 
 import re
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 import regex
 from twitter_text import parse_tweet
+from twitter_text.extract_urls import extract_urls_with_indices
 
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -98,3 +100,22 @@ def graphemes(text: str) -> int:
     """Grapheme clusters in `text` (an emoji family, a flag, a letter with its accents: one each), as Bluesky
     counts a post's length; an Indic conjunct counts as the two older segmenters see."""
     return len(_GRAPHEME.findall(text)) + len(_LINKED_CONSONANT.findall(text))
+
+
+# Mastodon (issue #16). An instance counts a status's grapheme clusters (what a reader sees as one character:
+# an emoji family, a flag, a letter with its accents; an Indic conjunct the stricter way, as graphemes() does,
+# since an instance's Ruby may segment by the older rules) and counts every http(s) URL as 23, however long. Bare
+# domains (sw.org) count as typed: Mastodon only links URLs with a scheme. A remote mention (@user@host) is
+# counted here in full although Mastodon counts only @user: over-counting can only shorten, never be refused.
+MASTODON_DEFAULT_MAX = 500
+MASTODON_URL_LENGTH = 23
+
+
+def mastodon_length(text: str) -> int:
+    """The length a Mastodon instance gives `text`: grapheme clusters, each http(s) URL counting 23."""
+    total, position = 0, 0
+    for url in extract_urls_with_indices(text, extract_urls_without_protocol=False):
+        start, end = url["indices"]
+        total += graphemes(text[position:start]) + MASTODON_URL_LENGTH
+        position = end
+    return total + graphemes(text[position:])

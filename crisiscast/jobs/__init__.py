@@ -7,9 +7,10 @@ below keep those importable.
 """
 from crisiscast.jobs.queue import batch_job_id, delivery_job_id, is_live, make_queue, make_worker, redis_connection
 from crisiscast.jobs.tasks import (RQQueuePort, confirm_added_job, current_runtime, deliver_job, enqueue_batch,
-                                   enqueue_confirmations, enqueue_delivery, install, sms_batch_job)
+                                   enqueue_confirmations, enqueue_delivery, enqueue_staff_texts, install,
+                                   sms_batch_job)
 from crisiscast.jobs.worker import reconcile_forever, reconcile_once, run_worker
 
 __all__ = ["RQQueuePort", "batch_job_id", "confirm_added_job", "current_runtime", "deliver_job", "delivery_job_id",
-           "enqueue_batch", "enqueue_confirmations", "enqueue_delivery", "install", "is_live", "make_queue",
-           "make_worker", "reconcile_forever", "reconcile_once", "redis_connection", "run_worker", "sms_batch_job"]
+           "enqueue_batch", "enqueue_confirmations", "enqueue_delivery", "enqueue_staff_texts", "install", "is_live",
+           "make_queue", "make_worker", "reconcile_forever", "reconcile_once", "redis_connection", "run_worker", "sms_batch_job"]

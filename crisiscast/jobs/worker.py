@@ -9,6 +9,7 @@ import redis
 from redis.exceptions import LockError
 from rq import Queue
 
+from crisiscast.jobs import overdue
 from crisiscast.jobs.queue import make_queue, make_worker, redis_connection
 from crisiscast.jobs.tasks import RQQueuePort, current_runtime, enqueue_staff_texts
 from crisiscast.sending import reconciler_health
@@ -57,6 +58,7 @@ def reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event
         if report:
             log.info("reconciler: %s", report)
         summarise_refusals(runtime)
+        check_overdue(runtime, queue)
         resend_staff_texts(runtime, queue)
 
 
@@ -68,6 +70,14 @@ def summarise_refusals(runtime) -> int:
     except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
         log.warning("could not write the summaries of refused requests: %s", exc)
         return 0
+
+
+def check_overdue(runtime, queue: Queue) -> None:
+    """Remind the on-call list of promised updates that are overdue; a failure waits for the next pass."""
+    try:
+        overdue.remind_overdue(runtime, queue, utcnow())
+    except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
+        log.warning("could not check for overdue promised updates: %s", exc)
 
 
 def resend_staff_texts(runtime, queue: Queue) -> int:

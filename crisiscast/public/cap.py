@@ -10,7 +10,9 @@ from urllib.parse import urlparse
 
 from lxml import etree
 
+from crisiscast.core import promise
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
+from crisiscast.core.rendering import EXERCISE_MARKER
 from crisiscast.core.text import clean
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -64,7 +66,9 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     add(root, "identifier", identifier(settings, update.uid, bool(cancel)))
     add(root, "sender", sender(settings))
     add(root, "sent", timestamp(cancel.retracted_at if cancel else update.published_at))
-    add(root, "status", settings.CAP_STATUS)
+    # A drill is an Exercise whatever CAP_STATUS says: no reader may take it for an actual alert.
+    exercise = bool(update.exercise)
+    add(root, "status", "Exercise" if exercise else settings.CAP_STATUS)
     add(root, "msgType", "Cancel" if cancel else "Update" if earlier else "Alert")
     add(root, "scope", "Public")
     if cancel:
@@ -82,9 +86,12 @@ def alert(settings, update, earlier: list, link: str, cancel=None) -> bytes:
     add(info, "severity", "Minor" if cancel else severity(update))
     add(info, "certainty", "Observed")
     add(info, "senderName", settings.ORG_NAME)
-    add(info, "headline", update.headline)
-    add(info, "description", f"ER: {ER_ACCESS[update.er_access]}. Hospital: "
-                             f"{OPERATING_STATUS[update.operating_status]}." + (f"\n\n{update.body}" if update.body else ""))
+    add(info, "headline", (EXERCISE_MARKER if exercise else "") + update.headline)
+    # The promised next update goes in the description, as every channel says it; not in `expires`, which would
+    # drop the alert from displays the moment an update runs late, while it is still the hospital's latest word.
+    promised = promise.for_update(update, settings.TIMEZONE)
+    add(info, "description", f"ER: {ER_ACCESS[update.er_access]}. Hospital: {OPERATING_STATUS[update.operating_status]}."
+                             + "".join(f"\n\n{p}" for p in (update.body, promised) if p))
     steps = [INSTRUCTIONS[s] for s in (update.er_access, update.operating_status) if s in INSTRUCTIONS]
     if steps:
         add(info, "instruction", " ".join(steps))

@@ -17,6 +17,7 @@ from lxml import etree
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from crisiscast.core import promise
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.core.text import clean
 from crisiscast.store.models import FeedEntry, Incident, Update, utcnow
@@ -102,11 +103,12 @@ def versions(session: Session, update: Update) -> list[Update]:
                                 .order_by(Update.published_at, Update.id)))
 
 
-def summary(update: Update) -> str:
-    """The entry's text: the statuses and the body, without what XML cannot carry (rows stored before text was
-    cleaned at the edge may hold it)."""
+def summary(update: Update, zone_name: str = "UTC") -> str:
+    """The entry's text: the statuses, the body and the promised next update (in the hospital's zone), without
+    what XML cannot carry (rows stored before text was cleaned at the edge may hold it)."""
     text = f"ER: {ER_ACCESS[update.er_access]}. Hospital: {OPERATING_STATUS[update.operating_status]}."
-    return clean(text + (f"\n\n{update.body}" if update.body else ""))
+    promised = promise.for_update(update, zone_name)
+    return clean(text + "".join(f"\n\n{p}" for p in (update.body, promised) if p))
 
 
 def entry_title(story: Story) -> str:
@@ -135,8 +137,8 @@ def _generator(settings, items: list[Story], title: str, path: str) -> FeedGener
         fe.link(href=story.guid, rel="alternate", type="text/html")
         fe.published(story.first.published_at)
         fe.updated(story.latest.published_at)
-        fe.description(as_html(summary(story.latest)))
-        fe.content(summary(story.latest), type="text")
+        fe.description(as_html(summary(story.latest, settings.TIMEZONE)))
+        fe.content(summary(story.latest, settings.TIMEZONE), type="text")
     return fg
 
 
@@ -177,7 +179,7 @@ def json_feed(settings, items: list[Story], title: str, path: str = "/feed") -> 
         "feed_url": f"{base}{path}.json", "language": "en",
         "items": [{"id": s.guid, "url": s.guid,
                    "title": entry_title(s),
-                   "content_text": summary(s.latest), "date_published": s.first.published_at.isoformat(),
+                   "content_text": summary(s.latest, settings.TIMEZONE), "date_published": s.first.published_at.isoformat(),
                    "date_modified": s.latest.published_at.isoformat()} for s in items],
     }
     if settings.WEBSUB_HUB_URL:

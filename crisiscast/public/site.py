@@ -22,6 +22,7 @@ from feedgen.feed import FeedGenerator
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from crisiscast.core import promise
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.core.text import clean
@@ -36,7 +37,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # (type(value) keeps Markup safe).
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "xml"]),
                    finalize=lambda value: type(value)(clean(value)) if isinstance(value, str) else value)
-_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS)
+_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, promise_of=promise.for_update)
 
 
 def permalink(settings, uid: str) -> str:

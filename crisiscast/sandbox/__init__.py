@@ -1,4 +1,5 @@
-"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X, the Graph API and a Bluesky PDS for the real SDKs."""
+"""The provider sandbox: a local HTTP server that speaks enough of Twilio, X, the Graph API, a Bluesky PDS and
+Mastodon for the real SDKs."""
 from __future__ import annotations
 
 import asyncio
@@ -53,4 +54,5 @@ def product_settings(url: str, credentials: Credentials | None = None, messaging
         "X_HANDLE": "@sandbox_hospital",
         "FACEBOOK_API_BASE": url, "FACEBOOK_PAGE_ID": c.graph_page_id, "FACEBOOK_PAGE_TOKEN": c.graph_page_token,
         "BLUESKY_PDS_URL": url, "BLUESKY_HANDLE": c.bluesky_handle, "BLUESKY_APP_PASSWORD": c.bluesky_app_password,
+        "MASTODON_BASE_URL": url, "MASTODON_ACCESS_TOKEN": c.mastodon_token,
     }

@@ -10,11 +10,12 @@ from xml.etree import ElementTree
 
 from aiohttp import web
 
-from crisiscast.sandbox import bluesky, callbacks, graph, twilio, x
+from crisiscast.sandbox import bluesky, callbacks, graph, mastodon, twilio, x
 from crisiscast.sandbox.state import PROVIDERS, State
 
 MODULES = {"twilio": twilio, "x": x, "graph": graph}
 MODULES["bluesky"] = bluesky
+MODULES["mastodon"] = mastodon
 STATE_KEY = web.AppKey("state", State)
 
 

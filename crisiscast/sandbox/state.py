@@ -8,7 +8,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-PROVIDERS = ("twilio", "x", "graph", "bluesky")
+PROVIDERS = ("twilio", "x", "graph", "bluesky") + ("mastodon",)
 FAULT_KINDS = ("429", "500", "503", "timeout", "lost", "permanent")
 BLUESKY_SETTINGS = {"bluesky_access_seconds": float, "bluesky_session_limit": int,
                     "bluesky_access_expired_before": float, "bluesky_refresh_expired_before": float}
@@ -28,6 +28,7 @@ class Credentials:
     graph_page_token: str = "sandbox-page-token"
     bluesky_handle: str = "sandbox-hospital.bsky.social"
     bluesky_app_password: str = "sbox-hosp-pass-word"
+    mastodon_token: str = "sandbox-mastodon-token"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Settings:
     bluesky_session_limit: int = 30
     bluesky_access_expired_before: float = 0.0
     bluesky_refresh_expired_before: float = 0.0
+    mastodon_max_characters: int = 500
 
     def update(self, data: dict) -> None:
         """Merge a JSON object of settings; unknown keys or kinds raise ValueError."""
@@ -64,6 +66,8 @@ class Settings:
                 self.concurrency = int(value)
             elif key in BLUESKY_SETTINGS:
                 setattr(self, key, BLUESKY_SETTINGS[key](value))
+            elif key == "mastodon_max_characters":
+                self.mastodon_max_characters = int(value)
             elif key == "faults":
                 for provider, spec in value.items():
                     _check_provider(provider)
@@ -83,7 +87,7 @@ class Settings:
         return {"latency_ms": self.latency_ms, "concurrency": self.concurrency,
                 "timeout_seconds": self.timeout_seconds, "status_callbacks": self.status_callbacks,
                 "status_delay_ms": self.status_delay_ms, "queue_delay_ms": self.queue_delay_ms,
-                "inbound_url": self.inbound_url,
+                "inbound_url": self.inbound_url, "mastodon_max_characters": self.mastodon_max_characters,
                 "faults": {p: {"rate": self.fault_rate[p], "kinds": self.fault_kinds.get(p, [])}
                            for p in self.fault_rate},
                 "script": {p: list(v) for p, v in self.script.items() if v},
@@ -113,6 +117,7 @@ class State:
         self.records: list[dict] = []
         self.counters: dict[str, int] = defaultdict(int)
         self.tasks: set = set()
+        self.idempotency: dict[str, tuple[str, float]] = {}  # Mastodon's Idempotency-Key → (status id, until)
         self._ids = itertools.count(1)
         self.bluesky: dict = {"tokens": {}, "session_starts": []}
 
@@ -124,6 +129,7 @@ class State:
         self.records.clear()
         self.counters.clear()
         self.bluesky = {"tokens": {}, "session_starts": []}
+        self.idempotency.clear()
 
     def next_fault(self, provider: str) -> str | None:
         """The fault to inject into this request, if any: a scripted one first, then by rate."""
@@ -146,6 +152,10 @@ class State:
     def snowflake(self) -> str:
         """A numeric id that grows with time, like X's and Graph's."""
         return str(((int(time.time() * 1000) - 1288834974657) << 22) | (next(self._ids) & 0x3FFFFF))
+
+    def new_sequence(self) -> int:
+        """The next number of this sandbox's one sequence (ids made from a time need it to stay distinct)."""
+        return next(self._ids)
 
     def new_id(self, prefix: str = "", length: int = 32) -> str:
         return prefix + secrets.token_hex(length // 2)

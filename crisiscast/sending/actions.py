@@ -1,5 +1,6 @@
 """What a delivery does at its provider: post, or take a post down. A correction's post answers the original
-on X and Bluesky (a reply in its thread) and edits it on Facebook; a retraction deletes the posts the update made."""
+on X, Bluesky and Mastodon (a reply in its thread) and edits it on Facebook; a retraction deletes the posts the
+update made."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -9,6 +10,10 @@ from sqlalchemy import select
 from crisiscast.channels import Channel, ChannelError, InDoubtError, Message, Receipt, RetryableError
 from crisiscast.core.domain import DeliveryState, channel_action
 from crisiscast.store.models import Delivery
+
+
+# The channels on which a correction is a reply to the original post.
+REPLIES = ("x", "mastodon")
 
 
 class NothingToDo(ChannelError):
@@ -30,7 +35,7 @@ def perform(sessions, channel: Channel, claimed) -> Receipt:
     message = message_of(claimed)
     corrects = claimed.rendering.get("corrects_update_id")
     original = _settled_post(sessions, corrects, channel.name) if corrects else None
-    if original and channel.name == "x":
+    if original and channel.name in REPLIES:
         message = replace(message, reply_to=original)
     elif original and channel.name == "facebook":
         message = replace(message, edit=original)

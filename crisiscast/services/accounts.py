@@ -73,6 +73,22 @@ def change_account(session: Session, user_id: int, role: str, active: bool, acto
     return user
 
 
+def set_approver(session: Session, user_id: int, can_approve: bool, actor: str) -> User:
+    """Make an account an approver (it may approve others' updates) or not; audited. An approver writes too,
+    so a viewer cannot be one; an admin is not one unless made one (approving is the incident's call, not IT's)."""
+    user = _account(session, user_id)
+    if user.can_approve == can_approve:
+        return user
+    if can_approve and user.role not in ("author", "admin"):
+        raise ValidationError({"can_approve": f"{user.username} is a viewer: make them an author first, then an "
+                                              "approver."})
+    user.can_approve = can_approve
+    audit.record(session, actor=actor, action="user_changed", outcome="ok", target=user.username,
+                 message="now an approver" if can_approve else "no longer an approver")
+    session.commit()
+    return user
+
+
 def set_password(session: Session, user_id: int, password: str, actor: str) -> User:
     """Give an account a new password (a lost one-time password, a forgotten one); audited, never logged. Every
     session of the account ends."""

@@ -52,12 +52,22 @@ def starting_values(session: Session, configured: list[str], corrects: str = "")
     if original is not None:
         return {"incident": original.incident.title, "er_access": original.er_access, "corrects": original.uid,
                 "operating_status": original.operating_status, "headline": original.headline,
-                "body": original.body, "next_update": original.next_update, "channels": ["feed"], "lists": []}
-    latest = next(iter(recent_updates(session, limit=1)), None)
+                "body": original.body, "channels": ["feed"], "lists": [], **_promise_values(original),
+                **({"exercise": "on", "channels": ["sms"], "lists": ["drill"]} if original.exercise else {})}
+    # Never from a drill: its incident and statuses must not slip into a real update.
+    latest = session.scalars(select(Update).where(Update.exercise.is_(False))
+                             .order_by(Update.published_at.desc()).limit(1)).first()
     if latest is None:
         return {"channels": configured, "lists": ["public"]}
     return {"incident": latest.incident.title, "er_access": latest.er_access,
             "operating_status": latest.operating_status, "channels": configured, "lists": ["public"]}
+
+
+def _promise_values(original) -> dict:
+    """A correction keeps the original's promise (the composer shows it as a clock time while it is ahead)."""
+    if original.no_further_updates:
+        return {"no_further_updates": "1"}
+    return {"next_update_at": original.next_update_at.isoformat()} if original.next_update_at else {}
 
 
 def sms_progress(session: Session, delivery_id: int, counts: dict[str, int]) -> dict:

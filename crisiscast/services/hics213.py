@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crisiscast.core import hics
+from crisiscast.core import hics, promise
 from crisiscast.core.audience import PUBLIC
 from crisiscast.core.domain import CHANNEL_LABELS, ER_ACCESS, OPERATING_STATUS
 from crisiscast.store.models import Update
@@ -40,17 +40,15 @@ class GeneralMessage:
 
 
 def approval_line(update: Update, zone: str) -> str:
-    """Block 9, in words: the only place that reads approval (branch `approval` adds `approved_by`,
-    `approved_at`, `release` and `release_reason` to updates; until then every update is released directly)."""
-    release = getattr(update, "release", None) or "direct"
-    reason = getattr(update, "release_reason", None) or ""
-    if release == "break_glass":
-        return f"NOT APPROVED: released by {update.author.username} without approval (break-glass): {reason}"
-    approver = getattr(update, "approved_by", None)
-    if approver is None:
+    """Block 9, in words: who approved it and when, that it was released without approval (break-glass), or
+    that approval was not required when it went out."""
+    if update.release == "break_glass":
+        return (f"NOT APPROVED: released by {update.author.username} without approval (break-glass): "
+                f"{update.release_reason}")
+    if update.approved_by is None:
         return NOT_REQUIRED
-    at = getattr(update, "approved_at", None)
-    return approver.username + (f", approved {hics.stamp(at, zone)}" if at else "")
+    at = update.approved_at
+    return update.approved_by.username + (f", approved {hics.stamp(at, zone)}" if at else "")
 
 
 def general_message(update: Update, zone: str) -> GeneralMessage:
@@ -79,8 +77,9 @@ def _message(update: Update, zone: str) -> str:
              update.headline]
     if update.body:
         lines += ["", update.body]
-    if update.next_update:
-        lines += ["", f"Next update: {update.next_update}"]
+    promised = promise.for_update(update, zone)
+    if promised:
+        lines += ["", promised]
     if update.corrects is not None:
         lines += ["", f"Corrects update #{update.corrects.id}: {update.corrects.headline}"]
     if update.retracted_at is not None:

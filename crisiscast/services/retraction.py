@@ -15,6 +15,8 @@ TAKEN_DOWN = ("x", "facebook")  # the channels whose posts a retraction deletes
 POSTS = ("sms", "x", "facebook")  # deliveries a retraction stops while they still wait in the queue
 TAKEN_DOWN += ("bluesky",)
 POSTS += ("bluesky",)
+TAKEN_DOWN += ("mastodon",)
+POSTS += ("mastodon",)
 R = SmsRecipient.__table__.c
 
 
@@ -47,7 +49,7 @@ def stop_unsent(session: Session, update: Update, actor: str) -> None:
 
 
 def take_down(session: Session, update: Update) -> list[Delivery]:
-    """A delete delivery for each post any version of the story made (or may still make) on X and Facebook."""
+    """A delete delivery for each post any version of the story made (or may still make) on X, Facebook and Mastodon."""
     session.flush()
     created = []
     for version in story(session, update):
@@ -90,7 +92,7 @@ def notify_recipients(session: Session, update: Update, settings, actor: str) ->
     if not recipients_to_notify(session, update) or _delivery(update, "sms.notice") is not None:
         return None
     rendering = render_retraction_sms(settings.ORG_NAME, update.headline, update.retraction_reason,
-                                      settings.SMS_MAX_SEGMENTS)
+                                      settings.SMS_MAX_SEGMENTS, exercise=update.exercise)
     notice = Delivery(update=update, channel="sms.notice", rendering=rendering.to_dict(), attempts=0,
                       target="those who received it", state=DeliveryState.PENDING)
     session.add(notice)

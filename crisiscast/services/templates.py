@@ -116,7 +116,7 @@ def draft_values(template: MessageTemplate, latest: dict) -> dict:
         "er_access": template.er_access or latest.get("er_access", ""),
         "operating_status": template.operating_status or latest.get("operating_status", ""),
         "headline": template.headline, "body": template.body,
-        "next_update": f"within {minutes} minutes" if minutes else "",
+        "next_in": str(minutes) if minutes else "",
         "channels": list(template.channels), "lists": list(template.lists),
     }
 

@@ -47,6 +47,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The member of staff's own mobile (E.164), for texts crisiscast sends to staff (approval requests); optional.
     phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    # May approve another author's update when APPROVAL_REQUIRED is on; set by admins, never implied by a role.
+    can_approve: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class UserSession(Base):
@@ -80,6 +82,9 @@ class Update(Base):
     """One published status update; `uid` is its public, stable identifier and its idempotency key."""
 
     __tablename__ = "updates"
+    # The overdue alarm reads each incident's latest live update of each audience on every console page.
+    __table_args__ = (Index("ix_updates_live_promises", "incident_id", "audience", "published_at",
+                            sqlite_where=text("retracted_at IS NULL"), postgresql_where=text("retracted_at IS NULL")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
@@ -89,7 +94,11 @@ class Update(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Free text, kept readable for updates written before the promise became a time (migration 0019).
     next_update: Mapped[str] = mapped_column(String(80), default="")
+    # The promised next update (crisiscast.core.promise), or that no further update is planned.
+    next_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    no_further_updates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     corrects_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id"))
     story_uid: Mapped[str | None] = mapped_column(String(32), index=True)
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -102,10 +111,23 @@ class Update(Base):
     template_id: Mapped[int | None] = mapped_column(Integer)
     # Its SMS cancels the not-yet-sent texts of earlier updates of the incident (unless the author said not to).
     supersede_earlier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # How it went out: "direct" (no approval needed), "approved" (by a second person) or "break_glass" (the
+    # author published without approval after the timeout, with `release_reason`).
+    release: Mapped[str] = mapped_column(String(16), default="direct", server_default="direct")
+    release_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # No foreign key: a plain ADD COLUMN on SQLite, and the approver's name is in the audit log too.
+    approved_by_id: Mapped[int | None] = mapped_column(Integer)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A drill (audience "exercise"): marked EXERCISE everywhere, never public. A correction of one is one too.
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # When the author started writing it (the draft's first autosave), for the drill report; None if unsaved.
+    composed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     incident: Mapped[Incident] = relationship(lazy="joined")
     author: Mapped[User] = relationship(lazy="joined")
     corrects: Mapped["Update | None"] = relationship(remote_side="Update.id")
+    approved_by: Mapped["User | None"] = relationship(primaryjoin="foreign(Update.approved_by_id) == User.id",
+                                                      viewonly=True)
     deliveries: Mapped[list["Delivery"]] = relationship(back_populates="update", order_by="Delivery.id")
 
 
@@ -272,6 +294,34 @@ class FeedEntry(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class ApprovalRequest(Base):
+    """A draft waiting for a second person: its form values, not an update, so nothing of it can be public."""
+
+    __tablename__ = "approval_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The compose form's uid: the update approval publishes gets it, so a resubmitted form is recognised.
+    uid: Mapped[str] = mapped_column(String(32), index=True)
+    values: Mapped[dict] = mapped_column(JSON)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The guard warnings the author acknowledged (their messages), shown to the approver.
+    warnings: Mapped[list] = mapped_column(JSON)
+    # The fingerprint of exactly what would go out (crisiscast.core.rendering.fingerprint) when asked.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    headline: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # pending, approved, rejected, withdrawn (the author changed it: a new request replaces it) or break_glass.
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    update_id: Mapped[int | None] = mapped_column(Integer)
+    # The author has seen the decision: their banner stops showing it.
+    author_seen: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="joined")
+    decided_by: Mapped["User | None"] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+
 class SavedDraft(Base):
     """What an author was typing in the composer, saved as they type so a lost session loses nothing."""
 
@@ -280,6 +330,17 @@ class SavedDraft(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     values: Mapped[dict] = mapped_column(JSON)
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OverdueReminder(Base):
+    """One reminder that an update's promised next update is overdue; unique, so each goes out once."""
+
+    __tablename__ = "overdue_reminders"
+    __table_args__ = (UniqueConstraint("update_id", "number", name="uq_overdue_reminders_update_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEvent(Base):

@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
 
 import config
+from crisiscast.core import promise
 from crisiscast.core.domain import ER_ACCESS, OPERATING_STATUS
 from crisiscast.core.masking import mask_phone
 from crisiscast.runtime import Runtime
@@ -39,15 +40,19 @@ def create_app(settings=None, runtime: Runtime | None = None) -> Flask:
     app.extensions["crisiscast"] = runtime or Runtime(settings)
     errors.init_app(app)  # first: its id converter must exist before any route, its checks before any other
     csrf.init_app(app)
-    app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone)
+    app.jinja_env.globals.update(ER_ACCESS=ER_ACCESS, OPERATING_STATUS=OPERATING_STATUS, mask_phone=mask_phone,
+                                promise_of=promise.for_update)
     app.jinja_env.filters["duration"] = duration
 
-    from crisiscast.web import account, admin, audit_log, auth, cli, console, limits, paperwork, public, queueing, subscribers, webhooks  # noqa: E501
+    from crisiscast.web import (account, admin, approval, audit_log, auth, cli, console, drill_report, limits, overdue,
+                                paperwork, public, queueing, subscribers, webhooks)
 
     queueing.init_app(app)
+    overdue.init_app(app)
     auth.init_app(app)
     cli.init_app(app)
-    for module in (auth, account, console, admin, subscribers, audit_log, paperwork, public, webhooks):
+    for module in (auth, account, console, approval, admin, subscribers, audit_log, drill_report, paperwork, public,
+                   webhooks):
         app.register_blueprint(module.bp)
     csrf.exempt(webhooks.bp)
     limits.init_app(app, settings)

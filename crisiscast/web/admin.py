@@ -38,13 +38,15 @@ def change_user(user_id: int):
     try:
         user = accounts.change_account(db(), user_id, form.get("role", ""), bool(form.get("active")), actor=g.user,
                                        password=form.get("password", ""))
+        accounts.set_approver(db(), user_id, bool(form.get("can_approve")), actor=g.user.username)
     except ValidationError as exc:
         flash(" ".join(exc.errors.values()), "error")
     else:
         if user.id == g.user.id and form.get("password"):
             sign_in(user)  # the new password ended every session of theirs, this one too: carry on in a new one
         changed = " and has a new password" if form.get("password") else ""
-        flash(f"{user.username} is now {user.role}{'' if user.active else ', disabled'}{changed}.", "success")
+        approver = ", an approver" if user.can_approve else ""
+        flash(f"{user.username} is now {user.role}{approver}{'' if user.active else ', disabled'}{changed}.", "success")
     return redirect(url_for("admin.users"))
 
 

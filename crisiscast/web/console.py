@@ -5,7 +5,7 @@ import re
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from crisiscast.core.audience import INTERNAL, INTERNAL_NOTICE, PUBLIC
+from crisiscast.core.audience import EXERCISE, EXERCISE_NOTICE, INTERNAL, INTERNAL_NOTICE, PUBLIC
 from crisiscast.core.domain import (
     CHANNEL_LABELS,
     CHANNELS,
@@ -15,6 +15,7 @@ from crisiscast.core.domain import (
     ValidationError,
 )
 from crisiscast.core import guards, placeholders
+from crisiscast.core.promise import QUICK_MINUTES
 from crisiscast.core.text import removal_notice, scrub
 from crisiscast.public import isolation, site
 from crisiscast.sending import sms_recipients
@@ -31,7 +32,7 @@ from crisiscast.services import (
     templates,
 )
 from crisiscast.store.models import Delivery, MessageTemplate, Update
-from crisiscast.web import composing, queueing
+from crisiscast.web import approval, composing, queueing
 from crisiscast.web.auth import login_required
 from crisiscast.web.helpers import db, form_values, runtime, settings
 
@@ -75,6 +76,8 @@ def compose():
     held = _held_back(checked, uid)
     if held is not None:
         return held
+    if settings().APPROVAL_REQUIRED:  # a second person decides; nothing is stored as an update until then
+        return approval.request_approval(checked, uid)
     result = publishing.publish(db(), checked.draft, uid=uid, author=g.user, settings=settings(),
                               channels=runtime().channels, enqueue=queueing.enqueue_delivery)
     if result.created:
@@ -139,7 +142,7 @@ def _form_uid() -> str:
 
 def _published(update: Update, values: dict) -> None:
     """After a new update is stored: the draft is done, the template counted, the acknowledged warnings audited."""
-    drafts.discard(db(), g.user)
+    drafts.finish(db(), g.user, update)
     templates.record_use(db(), update, values.get("template", ""))
     if g.get("acknowledged_warnings"):
         review.record_acknowledgement(db(), update, g.acknowledged_warnings, g.user.username)
@@ -249,6 +252,7 @@ def _retraction_flash(withdrawn: Update, taken_down: str, waiting: str, render_f
               f"Taken down elsewhere: {taken_down}.{waiting}", "error")
         return
     public = ("it leaves the public status page and feeds, CAP readers get a Cancel" if withdrawn.audience == PUBLIC
+              else "it was an exercise, so nothing public changes" if withdrawn.audience == EXERCISE
               else "it was internal (staff only), so nothing public changes")
     flash(f"Retracted: {public}; {taken_down}.{waiting}", "success")
 
@@ -322,6 +326,8 @@ def _compose_context(checked: composing.Checked, uid: str = "") -> dict:
         "labels": CHANNEL_LABELS, "lists": subscribers.all_lists(db()), "list_counts": subscribers.list_counts(db()),
         "incidents": dashboard.incident_titles(db()), "label_of": placeholders.label,
         "internal": checked.audience == INTERNAL, "internal_notice": INTERNAL_NOTICE, "notices": checked.notices,
+        "quick_minutes": QUICK_MINUTES, "zone_label": composing.zone_label(),
+        "exercise": checked.audience == EXERCISE, "exercise_notice": EXERCISE_NOTICE, "skipped": checked.skipped,
     }
 
 

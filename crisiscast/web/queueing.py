@@ -27,6 +27,16 @@ def enqueue_delivery(delivery_id: int, channel: str = "") -> None:
     jobs.enqueue_delivery(queue(), delivery_id, channel)
 
 
+def enqueue_staff_texts(ids: list[int]) -> bool:
+    """Queue the job that sends these staff texts; False when the queue is unreachable (the worker's pass queues
+    rows whose job was lost, so they still go out once it is back)."""
+    try:
+        jobs.enqueue_staff_texts(queue(), ids)
+    except Exception:  # noqa: BLE001 - the rows are the outbox; the author is told the texts wait
+        return False
+    return True
+
+
 def health() -> str:
     """'ok', or why the queue cannot be reached ('unreachable (ConnectionError)')."""
     try:

@@ -1,5 +1,7 @@
 """Bluesky's rendering: 300 graphemes (not code points, not X's weights, not SMS units), link facets in UTF-8
 bytes, a link card, no link for an internal update, and the live counter."""
+from datetime import datetime, timezone
+
 import pytest
 
 from crisiscast.core.audience import INTERNAL, PUBLIC, audience
@@ -42,10 +44,12 @@ def draft(body="", headline="Shelter in place", **changes) -> Draft:
 
 
 def test_a_short_update_is_whole_and_ends_with_its_link():
-    r = render_bluesky(draft("Stay indoors.", next_update="by 18:00"), CTX)
-    assert r.text == f"Shelter in place\nER: Open. Hospital: Normal operations.\nStay indoors.\n{LINK}"
+    promised = datetime(2026, 12, 7, 18, 0, tzinfo=timezone.utc)
+    r = render_bluesky(draft("Stay indoors.", next_update_at=promised), CTX)
+    assert r.text == (f"Shelter in place\nER: Open. Hospital: Normal operations.\nStay indoors.\n"
+                      f"Next update by 18:00 UTC.\n{LINK}")
     assert not r.shortened and r.link == LINK and r.title == "Shelter in place"
-    assert r.description == "ER: Open. Hospital: Normal operations. Next update: by 18:00."
+    assert r.description == "ER: Open. Hospital: Normal operations. Next update by 18:00 UTC."
     assert r.stats == {"graphemes": graphemes(r.text), "max_graphemes": 300, "bytes": len(r.text.encode())}
 
 

@@ -23,3 +23,11 @@ def test_counts_show_the_whole_text_when_the_send_is_shortened():
 
 def test_a_blank_form_still_counts():
     assert live_counts(Draft("", "", "", ""), CTX)["headline"] == 0
+
+
+def test_an_exercise_counts_its_marker():
+    draft = Draft("Drill", "diversion", "normal", "ER on ambulance diversion", body="Ambulances go to Metroplex.")
+    drill = RenderContext(org_name="Scott & White", link="", exercise=True)
+    counts, plain = live_counts(draft, drill), live_counts(draft, CTX)
+    assert counts["x_weight"] == plain["x_weight"] + len("EXERCISE — ") == render_x(draft, drill).stats["characters"]
+    assert counts["sms_segments"] == render_sms(draft, drill).stats["segments"]

@@ -37,14 +37,13 @@ def test_backoff_grows_is_capped_and_honours_retry_after():
 
 
 def test_draft_from_form_removes_invisible_control_characters_and_says_where_per_field():
-    form = {"incident": "Fort\x00 Hood", "headline": "ER\x0bopen", "next_update": "by 18:00\ufffe",
+    form = {"incident": "Fort\x00 Hood", "headline": "ER\x0bopen",
             "body": "Blood donors\x01 needed.\x0cCall\x1f 254-724-2111.", "channels": "feed"}
     d = Draft.from_form(form)
-    assert (d.incident, d.headline, d.next_update) == ("Fort Hood", "ER open", "by 18:00")
+    assert (d.incident, d.headline) == ("Fort Hood", "ER open")
     assert d.body == "Blood donors needed.\nCall 254-724-2111."
     assert dict(d.notices) == {
         "incident": "Incident: 1 invisible control character was removed (at 5). Check the preview.",
-        "next_update": "Next update: 1 invisible control character was removed (at 9). Check the preview.",
         "body": "Text: 2 invisible control characters were removed (at 13, 27). Check the preview."}
     assert Draft.from_form({"headline": "ER open", "body": "line\r\nbreak"}).notices == ()
 

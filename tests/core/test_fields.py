@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from crisiscast.core import domain, fields, passwords
+from crisiscast.core import domain, fields, passwords, promise
 from crisiscast.store import models
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -11,7 +11,7 @@ COLUMNS = {
     fields.LIST_NAME_MAX: models.SubscriberList.name, fields.LIST_DESCRIPTION_MAX: models.SubscriberList.description,
     fields.REASON_MAX: models.Update.retraction_reason, fields.ACTION_MAX: models.AuditEvent.action,
     fields.ERROR_CODE_MAX: models.SmsReceipt.error_code, fields.INBOUND_FIELD_MAX: models.SmsReceipt.message_sid,
-    domain.INCIDENT_MAX: models.Incident.title, domain.NEXT_UPDATE_MAX: models.Update.next_update,
+    domain.INCIDENT_MAX: models.Incident.title,
 }
 # (template, field name or an attribute that tells it apart) -> the cap the server applies to it.
 FORMS = {
@@ -21,7 +21,7 @@ FORMS = {
     ("admin/users.html", "password"): fields.PASSWORD_MAX,
     ("console/compose.html", "incident"): domain.INCIDENT_MAX,
     ("console/compose.html", "headline"): domain.HEADLINE_MAX,
-    ("console/compose.html", "next_update"): domain.NEXT_UPDATE_MAX,
+    ("console/compose.html", "next_at"): promise.CLOCK_MAX,
     ("console/compose.html", "body"): domain.BODY_MAX,
     ("console/update.html", "reason"): fields.REASON_MAX,
     ("subscribers/index.html", "phone"): fields.PHONE_INPUT_MAX,

@@ -1,7 +1,9 @@
 """The pre-rendered public site: status page, CAP 1.2 (valid against the OASIS schema), EDXL-HAVE, escaping."""
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
@@ -29,9 +31,9 @@ def cap_schema():
 def publish(db, runtime, publish):
     """Publish to the feed and send it in this process (after writing `poison` into its row); return the update."""
 
-    def run(headline="ER open", er="open", status="normal", body="", corrects="", next_update="", poison=None):
+    def run(headline="ER open", er="open", status="normal", body="", corrects="", next_update_at=None, poison=None):
         update = publish(incident="Fort Hood shooting response", er_access=er, operating_status=status,
-                         headline=headline, body=body, corrects=corrects, next_update=next_update, queued=False)
+                         headline=headline, body=body, corrects=corrects, next_update_at=next_update_at, queued=False)
         if poison:  # written straight to the row, as rows stored before text was cleaned at the edge
             db.execute(sql_update(Update).where(Update.id == update.id).values(**poison))
             db.commit()
@@ -105,12 +107,13 @@ def test_have_reports_ems_traffic_facility_and_security(db, settings, publish):
 @pytest.mark.parametrize("er", list(ER_ACCESS))
 @pytest.mark.parametrize("status", list(OPERATING_STATUS))
 def test_status_page_shows_each_combination(db, settings, publish, er, status):
-    publish("Status", er=er, status=status, next_update="by 18:00 CST")
+    promised = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=30)
+    publish("Status", er=er, status=status, next_update_at=promised)
     page = site.status_page(db, settings).decode()
     er_box = page[page.index('id="er-access"'):page.index('id="operating-status"')]
     assert f"<strong>{ER_ACCESS[er]}</strong>" in er_box
     assert f"<strong>{OPERATING_STATUS[status]}</strong>" in page[page.index('id="operating-status"'):]
-    assert "Next update: <strong>by 18:00 CST</strong>" in page
+    assert re.search(rf"<strong>Next update by (\w{{3}} )?{promised:%H:%M} UTC\.</strong>", page)
 
 
 def test_script_and_ampersand_are_escaped_in_every_page_and_feed(db, settings, publish):
@@ -304,3 +307,27 @@ def test_an_update_that_cannot_be_rendered_fails_its_feed_delivery_and_the_rest_
     problems = {}
     rebuilt = site.build(db, settings, problems)
     assert set(problems) == {bad.id, fix.id} and "feed.atom" in rebuilt
+
+
+def test_the_promise_reads_the_same_on_the_update_page_the_feeds_and_the_cap_description(db, settings, publish,
+                                                                                       cap_schema):
+    chicago = settings.replace(TIMEZONE="America/Chicago")
+    promised = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=45)
+    update = publish("ER open", next_update_at=promised)
+    built = site.build(db, chicago)
+    local = promised.astimezone(ZoneInfo("America/Chicago"))
+    said = re.compile(rf"Next update by (\w{{3}} )?{local:%H:%M} {local:%Z}\.")
+    for name in (f"u/{update.uid}.html", "index.html", "feed.json", "feed.atom", "feed.rss", f"cap/{update.uid}.xml"):
+        assert said.search(built[name].decode()), name
+    cap = etree.fromstring(built[f"cap/{update.uid}.xml"])
+    assert cap_schema.validate(cap), cap_schema.error_log
+    assert said.search(cap.findtext(f".//{CAP}description"))
+    assert cap.find(f".//{CAP}expires") is None
+
+
+def test_no_further_updates_is_said_and_an_old_rows_free_text_still_reads(db, settings, publish):
+    publish("All clear", poison={"no_further_updates": True})
+    assert "<strong>No further updates planned.</strong>" in site.status_page(db, settings).decode()
+    old = publish("ER open", poison={"next_update": "by 18:00 CST"})
+    assert "<strong>Next update: by 18:00 CST</strong>" in site.status_page(db, settings).decode()
+    assert "Next update: by 18:00 CST" in site.update_page(db, settings, old).decode()

@@ -50,11 +50,24 @@ def test_incident_titles_are_newest_first(db, publish):
 def test_a_new_draft_starts_from_the_latest_update_or_from_the_one_it_corrects(db, publish):
     assert dashboard.starting_values(db, ["x", "feed"]) == {"channels": ["x", "feed"], "lists": ["public"]}
     original = publish(incident="Fort Hood", er_access="diversion", operating_status="lockdown", headline="Lockdown",
-                       body="Stay away.", next_update="by 18:00", queued=False)
+                       body="Stay away.", next_update_at=utcnow() + timedelta(minutes=30), queued=False)
     assert dashboard.starting_values(db, ["x"]) == {
         "incident": "Fort Hood", "er_access": "diversion", "operating_status": "lockdown", "channels": ["x"],
         "lists": ["public"]}
     assert dashboard.starting_values(db, ["x"], corrects=original.uid) == {
         "incident": "Fort Hood", "er_access": "diversion", "operating_status": "lockdown", "corrects": original.uid,
-        "headline": "Lockdown", "body": "Stay away.", "next_update": "by 18:00", "channels": ["feed"], "lists": []}
+        "headline": "Lockdown", "body": "Stay away.", "next_update_at": original.next_update_at.isoformat(),
+        "channels": ["feed"], "lists": []}
     assert dashboard.starting_values(db, ["x"], corrects="0123456789ab")["channels"] == ["x"]
+
+
+def test_a_new_draft_never_starts_from_a_drill_and_a_correction_of_one_is_ticked_exercise(db, publish):
+    publish(incident="Fort Hood", er_access="diversion", operating_status="lockdown", queued=False)
+    drill = publish(incident="Evacuation drill", er_access="closed", operating_status="evacuating",
+                    channels=("sms",), lists=("drill",), exercise=True, queued=False)
+    assert dashboard.starting_values(db, ["x"]) == {
+        "incident": "Fort Hood", "er_access": "diversion", "operating_status": "lockdown", "channels": ["x"],
+        "lists": ["public"]}
+    fix = dashboard.starting_values(db, ["x"], corrects=drill.uid)
+    assert (fix["exercise"], fix["channels"], fix["lists"], fix["incident"]) == ("on", ["sms"], ["drill"],
+                                                                                 "Evacuation drill")

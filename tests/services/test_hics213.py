@@ -2,6 +2,7 @@
 each channel, priority and approval."""
 import csv
 import io
+import re
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -12,7 +13,8 @@ from tests.conftest import csrf_token
 
 DIVERSION = Draft(incident="Fort Hood shooting response", er_access="diversion", operating_status="limited",
                   headline="ER on ambulance diversion", body="Walk-in patients use the north entrance.",
-                  next_update="by 14:30", channels=("sms", "x", "feed"), lists=("public", "media"))
+                  next_update_at=datetime(2026, 12, 7, 20, 30, tzinfo=timezone.utc), channels=("sms", "x", "feed"),
+                  lists=("public", "media"))
 
 
 def test_the_blocks_hold_the_update_as_published_and_as_sent(db, publish, drain, subscribe, users):
@@ -31,7 +33,8 @@ def test_the_blocks_hold_the_update_as_published_and_as_sent(db, publish, drain,
     assert form.message.splitlines()[:4] == ["ER access: On ambulance diversion",
                                              "Hospital: Limited: elective procedures postponed", "",
                                              "ER on ambulance diversion"]
-    assert "Walk-in patients use the north entrance." in form.message and "Next update: by 14:30" in form.message
+    assert "Walk-in patients use the north entrance." in form.message
+    assert re.search(r"Next update by (\w{3} )?14:30 CST\.", form.message)  # as the channels said it
     assert form.approved_by == "Released by the author (approval not required)"
     sent = {s.label: s for s in form.sent_on}
     assert set(sent) == {"SMS", "X", "RSS/Atom feed"}
@@ -57,7 +60,7 @@ def test_an_internal_update_is_addressed_to_staff_and_a_retraction_is_in_its_mes
 
 def test_approval_is_read_in_one_place_approved_break_glass_or_not_required():
     author = SimpleNamespace(username="jane")
-    direct = SimpleNamespace(author=author)
+    direct = SimpleNamespace(author=author, release="direct", approved_by=None)
     assert hics213.approval_line(direct, "UTC") == hics213.NOT_REQUIRED
     approved = SimpleNamespace(author=author, release="approved", approved_by=SimpleNamespace(username="chief"),
                                approved_at=datetime(2026, 12, 7, 20, 5, tzinfo=timezone.utc))

@@ -62,7 +62,7 @@ def test_counts_per_list_and_audience_count_each_number_once(db):
     subscribers.add(db, "+15125550002", "", ["media"], "author")
     gone = subscribers.add(db, "+15125550003", "", ["public"], "author")
     subscribers.remove(db, gone.id, "author")
-    assert subscribers.list_counts(db) == {"public": 1, "media": 2, "staff-on-call": 0}
+    assert subscribers.list_counts(db) == {"public": 1, "media": 2, "staff-on-call": 0, "drill": 0}
     assert subscribers.audience_count(db, ["public", "media"]) == 2
 
 
@@ -99,7 +99,8 @@ def test_a_list_anyone_can_join_must_be_public(db):
 
 def test_the_seeded_lists_say_who_they_reach(db):
     lists = {lst.name: (lst.public, lst.joinable) for lst in subscribers.all_lists(db)}
-    assert lists == {"public": (True, True), "media": (True, False), "staff-on-call": (False, False)}
+    assert lists == {"public": (True, True), "media": (True, False), "staff-on-call": (False, False),
+                     "drill": (False, False)}
 
 
 def test_changing_a_lists_flags_is_audited_and_refuses_joinable_internal(db):

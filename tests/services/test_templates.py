@@ -66,7 +66,7 @@ def test_a_draft_from_a_template_keeps_the_latest_statuses_it_leaves_open(db):
                                              "operating_status": "limited"})
     assert (values["incident"], values["er_access"], values["operating_status"]) == \
         ("Tornado", "open_delays", "limited")
-    assert values["next_update"] == "within 60 minutes" and values["headline"] == "Blood donors needed at {place}"
+    assert values["next_in"] == "60" and values["headline"] == "Blood donors needed at {place}"
 
 
 def test_no_starter_template_trips_a_guard_once_filled(db, settings):

@@ -97,7 +97,8 @@ def test_0008_flags_the_seeded_lists_and_gives_every_update_its_audience(scratch
             text("SELECT name, public, joinable FROM subscriber_lists"))}
     engine.dispose()
     assert lists == {"public": (True, True), "media": (True, False), "staff-on-call": (False, False),
-                     "volunteers": (True, True), "night-shift": (False, False)}
+                     "volunteers": (True, True), "night-shift": (False, False),
+                     "drill": (False, False)}  # 0018 seeds the internal drill list
     assert audiences == {1: "internal", 2: "public", 3: "public", 4: "public", 5: "public", 6: "public",
                          7: "internal"}
 

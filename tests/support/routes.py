@@ -27,18 +27,20 @@ class Route:
 
 UPDATE_FORM = {"uid": "0123456789ab", "incident": "Water main break", "er_access": "open", "operating_status": "normal",
                "headline": "Use the north entrance", "body": "The south lobby is closed until noon.",
-               "next_update": "by 18:00 CST", "channels": ["feed"], "lists": ["public"], "action": "preview"}
+               "next_in": "30", "channels": ["feed"], "lists": ["public"], "action": "preview"}
 ROUTES = {
     "static": Route("public"),
     "auth.login": Route("public", "POST", {"username": "nobody-here", "password": "not the password"},
                         {"next": "/audit"}),
     "auth.logout": Route("anyone", "POST"),
     "console.index": Route("viewer"),
-    "console.compose": Route("author", "POST", UPDATE_FORM, echoed=("incident", "headline", "body", "next_update")),
+    "console.compose": Route("author", "POST", UPDATE_FORM, echoed=("incident", "headline", "body")),
     "console.save_draft": Route("author", "POST", UPDATE_FORM),
     "console.discard_draft": Route("author", "POST"),
     "console.live_preview": Route("author", "POST", UPDATE_FORM),
     "console.update": Route("viewer"),
+    "drill_report.report": Route("viewer"),
+    "drill_report.download": Route("viewer"),
     "account.index": Route("viewer"),
     "account.change_password": Route("viewer", "POST", {"current": "not the password", "password": "x"}),
     "account.change_phone": Route("viewer", "POST", {"phone": "+1 512 555 0100"}),
@@ -62,6 +64,14 @@ ROUTES = {
                                                     "joinable": "on"}),
     "audit_log.index": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
     "audit_log.download": Route("viewer", query={"update": "1", "channel": "sms", "action": "inbound"}),
+    "approval.index": Route("author"),
+    "approval.show": Route("author"),
+    "approval.approve": Route("author", "POST", {"seen": "0" * 32}),
+    "approval.reject": Route("author", "POST", {"reason": "Say where the entrance is."}, echoed=("reason",)),
+    "approval.break_glass": Route("author", "POST", {"seen": "0" * 32, "reason": "No approver answers."},
+                                  echoed=("reason",)),
+    "approval.reopen": Route("author", "POST"),
+    "approval.withdraw": Route("author", "POST"),
     # Paperwork is read-only: every role may export it (viewers see all of it in the console already).
     "paperwork.hics_213": Route("viewer", query={"format": "csv"}),
     "paperwork.hics_214": Route("viewer", query={"from": "2026-12-07T02:00", "to": "2026-12-07T14:00"}),
@@ -79,7 +89,7 @@ ROUTES = {
 # Routes that end the session they are called from: the matrix and the fuzzer call them in tests of their own.
 SIGN_OUT = ("auth.logout", "account.sign_out_everywhere")
 PATH_VALUES = {"incident_id": 1, "template_id": 1, "list_id": 1, "filename": "console.css", "kind": "rss", "uid": "0123456789ab", "slug": "water-main-break",
-               "name": "0123456789ab"}
+               "name": "0123456789ab", "request_id": 1}
 
 
 def missing_routes(app) -> list[str]:

@@ -3,11 +3,14 @@ interactions, the same on a desktop, and every console and public page fitting 3
 critical axe-core violation."""
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from crisiscast.store.models import utcnow
 from tests.conftest import PASSWORD
+from tests.support import approvals
 from tests.web.test_browser import CHROMIUM, live_server  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.browser
@@ -152,28 +155,36 @@ def sign_in(page, url: str, then: str) -> None:
 
 
 def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation(
-        browser, live_server, users, subscribe, publish, drain, db):
+        browser, live_server, users, subscribe, publish, drain, db, runtime):
     if not AXE.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{AXE} is missing; .ci/run installs it (npm ci --prefix .ci/node)")
         pytest.skip(f"axe-core is not installed at {AXE}: run npm ci --prefix .ci/node")
     subscribe("+15125551267")
-    update = publish(channels=("sms", "feed"), lists=("public",))
+    subscribe("+15125551268", "+15005550001", lists=("drill",))  # a drill with a failure, for its report
+    drill = publish(channels=("sms", "x", "feed"), lists=("drill",), exercise=True, headline="Evacuation drill")
+    # its promise is past: every console page carries the overdue alarm, which must fit and pass too (a drill
+    # published after it neither keeps nor clears it)
+    update = publish(channels=("sms", "feed"), lists=("public",), next_update_at=utcnow() - timedelta(minutes=1))
     drain()
+    request = approvals.ask(db, runtime.settings, users["author"])  # tests/web/test_approval_phone.py: as approver
     page = browser.new_context(**PHONE, bypass_csp=True).new_page()  # axe is injected as a script
     pages = ["/login"]
     failures = audit_page(page, live_server, "/login")
     sign_in(page, live_server, "/")
     pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
               "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
-              f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214"]
+              f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214",
+              "/approvals", f"/approvals/{request.id}",
+              f"/updates/{drill.id}", f"/updates/{drill.id}/drill-report", f"/updates/{update.id}/drill-report"]
     for path in pages[1:]:
         failures += audit_page(page, live_server, path)
+        assert path.startswith(("/status", "/u/")) or page.locator("#overdue-alarm").count() == 1, path
     assert failures == [], "\n".join(failures)
 
 
 # Controls a thumb must hit (links inside a sentence are exempt, as in WCAG 2.5.8).
-TARGETS = ("button, select, input[type=text], input[type=password], a.button, summary, "
+TARGETS = ("button, select, input[type=text], input[type=password], input[type=time], a.button, summary, "
            "label:has(input[type=checkbox]), header.top a, .small-links a")
 SMALL_TARGETS = """[...document.querySelectorAll('%s')]
   .filter(e => e.offsetParent !== null)
@@ -237,3 +248,28 @@ def test_a_retraction_and_its_deliveries_fit_a_phone(browser, live_server, users
     assert "X: delete the post" in page.content() and "SMS: retraction notice" in page.content()
     failures += audit_page(page, live_server, f"/u/{update.uid}")
     assert failures == [], "\n".join(failures)
+
+
+def test_on_a_phone_the_promise_takes_one_tap_and_no_further_updates_one_more(browser, live_server, users,
+                                                                                 subscribe):
+    """+30 min from a template's form: one tap, the clock time filled, every channel's preview saying it; then
+    "No further updates planned" instead: the time cleared, one tick. The promise fieldset passes the audit."""
+    from playwright.sync_api import expect
+
+    subscribe("+15125551267")
+    page = browser.new_context(**PHONE, bypass_csp=True).new_page()
+    sign_in(page, live_server, "/updates/new?template=1")
+    page.fill("#ph_place", "Metroplex Hospital")
+    act = Interactions(page, touch=True)
+    act.tap("button.quick[value='30']")
+    page.wait_for_url(re.compile(r".*#promise$"))
+    typed = page.locator("#next_at").input_value()
+    assert re.fullmatch(r"\d\d:\d\d", typed)
+    expect(page.locator("pre[data-channel=sms]")).to_contain_text(f"Next update by {typed} UTC.")
+    expect(page.locator("pre[data-channel=x]")).to_contain_text(f"Next update by {typed} UTC.")
+    assert act.count <= 2, act.log  # the tap, and at most a scroll to reach it
+    page.locator("#next_at").fill("")
+    act.tap("label:has(input[name=no_further_updates])")
+    expect(page.locator("pre[data-channel=sms]")).to_contain_text("No further updates planned.")
+    if AXE.exists():
+        assert audit_page(page, live_server, "/updates/new?template=1") == []

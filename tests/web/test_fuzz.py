@@ -14,7 +14,7 @@ from markupsafe import escape
 
 from crisiscast.services import accounts
 from tests.conftest import PASSWORD
-from tests.support import routes
+from tests.support import approvals, routes
 
 HOSTILE = ("\x00", "a\x00b", "%00", "\x01\x0b\x1f\x7f", "9223372036854775808", "18446744073709551616",
            "2147483648", "-1", "0", "²", "١٢", "x" * 10_000, "y" * 1_000_000, "😷🚑" * 40, "\u202eevil\u200f",
@@ -25,13 +25,16 @@ HOSTILE_IDS = ("9223372036854775808", "9223372036854775807", "2147483648", "2147
 
 
 @pytest.fixture
-def world(app, db, users, publish, subscribe):
-    """Rows to aim at, and a client per role; the fuzzed admin changes a spare account, not the signed-in ones."""
+def world(app, db, users, publish, subscribe, settings):
+    """Rows to aim at, and a client per role; the fuzzed admin changes a spare account, not the signed-in ones.
+    The admin is an approver, so the approval routes decide (an author's request) as well as refuse."""
     update = publish(queued=False)
     spare = accounts.create_user(db, "spare", PASSWORD + "!", "viewer", actor="test")
+    accounts.set_approver(db, users["admin"].id, True, actor="test")
     ids = {"update_id": update.id, "delivery_id": update.deliveries[0].id, "user_id": spare.id,
            "incident_id": update.incident_id,
-           "subscriber_id": subscribe("+15125550100")[0].id}
+           "subscriber_id": subscribe("+15125550100")[0].id,
+           "request_id": approvals.ask(db, settings, users["author"]).id}
     clients = {"anonymous": app.test_client(), **{r: routes.signed_in(app, r, PASSWORD) for r in routes.ROLES}}
     return ids, clients
 

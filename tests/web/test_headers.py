@@ -8,15 +8,17 @@ from crisiscast.runtime import Runtime
 from crisiscast.store.models import AuditEvent
 from crisiscast.web import create_app
 from tests.conftest import PASSWORD, csrf_token
+from tests.support import approvals
 from tests.web.test_console import compose_form
 
 PUBLIC = ("/status", "/feed.rss", "/feed.atom", "/feed.json", "/have.xml", "/cap/index.atom")
 LONG_KEY = "k" * 64
 
 
-def console_pages(app, update, delivery) -> list[str]:
+def console_pages(app, update, delivery, request_id: int) -> list[str]:
     """Every page of the app a signed-in user can GET, from its URL map: a new page is covered as it is added."""
-    values = {"update_id": update.id, "delivery_id": delivery.id, "template_id": 1}  # 1: a seeded starter
+    values = {"update_id": update.id, "delivery_id": delivery.id, "template_id": 1,  # 1: a seeded starter
+              "request_id": request_id, "incident_id": update.incident_id}
     with app.test_request_context():
         from flask import url_for
 
@@ -27,10 +29,11 @@ def console_pages(app, update, delivery) -> list[str]:
 
 
 @pytest.mark.parametrize("role", ["viewer", "admin"])
-def test_every_signed_in_page_is_no_store(app, client, auth, publish, role):
+def test_every_signed_in_page_is_no_store(app, client, auth, publish, role, db, users, settings):
     update = publish(queued=False)
+    request = approvals.ask(db, settings, users["author"])
     auth.login(role)
-    pages = console_pages(app, update, update.deliveries[0])
+    pages = console_pages(app, update, update.deliveries[0], request.id)
     assert "/audit.csv" in pages and f"/updates/{update.id}" in pages and "/admin/users" in pages
     for path in pages:
         response = client.get(path)

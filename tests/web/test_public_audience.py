@@ -47,7 +47,8 @@ def candidates(internal, public) -> dict[str, list[str]]:
     """Values for each URL parameter: the internal update's (what must stay hidden), and the public one's."""
     return {"uid": [internal.uid, public.uid], "name": [internal.uid, f"{internal.uid}-cancel", public.uid],
             "slug": [internal.incident.slug, public.incident.slug], "kind": list(KINDS),
-            "update_id": [str(internal.id)], "filename": ["console.css"], "template_id": ["1"]}
+            "update_id": [str(internal.id)], "filename": ["console.css"], "template_id": ["1"],
+            "request_id": ["1"], "incident_id": [str(internal.incident_id)]}
 
 
 def public_paths(app, internal, public) -> list[str]:

@@ -3,17 +3,18 @@ import pytest
 
 from crisiscast.services import accounts
 from tests.conftest import PASSWORD
-from tests.support import routes
+from tests.support import approvals, routes
 
 
 @pytest.fixture
-def rows(db, users, publish, subscribe):
+def rows(db, users, publish, subscribe, settings):
     """One row of each kind a route can name, so a permitted request finds something to act on."""
     update = publish(queued=False)
     subscriber = subscribe("+15125550100")[0]
     target = accounts.create_user(db, "target", PASSWORD + "!", "viewer", actor="test")
     return {"update_id": update.id, "delivery_id": update.deliveries[0].id, "subscriber_id": subscriber.id,
-            "user_id": target.id, "incident_id": update.incident_id}
+            "user_id": target.id, "incident_id": update.incident_id,
+            "request_id": approvals.ask(db, settings, users["author"]).id}
 
 
 def test_every_route_has_a_decision(app):

@@ -1,10 +1,12 @@
 """Templates in the console: the picker, a form filled from one, placeholders that must be filled, the live
 preview, and the admins' pages."""
 import re
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from crisiscast.store.models import AuditEvent, MessageTemplate, Update
+from crisiscast.core import promise
+from crisiscast.store.models import AuditEvent, MessageTemplate, Update, utcnow
 from tests.conftest import csrf_token
 
 
@@ -15,7 +17,7 @@ def starter(db, name="ER on ambulance diversion") -> MessageTemplate:
 def template_form(client, template_id: int) -> dict:
     """The compose form as a template fills it (hidden fields, selected options and checked boxes)."""
     page = client.get(f"/updates/new?template={template_id}").get_data(as_text=True)
-    inputs = re.findall(r'<input type="(?:hidden|text)"[^>]*?name="(\w+)"[^>]*?value="([^"]*)"', page)
+    inputs = re.findall(r'<input type="(?:hidden|text|time)"[^>]*?name="(\w+)"[^>]*?value="([^"]*)"', page)
     form = dict(inputs)
     form.update(re.findall(r'<select id="(\w+)"[^>]*>(?:.(?!</select>))*?<option value="(\w+)" selected', page, re.S))
     form["body"] = re.search(r'<textarea id="body"[^>]*>([^<]*)</textarea>', page).group(1)
@@ -43,11 +45,14 @@ def test_new_update_opens_on_the_picker_most_used_first(client, auth, db, publis
 def test_a_template_fills_the_whole_form_and_asks_for_its_placeholders(client, auth, db):
     auth.login("author")
     template = starter(db)
+    before = utcnow()
     form = template_form(client, template.id)
     assert (form["er_access"], form["operating_status"]) == ("diversion", "normal")
     assert form["headline"] == "ER on ambulance diversion" and "{place}" in form["body"]
     assert form["channels"] == ["sms", "x", "facebook", "feed"] and form["lists"] == ["public"]
-    assert form["next_update"] == "within 30 minutes" and form["template"] == str(template.id)
+    # "next update within 30 minutes" became the clock time 30 minutes from when the form opened
+    assert form["next_at"] in {promise.after_minutes(30, now, ZoneInfo("UTC")) for now in (before, utcnow())}
+    assert form["template"] == str(template.id)
     assert "ph_place" in form
 
 
