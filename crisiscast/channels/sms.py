@@ -13,7 +13,7 @@ from urllib3.exceptions import HTTPError
 from crisiscast.channels import CLOCK_SLACK, Channel, Message, PermanentError, Receipt, RetryableError, same_text
 from crisiscast.channels.transport import lookup_error, retry_after_seconds, transport_error
 from crisiscast.channels.twilio_http import TwilioHttp
-from crisiscast.core.masking import mask_phone
+from crisiscast.core.masking import mask_numbers, mask_phone
 from crisiscast.core.textlimits import count_sms
 
 TWILIO_REAL_BASE = "https://api.twilio.com"
@@ -100,7 +100,8 @@ class SmsChannel(Channel):
             created = self.messages().create(**kwargs)
         except TwilioRestException as exc:
             code = str(exc.code) if exc.code else str(exc.status)
-            text = exc.msg if isinstance(exc.msg, str) else str(exc.msg)
+            # Twilio's message may repeat the refused number; it goes on to the audit log and the recipient rows.
+            text = mask_numbers(exc.msg if isinstance(exc.msg, str) else str(exc.msg))
             if exc.status == 429 or exc.status >= 500 or code in RETRYABLE_CODES:
                 wait = retry_after_seconds(self._http.last_rate_limit_headers())
                 raise RetryableError(text, code=code, retry_after=wait) from exc

@@ -102,13 +102,28 @@ def parse_window(typed_from: str, typed_to: str, now: datetime, zone: str) -> Wi
     start = _parse(typed_from, "from", zone, errors) if typed_from else None
     if errors:
         raise ValidationError(errors)
-    start = start or end - timedelta(hours=OPERATIONAL_PERIOD_HOURS)
+    start = start or _period_before(end, zone, errors)
+    if errors:  # the period before `end` would start before the calendar does (year 1)
+        raise ValidationError(errors)
     if start >= end:
         raise ValidationError({"to": "The end of the period must be after its start."})
     if end - start > WINDOW_MAX:
         raise ValidationError({"to": f"A period covers at most {WINDOW_MAX.days} days; this one covers "
                                      f"{(end - start).days}. Export it in parts."})
     return Window(start, end, typed_from or typed(start, zone), typed_to or typed(end, zone))
+
+
+def _period_before(end: datetime, zone: str, errors: dict) -> datetime | None:
+    """The start of the operational period that ends at `end`; an error for `from` when it is off the calendar
+    (in UTC or in the hospital's zone, where the form shows it)."""
+    try:
+        start = end - timedelta(hours=OPERATIONAL_PERIOD_HOURS)
+        local(start, zone)
+        return start
+    except OverflowError:
+        errors["from"] = (f"Date/Time From: the {OPERATIONAL_PERIOD_HOURS} hours before this end are not on the "
+                          "calendar; give a Date/Time From.")
+        return None
 
 
 def _parse(text: str, field: str, zone: str, errors: dict) -> datetime | None:

@@ -1,8 +1,13 @@
 """Masked forms of targets, fit for the audit log and logs: enough to tell them apart, not to reach them."""
+import re
+
 import phonenumbers
 
 # Digits kept at the end of a masked number: enough to tell a handful of numbers apart in a list.
 KEPT_DIGITS = 2
+# A number as a provider echoes it in an error (Twilio: "Invalid 'To' Phone Number: 5125551267"): 7 to 15 digits,
+# a + or not, not inside a longer run. Codes (21211) and dashed numbers (a hospital's 254-724-2111) are kept.
+_ECHOED = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
 
 
 def mask_phone(number: str) -> str:
@@ -16,6 +21,11 @@ def mask_phone(number: str) -> str:
         code = ""
     hidden = len(digits) - len(code) - KEPT_DIGITS
     return (f"+{code} " if code else "") + "•" * hidden + digits[-KEPT_DIGITS:]
+
+
+def mask_numbers(text: str) -> str:
+    """Every phone number `text` carries masked as mask_phone masks it: a provider's message, fit for the audit log."""
+    return _ECHOED.sub(lambda m: mask_phone(m.group()), text or "")
 
 
 def mask_id(value: str, keep: int = 4) -> str:

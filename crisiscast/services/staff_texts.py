@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crisiscast.core.text import clean
 from crisiscast.services.subscribers import in_audience
-from crisiscast.store.models import StaffText, Subscriber, User
+from crisiscast.store.models import StaffText, Subscriber, User, utcnow
 
 KEY_MAX = 80
 TEXT_MAX = 1600  # Twilio's limit for one message body
@@ -29,11 +30,16 @@ def request(session: Session, key: str, numbers: Iterable[str], text: str, kind:
     if not wanted:
         return []
     have = set(session.scalars(select(StaffText.phone).where(StaffText.key == key, StaffText.phone.in_(wanted))))
-    rows = [StaffText(key=key, kind=kind, phone=number, text=body, state="pending", error="")
+    if not set(wanted) - have:
+        return []  # all asked for already: nothing written
+    # The insert skips a (key, number) another worker committed since the look above: a plain insert would fail
+    # this worker's whole transaction on the unique key.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = StaffText.__table__
+    rows = [dict(key=key, kind=kind, phone=number, text=body, state="pending", error="", created_at=utcnow())
             for number in wanted if number not in have]
-    session.add_all(rows)
-    session.flush()
-    return [row.id for row in rows]
+    added = session.execute(insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id))
+    return sorted(added.scalars())
 
 
 def list_numbers(session: Session, list_name: str) -> list[str]:

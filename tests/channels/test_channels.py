@@ -79,6 +79,15 @@ def test_an_invalid_number_is_permanent_21211(channels):
     assert exc.value.code == "21211"
 
 
+def test_a_twilio_refusal_that_echoes_the_number_names_it_masked(channels):
+    # Twilio repeats the refused "To" in its message (the sandbox as 21211 does); that message reaches the audit
+    # log, the recipient rows and the HICS 214, so the number must not survive in it.
+    with pytest.raises(PermanentError) as refused:
+        channels["sms"].send(Message(text="hi", to="5125551267"))
+    assert refused.value.code == "21211"
+    assert "5125551267" not in refused.value.message and "••••••••67" in refused.value.message
+
+
 @pytest.mark.parametrize("name", ["sms", "x", "facebook"])
 def test_no_answer_within_the_timeout_is_in_doubt_not_retryable(settings, sandbox_client, name):
     """tweepy sets no timeout of its own: the transport adapter's must hold for it too."""

@@ -73,6 +73,9 @@ def test_the_longest_period_is_accepted_and_one_second_more_is_refused():
     ("9999-12-31T23:59", "", "from", "not a date and time that exists"),
     ("2026-12-07T14:00" + "0" * 10_000, "", "from", "such as"),
     ("١٢٣٤-12-07T14:00", "", "from", "such as"),
+    # The 12 hours before the first day of the calendar do not exist: refused, not an OverflowError (a 500).
+    ("", "0001-01-01T00:00", "from", "give a Date/Time From"),
+    ("", "0001-01-01T11:59", "from", "give a Date/Time From"),
 ])
 def test_a_bad_period_is_refused_naming_the_field_and_what_it_accepts(typed_from, typed_to, field, says):
     with pytest.raises(ValidationError) as refused:

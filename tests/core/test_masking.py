@@ -2,6 +2,7 @@
 import phonenumbers
 import pytest
 
+from crisiscast.core import masking
 from crisiscast.core.masking import mask_phone
 
 
@@ -22,3 +23,11 @@ def test_a_masked_number_keeps_no_digit_of_the_area_code_or_exchange():
     assert "512" not in masked and "555" not in masked
     digits = "".join(ch for ch in masked if ch.isdigit())
     assert not phonenumbers.is_possible_number(phonenumbers.parse("+" + digits, None))
+
+
+def test_numbers_a_provider_echoes_are_masked_and_short_codes_kept():
+    text = "Invalid 'To' Phone Number: 5125551267; region of +447911123456 (21408); see /errors/21211"
+    assert masking.mask_numbers(text) == ("Invalid 'To' Phone Number: ••••••••67; region of +44 ••••••••56 "
+                                          "(21408); see /errors/21211")
+    assert masking.mask_numbers("To=%2B15125551267") == "To=%2B•••••••••67"
+    assert masking.mask_numbers("") == ""

@@ -3,7 +3,8 @@ sandbox; a lost job is queued again; a claim its worker abandoned is in doubt, n
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
 
 from crisiscast import jobs
 from crisiscast.channels import RetryableError
@@ -108,3 +109,39 @@ def test_numbers_come_from_a_lists_active_members_and_staff_accounts(db, subscri
 def test_a_key_longer_than_its_column_is_refused(db):
     with pytest.raises(ValueError):
         staff_texts.request(db, "k" * 81, [ALICE], "x", kind="approval")
+
+
+def test_a_refusal_that_echoes_the_number_is_recorded_with_the_number_masked(db, runtime, sandbox_client):
+    # Twilio's refusal repeats the number it refused: neither the row nor the audit log may keep it.
+    ids = staff_texts.request(db, "approval:6", ["5125551267"], "Approval needed", kind="approval")
+    db.commit()
+    assert sending.send_all(runtime.sessions, runtime.channels["sms"], ids) == ["failed"]
+    db.expire_all()
+    row = db.get(StaffText, ids[0])
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "staff_text.approval"))
+    assert row.error.startswith("21211") and event.outcome == "failed"
+    for text in (row.error, event.message, event.target):
+        assert "5125551267" not in text and "25551267" not in text
+
+
+def test_two_workers_asking_at_once_queue_one_text_and_neither_fails(db, runtime):
+    # Two workers notice the same overdue promise: the other one's row is committed between this one's look and
+    # its insert. This one queues nothing and raises nothing (an IntegrityError here would fail its whole pass).
+    raced = []
+
+    def other_worker_first(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO STAFF_TEXTS") and not raced:
+            raced.append(True)
+            with runtime.sessions() as other:
+                raced.extend(staff_texts.request(other, "overdue:9:1", [ALICE], "Overdue", kind="overdue"))
+                other.commit()
+
+    event.listen(Engine, "before_cursor_execute", other_worker_first)
+    try:
+        mine = staff_texts.request(db, "overdue:9:1", [ALICE, BOB], "Overdue", kind="overdue")
+        db.commit()
+    finally:
+        event.remove(Engine, "before_cursor_execute", other_worker_first)
+    assert len(raced) == 2  # the other worker's row went in first
+    assert len(mine) == 1 and states(db) == {ALICE: "pending", BOB: "pending"}
+    assert db.get(StaffText, mine[0]).phone == BOB

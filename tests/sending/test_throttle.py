@@ -71,8 +71,10 @@ def test_a_throttle_whose_redis_was_replaced_connects_to_the_new_one(settings, t
 
 
 def test_a_lookup_waits_for_the_cap_but_not_for_the_sender_rate(runtime, queue):
-    throttle = Throttle(queue.connection, Limits(account="AClook", sender="+11", max_concurrency=1,
-                        rate_per_second=1 / 3600))
+    # Keys of this run's own (the queue's name is unique per run): Redis is shared by every run on the machine,
+    # and another run's message in the last hour would make this one's first wait for the rest of that hour.
+    throttle = Throttle(queue.connection, Limits(account=f"AClook-{queue.name}", sender=f"+11-{queue.name}",
+                        max_concurrency=1, rate_per_second=1 / 3600))
     with throttle.slot():  # the sender's one message an hour
         pass
     throttle.flush()

@@ -107,6 +107,7 @@ def test_hics_214_csv_parses_with_the_forms_headers_and_filters_the_period(clien
     ({"from": "tomorrow"}, "Date/Time From: give a date and time such as 2026-12-07T14:05."),
     ({"to": "2026-02-30T10:00"}, "Date/Time To: 2026-02-30T10:00 is not a date and time that exists."),
     ({"from": "9" * 100_000}, "Date/Time From: give a date and time"),
+    ({"to": "0001-01-01T00:00"}, "give a Date/Time From"),  # its 12 hours before are off the calendar
 ])
 def test_a_bad_period_is_a_400_page_that_says_why_and_keeps_the_form(client, auth, publish, query, says):
     update = publish(queued=False)
