@@ -30,6 +30,6 @@ def remind_overdue(runtime, queue: Queue, now: datetime) -> list[int] | None:
         except LockError:
             log.warning("the overdue check's lock lapsed during a long pass")
     if ids:
-        # Committed before this: if the queue is away, the worker queues them again (resend_staff_texts).
+        # Committed before this: if the queue is away, the worker sends them (send_waiting_staff_texts).
         enqueue_staff_texts(queue, ids)
     return ids

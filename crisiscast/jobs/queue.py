@@ -1,6 +1,7 @@
 """Our RQ queue: its Redis connection, the ids of the jobs on it, and whether a job is still to run."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -87,7 +88,8 @@ def batch_job_id(queue: Queue, delivery_id: int, first_id: int, last_id: int) ->
 
 def staff_texts_job_id(queue: Queue, ids: list[int]) -> str:
     """The id of the job that sends these staff texts."""
-    return f"{_prefix(queue)}-staff-{min(ids)}-{max(ids)}-{len(ids)}"
+    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
+    return f"{_prefix(queue)}-staff-{digest}"
 
 
 def _prefix(queue: Queue) -> str:

@@ -11,7 +11,7 @@ from rq import Queue
 
 from crisiscast.jobs import overdue
 from crisiscast.jobs.queue import make_queue, make_worker, redis_connection
-from crisiscast.jobs.tasks import RQQueuePort, current_runtime, enqueue_staff_texts
+from crisiscast.jobs.tasks import RQQueuePort, current_runtime
 from crisiscast.sending import reconciler_health
 from crisiscast.sending import staff_texts as staff_sending
 from crisiscast.services import staff_texts
@@ -59,7 +59,7 @@ def reconcile_forever(runtime, queue: Queue, every: float, stop: threading.Event
             log.info("reconciler: %s", report)
         summarise_refusals(runtime)
         check_overdue(runtime, queue)
-        resend_staff_texts(runtime, queue)
+        send_waiting_staff_texts(runtime)
 
 
 def summarise_refusals(runtime) -> int:
@@ -80,18 +80,26 @@ def check_overdue(runtime, queue: Queue) -> None:
         log.warning("could not check for overdue promised updates: %s", exc)
 
 
-def resend_staff_texts(runtime, queue: Queue) -> int:
-    """Queue again the staff texts whose job was lost, after settling those a dead worker left mid-send (in
-    doubt, never resent); how many were queued. A failure waits for the next pass."""
+def send_waiting_staff_texts(runtime) -> int:
+    """Send, from this periodic pass, the staff texts still waiting after the grace: their job was lost, or every
+    worker is busy with a long fan-out (an approval request must not wait hours behind 100,000 texts). First
+    settles those a dead worker left mid-send (in doubt, never resent). How many were sent; a failure waits for
+    the next pass."""
     settings = runtime.settings
     try:
         staff_sending.settle_abandoned(runtime.sessions, settings.CLAIM_LEASE_SECONDS)
         with runtime.sessions() as session:
             ids = staff_texts.pending_ids(session, utcnow() - timedelta(seconds=settings.RECONCILE_GRACE_SECONDS))
-        # One job each: a text whose job is only late is claimed once whichever job runs first.
-        return sum(enqueue_staff_texts(queue, [text_id]) for text_id in ids)
-    except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
-        log.warning("could not queue the waiting staff texts again: %s", exc)
+        if not ids:
+            return 0
+        channel, throttle = runtime.channels["sms"], runtime.sms_throttle()
+        channel.use_gate(throttle)  # the sender's one rate, shared with the fan-out: a staff text takes a turn
+        try:
+            return staff_sending.send_all(runtime.sessions, channel, ids).count("sent")
+        finally:
+            throttle.flush()
+    except Exception as exc:  # noqa: BLE001 - Redis, the database or Twilio away: the next pass tries again
+        log.warning("could not send the waiting staff texts: %s", exc)
         return 0
 
 

@@ -32,7 +32,7 @@ def _send(sessions, channel, text_id: int) -> str:
     if claimed is None:
         return "skipped"  # sent already, or another job has it
     try:
-        receipt = channel.send(Message(text=claimed.text, to=claimed.phone))
+        receipt = channel.send(Message(text=claimed.text, to=claimed.phone, wanted=_renewal(sessions, text_id)))
     except (RetryableError, Unavailable) as exc:  # nothing left our side: safe to try again
         _record(sessions, text_id, claimed, ("pending", None, f"will retry: {exc}"))
         raise
@@ -41,6 +41,18 @@ def _send(sessions, channel, text_id: int) -> str:
     except ChannelError as exc:
         return _record(sessions, text_id, claimed, ("failed", None, f"{exc.code or ''} {exc}".strip()))
     return _record(sessions, text_id, claimed, ("sent", receipt.provider_id, ""))
+
+
+def _renewal(sessions, text_id: int):
+    """Asked when the text's turn at the throttle comes: renews its claim, so a long wait behind a fan-out is not
+    taken for a dead worker; False (not sent: back to pending) if the reconciler gave it up meanwhile."""
+
+    def wanted() -> bool:
+        with sessions() as session, session.begin():
+            return bool(session.execute(update(TABLE).where(TABLE.c.id == text_id, TABLE.c.state == "sending")
+                                        .values(claimed_at=utcnow())).rowcount)
+
+    return wanted
 
 
 def _record(sessions, text_id: int, claimed, result: tuple[str, str | None, str]) -> str:

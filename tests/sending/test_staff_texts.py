@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from crisiscast import jobs
 from crisiscast.channels import RetryableError
 from crisiscast.jobs.tasks import enqueue_staff_texts
-from crisiscast.jobs.worker import resend_staff_texts
+from crisiscast.jobs.worker import send_waiting_staff_texts
 from crisiscast.sending import staff_texts as sending
 from crisiscast.services import staff_texts
 from crisiscast.store.models import AuditEvent, StaffText, utcnow
@@ -49,16 +49,19 @@ def test_a_new_key_texts_the_same_people_again(db):
     assert len(first) == len(second) == 1
 
 
-def test_a_text_whose_job_was_lost_is_queued_again_by_the_worker_pass(db, runtime, queue, sandbox_client):
-    staff_texts.request(db, "approval:2", [ALICE], "Approval needed", kind="approval")
+def test_a_text_whose_job_has_not_run_is_sent_by_the_worker_pass_once(db, runtime, queue, sandbox_client):
+    """Its job was lost (Redis replaced after the commit), or every worker is busy with a long fan-out: once the
+    grace has passed, the worker's periodic pass sends it itself; the job, when it runs, finds it sent."""
+    ids = staff_texts.request(db, "approval:2", [ALICE], "Approval needed", kind="approval")
     db.commit()
-    # No job queued (Redis replaced after the commit): once the grace has passed, the worker's pass queues it.
+    enqueue_staff_texts(queue, ids)  # waiting behind the fan-out's batch jobs
+    assert send_waiting_staff_texts(runtime) == 0  # within the grace: the job may still run
     db.execute(update(StaffText).values(created_at=utcnow() - timedelta(minutes=5)))
     db.commit()
-    assert resend_staff_texts(runtime, queue) == 1
+    assert send_waiting_staff_texts(runtime) == 1
     work(queue)
     assert states(db) == {ALICE: "sent"} and len(sandbox_client.accepted("twilio")) == 1
-    assert resend_staff_texts(runtime, queue) == 0
+    assert send_waiting_staff_texts(runtime) == 0
 
 
 def test_a_refused_text_goes_back_to_pending_and_goes_once(db, runtime, sandbox_client):
@@ -81,7 +84,7 @@ def test_a_claim_older_than_the_lease_is_in_doubt_and_never_resent(db, runtime, 
                                         created_at=utcnow() - timedelta(minutes=5)))
     db.commit()
     assert sending.settle_abandoned(runtime.sessions, lease_seconds=120) == 1
-    assert resend_staff_texts(runtime, queue) == 0
+    assert send_waiting_staff_texts(runtime) == 0
     assert sending.send_all(runtime.sessions, runtime.channels["sms"], ids) == ["skipped"]
     assert states(db) == {ALICE: "in_doubt"} and sandbox_client.accepted("twilio") == []
     event = db.scalar(select(AuditEvent).where(AuditEvent.outcome == "in_doubt"))
@@ -145,3 +148,16 @@ def test_two_workers_asking_at_once_queue_one_text_and_neither_fails(db, runtime
     assert len(raced) == 2  # the other worker's row went in first
     assert len(mine) == 1 and states(db) == {ALICE: "pending", BOB: "pending"}
     assert db.get(StaffText, mine[0]).phone == BOB
+
+
+def test_a_claim_is_renewed_when_its_throttle_turn_comes_and_refused_if_given_up(db, runtime):
+    """A staff text can wait long for its turn behind a fan-out: the turn renews the claim (so the reconciler
+    does not take it for a dead worker's); if the reconciler gave it up meanwhile, it is not sent."""
+    [text_id] = staff_texts.request(db, "approval:6", [ALICE], "Approval needed", kind="approval")
+    db.execute(update(StaffText).values(state="sending", claimed_at=utcnow() - timedelta(seconds=119)))
+    db.commit()
+    assert sending._renewal(runtime.sessions, text_id)() is True
+    assert sending.settle_abandoned(runtime.sessions, lease_seconds=120) == 0
+    db.execute(update(StaffText).values(state="in_doubt"))
+    db.commit()
+    assert sending._renewal(runtime.sessions, text_id)() is False
