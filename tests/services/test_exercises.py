@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from crisiscast.core.domain import Draft, ValidationError
 from crisiscast.runtime import Runtime
-from crisiscast.sending import sms_recipients
+from crisiscast.sending import sms_plan, sms_recipients
 from crisiscast.services import publishing, retraction
 from crisiscast.store.models import Delivery, FeedEntry, Update
 
@@ -102,9 +102,9 @@ def test_a_drill_never_cancels_the_unsent_texts_of_a_real_update(db, runtime, pu
     after it: a drill must not stop a real update reaching staff."""
     real = dict(channels=("sms",), exercise=False, queued=False, keep_earlier=True)  # only the drill could cancel
     planned, unplanned = publish(DRILL, **real), publish(DRILL, **real)
-    sms_recipients.plan(runtime.sessions, planned.deliveries[0].id, ["drill"], 100)
+    sms_plan.plan(runtime.sessions, planned.deliveries[0].id, ["drill"], 100)
     drill = publish(DRILL, channels=("sms",), queued=False)
-    sms_recipients.plan(runtime.sessions, unplanned.deliveries[0].id, ["drill"], 100)
+    sms_plan.plan(runtime.sessions, unplanned.deliveries[0].id, ["drill"], 100)
     assert drill.supersede_earlier is False
     for update in (planned, unplanned):
         assert sms_recipients.counts(db, update.deliveries[0].id) == {"pending": len(DRILL_STAFF)}
