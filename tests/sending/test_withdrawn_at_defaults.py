@@ -97,3 +97,39 @@ def _delivered(db, delivery_id) -> int:
     db.expire_all()
     return db.scalar(select(func.count()).where(SmsRecipient.delivery_id == delivery_id,
                                                 SmsRecipient.status == "delivered")) or 0
+
+
+def test_a_staff_text_goes_out_during_a_long_fan_out_not_after_it(db, settings, users, runtime, tmp_path,
+                                                                  sandbox_client, queue):
+    """At the defaults one worker is busy with a fan-out's batch for as long as it lasts (120 texts at 1/s): an
+    approval request's text queued behind it is sent by the worker's periodic pass, taking a turn at the sender's
+    rate, long before the fan-out ends; and once."""
+    from crisiscast.jobs.tasks import enqueue_staff_texts
+    from crisiscast.services import staff_texts
+    from crisiscast.store.models import StaffText
+
+    faultkit.add_subscribers(db, 120)
+    approver = "+15125559876"
+
+    def scenario(live):
+        update = publishing.publish(db, DRAFT, uid=publishing.new_uid(), author=users["author"],
+                                    settings=live.settings, channels=live.channels,
+                                    enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c)).update
+        sms = update.deliveries[0].id
+        wait_until(lambda: sent_so_far(db, sms) >= 2, timeout=120, what="the fan-out under way")
+        ids = staff_texts.request(db, "approval:1", [approver], "Approval needed: ER on diversion", kind="approval")
+        db.commit()
+        enqueue_staff_texts(queue, ids)  # behind the batch job the only worker is running
+
+        def staff_text_sent():
+            db.expire_all()
+            return db.scalar(select(StaffText.state)) == "sent"
+
+        wait_until(staff_text_sent, timeout=150, what="the staff text sent")
+        during = sent_so_far(db, sms)
+        faultkit.wait_settled(runtime.sessions, timeout=300)
+        return during
+
+    during = run_with_a_worker(settings, tmp_path, sandbox_client, scenario)
+    assert during < 120  # the fan-out was still under way when the staff text went
+    assert [m["to"] for m in sandbox_client.accepted("twilio")].count(approver) == 1
