@@ -172,7 +172,8 @@ def test_every_console_and_public_page_fits_390_px_with_no_serious_axe_violation
     pages = ["/login"]
     failures = audit_page(page, live_server, "/login")
     sign_in(page, live_server, "/")
-    pages += ["/", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/", "/audit",
+    pages += ["/", "/account", "/updates/new", "/updates/new?template=1", f"/updates/{update.id}", "/subscribers/",
+              "/audit",
               "/admin/users", "/admin/templates", "/admin/templates/1", "/status", f"/u/{update.uid}",
               f"/updates/{update.id}/hics-213", f"/incidents/{update.incident_id}/hics-214",
               "/approvals", f"/approvals/{request.id}",
