@@ -1,4 +1,5 @@
-"""The worker process: RQ's worker loop, and the reconciler beside it on a thread of its own."""
+"""The worker process: RQ's worker loop, and beside it on threads of their own the reconciler and the
+applier of delivery receipts."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,7 @@ from crisiscast.jobs.queue import make_queue, make_worker, redis_connection
 from crisiscast.jobs.tasks import RQQueuePort, current_runtime
 from crisiscast.sending import reconciler_health
 from crisiscast.sending import staff_texts as staff_sending
-from crisiscast.services import staff_texts
+from crisiscast.services import delivery_receipts, staff_texts
 from crisiscast.store.models import utcnow
 from crisiscast.sending.reconcile import Report, reconcile
 
@@ -103,6 +104,35 @@ def send_waiting_staff_texts(runtime) -> int:
         return 0
 
 
+# A receipt reaches its row (and the update page) about this long after Twilio posted it.
+RECEIPTS_EVERY = 1.0
+
+
+def apply_receipts_forever(runtime, queue: Queue, stop: threading.Event) -> None:
+    """Apply the status callbacks the web app kept, every RECEIPTS_EVERY seconds, until `stop` is set."""
+    while not stop.wait(RECEIPTS_EVERY):
+        apply_receipts(runtime, queue)
+
+
+def apply_receipts(runtime, queue: Queue) -> int:
+    """One pass of the receipts applier, unless another worker's is running; how many were applied. A failure
+    waits for the next pass (the receipts stay kept, waiting)."""
+    lock = queue.connection.lock(f"crisiscast:{queue.name}:receipts", timeout=60, blocking=False)
+    try:
+        if not lock.acquire():
+            return 0
+        try:
+            return delivery_receipts.apply_waiting(runtime.sessions)
+        finally:
+            try:
+                lock.release()
+            except LockError:
+                log.warning("the receipts applier's lock lapsed during a long pass")
+    except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
+        log.warning("could not apply delivery receipts: %s", exc)
+        return 0
+
+
 def _record_heartbeat(queue: Queue, record, *args) -> None:
     """Write to the heartbeat if Redis lets us; when it does not, the console sees Redis down anyway."""
     try:
@@ -128,6 +158,8 @@ def run_worker(settings, burst: bool = False, name: str | None = None) -> None:
     reconciler = threading.Thread(target=reconcile_forever, daemon=True, name="reconciler",
                                   args=(current_runtime(), queue, settings.RECONCILE_SECONDS, stop))
     reconciler.start()
+    threading.Thread(target=apply_receipts_forever, daemon=True, name="receipts",
+                     args=(current_runtime(), queue, stop)).start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:

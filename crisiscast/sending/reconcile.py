@@ -55,7 +55,7 @@ class Report:
     def __str__(self) -> str:
         return (f"{self.expired} claims expired, {self.found} found at the provider, {self.resend} to resend, "
                 f"{self.lookup_failed} lookups failed, {self.requeued} deliveries and {self.batches} SMS batches "
-                f"queued, {self.settled} settled, {self.receipts} early receipts applied")
+                f"queued, {self.settled} settled, {self.receipts} receipts applied")
 
 
 class QueuePort:
@@ -72,9 +72,10 @@ def reconcile(sessions, channels, queue: QueuePort, breaker=None, grace: float =
     report = Report()
     _expire_claims(sessions, now, report)
     _resolve_deliveries(sessions, channels, report)
+    # Receipts first: one that names a row in doubt settles it without asking Twilio.
+    report.receipts = delivery_receipts.apply_waiting(sessions)
     if breaker is None or not breaker.wait_seconds("sms"):
         _resolve_recipients(sessions, channels["sms"], report, now)
-    report.receipts = delivery_receipts.apply_waiting(sessions)
     _queue_pending(sessions, queue, now - timedelta(seconds=grace), now, report)
     _resume_fanouts(sessions, channels["sms"], queue, breaker, report)
     return report

@@ -1,17 +1,20 @@
 """Delivery receipts: Twilio's status callbacks, each kept once, move their recipient's provider status forward.
 
+The web app only keeps a callback (`keep`: one signature check and one INSERT, about a third of applying
+it there): with two callbacks per text, applying each in the web request cost the fan-out more CPU than
+sending it. The workers apply what is waiting in chunks (`apply_waiting`), a second or so later.
+
 A callback names its recipient row (the `r` in the StatusCallback URL each send gives Twilio): Twilio calls
 that URL only for the message that send created, so the receipt credits that row with the message's SID
 even before the worker has stored it, and resolves the row if it was in doubt. A callback without a row
-(a message sent before rows were named) is matched by SID; one whose SID is not stored yet waits in the
-receipts inbox until it is (crisiscast.sending.reconcile applies those).
+(a message sent before rows were named) is matched by SID; one whose SID is not stored yet waits until it is.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,35 +52,51 @@ class Callback:
         return self.token[:120] or "sha256:" + hashlib.sha256(content.encode()).hexdigest()
 
 
-def receive(session: Session, callback: Callback) -> str:
-    """Keep `callback` once and apply it; 'duplicate' when it was already received, else how it was applied."""
-    if not _keep(session, callback):
-        session.rollback()
-        return "duplicate"
-    result = apply(session, callback)
-    if result == "waiting":
-        session.execute(update(SmsReceipt).where(SmsReceipt.key == callback.key()).values(waiting=True))
-    session.commit()
-    return result
+@dataclass
+class Rows:
+    """A chunk's recipient rows (with their update id), locked, by id and by SID."""
+
+    by_id: dict
+    by_sid: dict
+
+    @classmethod
+    def locked(cls, session: Session, receipts: list) -> Rows:
+        """Lock the rows `receipts` name or whose SIDs they carry, in id order: two appliers, or an applier and a
+        sending worker, then never wait on each other in a cycle."""
+        if not receipts:
+            return cls({}, {})
+        found = session.execute(_rows_query().where(or_(
+            SmsRecipient.id.in_({r[4] for r in receipts if r[4]}),
+            SmsRecipient.provider_id.in_({r[1] for r in receipts}))).order_by(SmsRecipient.id)).all()
+        return cls({f[0].id: f for f in found}, {f[0].provider_id: f for f in found if f[0].provider_id})
+
+    def find(self, callback: Callback):
+        """(row, update id) for `callback`, or None."""
+        return self.by_id.get(callback.row_id) if callback.row_id else self.by_sid.get(callback.sid)
 
 
-def _keep(session: Session, callback: Callback) -> bool:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _rows_query():
+    return select(SmsRecipient, Delivery.update_id).join(Delivery).with_for_update(of=SmsRecipient)
+
+
+def keep(session: Session, callback: Callback) -> bool:
+    """Store `callback` once, waiting for a worker to apply it; False when it was kept before (a replay)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     row = dict(key=callback.key(), message_sid=callback.sid, recipient_id=callback.row_id, status=callback.status,
-               error_code=callback.error_code, received_at=utcnow(), waiting=False)
+               error_code=callback.error_code, to_phone=callback.to or None, received_at=utcnow(), waiting=True)
     table = SmsReceipt.__table__
-    kept = insert(table).values(**row).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
-    return session.execute(kept).first() is not None
+    kept = session.execute(insert(table).values(**row).on_conflict_do_nothing(index_elements=["key"])
+                           .returning(table.c.id)).first() is not None
+    session.commit()
+    return kept
 
 
-def apply(session: Session, callback: Callback) -> str:
+def apply(session: Session, callback: Callback, rows: Rows | None = None) -> str:
     """Apply one callback in the caller's transaction: 'applied', 'credited', 'stale', 'second', 'mismatch' or
-    'waiting' (no row known for it yet: nothing changed)."""
-    query = select(SmsRecipient, Delivery.update_id).join(Delivery)
-    query = query.where(SmsRecipient.id == callback.row_id) if callback.row_id else \
-        query.where(SmsRecipient.provider_id == callback.sid)
-    found = session.execute(query.with_for_update(of=SmsRecipient)).first()
+    'waiting' (no row known for it yet: nothing changed). `rows`, when given, holds its row already locked."""
+    found = rows.find(callback) if rows is not None else session.execute(
+        _rows_query().where(SmsRecipient.id == callback.row_id if callback.row_id
+                            else SmsRecipient.provider_id == callback.sid)).first()
     if found is None:
         return "waiting"
     recipient, update_id = found
@@ -95,6 +114,8 @@ def apply(session: Session, callback: Callback) -> str:
     result = "applied"
     if recipient.provider_id is None:
         result = _credit(session, recipient, callback.sid)
+        if rows is not None:
+            rows.by_sid[callback.sid] = found  # release() took it off any other row
     elif RANK.get(callback.status, -1) < RANK.get(recipient.status or "", -1):
         result = "stale"
     if result != "stale":
@@ -138,19 +159,49 @@ def release(session: Session, owners: dict[str, int]) -> None:
          "message": "its message belongs to another recipient row: asking Twilio again"} for phone, d in taken])
 
 
-def apply_waiting(sessions) -> int:
-    """Apply the kept callbacks whose message is now stored on a row; how many were applied."""
-    with sessions() as session:
-        ready = session.execute(select(SmsReceipt.id, SmsReceipt.message_sid, SmsReceipt.status,
-                                       SmsReceipt.error_code).join(SmsRecipient,
-                                                                   SmsRecipient.provider_id == SmsReceipt.message_sid)
-                                .where(SmsReceipt.waiting).order_by(SmsReceipt.id).limit(1000)).all()
-    for receipt_id, sid, status, error_code in ready:
+def apply_waiting(sessions, chunk: int = 500) -> int:
+    """Apply the kept callbacks whose row is known, oldest first, one transaction per chunk; how many.
+
+    A callback whose row is not known yet (its SID not stored, no row named) stays waiting. Callers run
+    one at a time (the workers hold a lock); each chunk is also claimed with a conditional UPDATE.
+    """
+    applied = 0
+    while True:
         with sessions() as session, session.begin():
-            if session.execute(update(SmsReceipt).where(SmsReceipt.id == receipt_id, SmsReceipt.waiting)
-                               .values(waiting=False)).rowcount:
-                apply(session, Callback(sid, status, error_code))
-    return len(ready)
+            ready = _claim_ready(session, chunk)
+            rows = Rows.locked(session, ready)
+            for receipt in ready:
+                _apply_kept(session, receipt, rows)
+        applied += len(ready)
+        if len(ready) < chunk:
+            return applied
+
+
+def _claim_ready(session: Session, chunk: int) -> list:
+    """Up to `chunk` waiting receipts that name an existing row or carry a stored SID, taken off the wait."""
+    named = select(SmsReceipt.id).join(SmsRecipient, SmsRecipient.id == SmsReceipt.recipient_id) \
+        .where(SmsReceipt.waiting)
+    by_sid = select(SmsReceipt.id).join(SmsRecipient, SmsRecipient.provider_id == SmsReceipt.message_sid) \
+        .where(SmsReceipt.waiting)
+    ids = sorted(set(session.scalars(named.order_by(SmsReceipt.id).limit(chunk)))
+                 | set(session.scalars(by_sid.order_by(SmsReceipt.id).limit(chunk))))[:chunk]
+    if not ids:
+        return []
+    t = SmsReceipt.__table__.c
+    taken = session.execute(update(SmsReceipt.__table__).where(t.id.in_(ids), t.waiting).values(waiting=False)
+                            .returning(t.id, t.message_sid, t.status, t.error_code, t.recipient_id, t.to_phone))
+    return sorted(taken.all())
+
+
+def _apply_kept(session: Session, receipt, rows: Rows) -> str:
+    """Apply one claimed receipt: to the row it names, else (that row gone) to its SID's row."""
+    _, sid, status, error_code, row_id, to = receipt
+    result = apply(session, Callback(sid, status, error_code, row_id, to or ""), rows)
+    if result == "waiting" and row_id:
+        result = apply(session, Callback(sid, status, error_code, None, to or ""), rows)
+    if result == "waiting":  # its SID's row was taken off it meanwhile: it waits again
+        session.execute(update(SmsReceipt).where(SmsReceipt.id == receipt[0]).values(waiting=True))
+    return result
 
 
 def status_counts(session: Session, delivery_id: int) -> dict[str, int]:

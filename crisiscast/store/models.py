@@ -271,7 +271,7 @@ class SmsRecipient(Base):
 
 
 class SmsReceipt(Base):
-    """One status callback from Twilio, kept once (its key) and, while its message is not known yet, waiting."""
+    """One status callback from Twilio, kept once (its key) and waiting until a worker applies it to its row."""
 
     __tablename__ = "sms_receipts"
     __table_args__ = (Index("ix_sms_receipts_waiting", "message_sid", postgresql_where=text("waiting"),
@@ -282,6 +282,7 @@ class SmsReceipt(Base):
     recipient_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(16))
+    to_phone: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     waiting: Mapped[bool] = mapped_column(Boolean, default=False)
 

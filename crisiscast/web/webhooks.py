@@ -60,7 +60,7 @@ def inbound_sms():
 
 @bp.post("/status")
 def message_status():
-    """A delivery receipt: kept once, applied to the recipient row its URL names (or its SID's row)."""
+    """A delivery receipt: kept once; the workers apply it to the row its URL names (or its SID's row)."""
     status = _field("MessageStatus").lower()
     if status not in delivery_receipts.STATUSES or not _field("MessageSid"):
         return Response(f"MessageSid and a MessageStatus Twilio documents are required, not {status!r}.\n",
@@ -68,7 +68,7 @@ def message_status():
     callback = delivery_receipts.Callback(_field("MessageSid"), status, _field("ErrorCode") or None,
                                  parse_id(request.args.get("r")), _field("To"),
                                  request.headers.get("I-Twilio-Idempotency-Token", ""))
-    delivery_receipts.receive(db(), callback)
+    delivery_receipts.keep(db(), callback)
     return Response(status=204)
 
 

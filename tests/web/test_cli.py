@@ -64,7 +64,7 @@ def test_reconcile_queues_a_delivery_whose_job_was_lost_and_prints_the_report(ru
     result = runner.invoke(args=["reconcile"])
     assert result.exit_code == 0, result.output
     assert result.output == ("0 claims expired, 0 found at the provider, 0 to resend, 0 lookups failed, "
-                             "1 deliveries and 0 SMS batches queued, 0 settled, 0 early receipts applied\n")
+                             "1 deliveries and 0 SMS batches queued, 0 settled, 0 receipts applied\n")
     assert [job.args[0] for job in queue.get_jobs()] == [lost.id]
 
 

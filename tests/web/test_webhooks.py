@@ -1,5 +1,6 @@
 """Twilio webhooks: signed inbound keywords answered in TwiML, forged ones refused, status callbacks recorded."""
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 import time
 import uuid
@@ -13,11 +14,14 @@ from werkzeug.serving import make_server
 
 import config
 from crisiscast import jobs
+from crisiscast.jobs import worker
+from crisiscast.jobs.queue import make_queue, redis_connection
 from crisiscast.runtime import Runtime
 from crisiscast.sending import sms_recipients
 from crisiscast.sending.delivery import deliver
 from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.sending.sms_recipients import Result
+from crisiscast.services import delivery_receipts
 from crisiscast.store.models import (AuditEvent, Delivery, InboundMessage, SmsReceipt, SmsRecipient, Subscriber,
                                      SubscriberList, utcnow)
 from crisiscast.web import create_app
@@ -218,13 +222,17 @@ def receipts_audited(db):
         AuditEvent.action == "delivery_status").order_by(AuditEvent.id))]
 
 
-def callback(client, settings, sid, status, row=None, token=None, **extra):
+def callback(client, settings, sid, status, row=None, token=None, applied=True, **extra):
+    """Post a signed status callback; then, unless `applied` is False, run the workers' receipts applier."""
     path = STATUS + (f"?r={row}" if row else "")
     headers = {"I-Twilio-Idempotency-Token": token} if token else {}
     params = {"MessageSid": sid, "MessageStatus": status, **extra}
     url = settings["PUBLIC_BASE_URL"] + path
     headers["X-Twilio-Signature"] = RequestValidator(settings["TWILIO_AUTH_TOKEN"]).compute_signature(url, params)
-    return client.post(path, data=params, headers=headers)
+    response = client.post(path, data=params, headers=headers)
+    if applied:
+        delivery_receipts.apply_waiting(client.application.extensions["crisiscast"].sessions)
+    return response
 
 
 def test_status_callback_moves_forward_never_back(client, settings, db, one_recipient):
@@ -337,6 +345,43 @@ def test_a_callback_for_a_sid_not_stored_yet_waits_then_applies(client, settings
     assert db.scalar(select(SmsReceipt.waiting)) is False
 
 
+def test_the_web_app_only_keeps_a_callback_and_a_workers_pass_applies_it_once(client, settings, db, runtime, queue,
+                                                                             one_recipient):
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
+    sid = db.scalar(select(SmsRecipient.provider_id))
+    for _ in range(2):  # Twilio retries a callback it got no answer for: the same token twice
+        assert callback(client, settings, sid, "delivered", token="retry-1", applied=False).status_code == 204
+    db.expire_all()
+    assert db.scalar(select(SmsRecipient.status)) is None and receipts_audited(db) == []
+    assert db.scalar(select(func.count(SmsReceipt.id)).where(SmsReceipt.waiting)) == 1
+    assert worker.apply_receipts(runtime, queue) == 1
+    assert worker.apply_receipts(runtime, queue) == 0
+    db.expire_all()
+    assert db.scalar(select(SmsRecipient.status)) == "delivered"
+    assert receipts_audited(db) == [("delivered", sid)]
+
+
+def test_two_appliers_at_once_apply_each_receipt_once(client, settings, db, runtime, subscribe, publish):
+    """The workers take a lock, but a lapsed one lets two run: each claims its own receipts, none twice."""
+    subscribe(*(f"+1512555{i:04d}" for i in range(120)))
+    batch = plan_drill(publish, runtime)
+    rows = db.scalars(select(SmsRecipient.id).order_by(SmsRecipient.id)).all()
+    for n, row in enumerate(rows):
+        for status in ("sent", "delivered"):
+            callback(client, settings, f"SM{n:032d}", status, row=row, applied=False)
+    barrier = threading.Barrier(2)
+
+    def apply():
+        barrier.wait()
+        return delivery_receipts.apply_waiting(runtime.sessions, chunk=50)
+
+    with ThreadPoolExecutor(2) as pool:
+        applied = sum(pool.map(lambda _: apply(), range(2)))
+    assert applied == 240 and len(rows) == 120 and batch
+    assert statuses(db) == {"delivered": 120}
+    assert Counter(o for o, _ in receipts_audited(db)) == {"sent": 120, "delivered": 120}
+
+
 def claim_all(runtime, db, batch):
     delivery_id, update_id = db.execute(select(Delivery.id, Delivery.update_id)).one()
     return sms_recipients.claim(runtime.sessions, delivery_id, update_id, batch, 100, 120)
@@ -354,18 +399,25 @@ def live_app(settings, runtime, sandbox_client):
 
 @contextmanager
 def serving(settings, **changes):
-    """Serve the app (settings with `changes`) on a real port and install its runtime for jobs."""
+    """Serve the app (settings with `changes`) on a real port and install its runtime for jobs; beside it, the
+    receipts applier a worker runs applies the callbacks the app keeps."""
     server = make_server("127.0.0.1", 0, None, threaded=True)
     live = config.Settings({**settings, **changes, "PUBLIC_BASE_URL": f"http://127.0.0.1:{server.server_port}"})
     runtime = Runtime(live)
     server.app = create_app(live, runtime)
     jobs.install(runtime)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    stop = threading.Event()
+    threads = [threading.Thread(target=server.serve_forever, daemon=True),
+               threading.Thread(target=worker.apply_receipts_forever, daemon=True,
+                                args=(runtime, make_queue(live, redis_connection(live)), stop))]
+    for thread in threads:
+        thread.start()
     try:
         yield runtime
     finally:
+        stop.set()
         server.shutdown()
+        threads[1].join(30)
         runtime.close()
 
 
