@@ -12,7 +12,7 @@ even before the worker has stored it, and resolves the row if it was in doubt. A
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,29 +54,29 @@ class Callback:
 
 @dataclass
 class Rows:
-    """A chunk's recipient rows (with their update id), locked, by id and by SID."""
+    """A chunk's recipient rows (with their update id), locked, by id and by SID; the chunk's audit entries."""
 
     by_id: dict
     by_sid: dict
+    audit: list = field(default_factory=list)
 
     @classmethod
     def locked(cls, session: Session, receipts: list) -> Rows:
-        """Lock the rows `receipts` name or whose SIDs they carry, in id order: two appliers, or an applier and a
-        sending worker, then never wait on each other in a cycle."""
+        """Lock the rows `receipts` name or whose SIDs they carry, skipping rows another transaction holds (a
+        worker recording its sends locks many rows in no set order): an applier never waits for a row, so it
+        can never be part of a deadlock; the receipts of a skipped row wait for the next pass."""
         if not receipts:
             return cls({}, {})
-        found = session.execute(_rows_query().where(or_(
-            SmsRecipient.id.in_({r[4] for r in receipts if r[4]}),
-            SmsRecipient.provider_id.in_({r[1] for r in receipts}))).order_by(SmsRecipient.id)).all()
+        found = session.execute(
+            select(SmsRecipient, Delivery.update_id).join(Delivery).where(or_(
+                SmsRecipient.id.in_({r[4] for r in receipts if r[4]}),
+                SmsRecipient.provider_id.in_({r[1] for r in receipts})))
+            .order_by(SmsRecipient.id).with_for_update(of=SmsRecipient, skip_locked=True)).all()
         return cls({f[0].id: f for f in found}, {f[0].provider_id: f for f in found if f[0].provider_id})
 
     def find(self, callback: Callback):
         """(row, update id) for `callback`, or None."""
         return self.by_id.get(callback.row_id) if callback.row_id else self.by_sid.get(callback.sid)
-
-
-def _rows_query():
-    return select(SmsRecipient, Delivery.update_id).join(Delivery).with_for_update(of=SmsRecipient)
 
 
 def keep(session: Session, callback: Callback) -> bool:
@@ -91,12 +91,10 @@ def keep(session: Session, callback: Callback) -> bool:
     return kept
 
 
-def apply(session: Session, callback: Callback, rows: Rows | None = None) -> str:
+def apply(session: Session, callback: Callback, rows: Rows) -> str:
     """Apply one callback in the caller's transaction: 'applied', 'credited', 'stale', 'second', 'mismatch' or
-    'waiting' (no row known for it yet: nothing changed). `rows`, when given, holds its row already locked."""
-    found = rows.find(callback) if rows is not None else session.execute(
-        _rows_query().where(SmsRecipient.id == callback.row_id if callback.row_id
-                            else SmsRecipient.provider_id == callback.sid)).first()
+    'waiting' (its row is not among `rows`, the chunk's locked rows: nothing changed)."""
+    found = rows.find(callback)
     if found is None:
         return "waiting"
     recipient, update_id = found
@@ -104,26 +102,25 @@ def apply(session: Session, callback: Callback, rows: Rows | None = None) -> str
                  channel="sms", target=masking.mask_phone(recipient.phone), provider_id=callback.sid,
                  error_code=callback.error_code)
     if callback.to and callback.to != recipient.phone:
-        audit.record(session, **{**entry, "outcome": "refused"},
-                     message="the callback names a recipient row of another number: nothing changed")
+        rows.audit.append({**entry, "outcome": "refused",
+                           "message": "the callback names a recipient row of another number: nothing changed"})
         return "mismatch"
     if recipient.provider_id and recipient.provider_id != callback.sid:
-        audit.record(session, **{**entry, "outcome": "second"},
-                     message=f"a second message for this recipient (the first is {recipient.provider_id})")
+        rows.audit.append({**entry, "outcome": "second",
+                           "message": f"a second message for this recipient (the first is {recipient.provider_id})"})
         return "second"
     result = "applied"
     if recipient.provider_id is None:
         result = _credit(session, recipient, callback.sid)
-        if rows is not None:
-            rows.by_sid[callback.sid] = found  # release() took it off any other row
+        rows.by_sid[callback.sid] = found  # release() took it off any other row
     elif RANK.get(callback.status, -1) < RANK.get(recipient.status or "", -1):
         result = "stale"
     if result != "stale":
         recipient.status, recipient.status_at = callback.status, utcnow()
         recipient.status_error_code = callback.error_code or None
-    audit.record(session, **entry, message={
+    rows.audit.append({**entry, "message": {
         "applied": "", "stale": f"arrived after {recipient.status}; kept {recipient.status}",
-        "credited": "the receipt names this recipient's send: credited with its message"}[result])
+        "credited": "the receipt names this recipient's send: credited with its message"}[result]})
     return result
 
 
@@ -162,27 +159,29 @@ def release(session: Session, owners: dict[str, int]) -> None:
 def apply_waiting(sessions, chunk: int = 500) -> int:
     """Apply the kept callbacks whose row is known, oldest first, one transaction per chunk; how many.
 
-    A callback whose row is not known yet (its SID not stored, no row named) stays waiting. Callers run
-    one at a time (the workers hold a lock); each chunk is also claimed with a conditional UPDATE.
+    A callback whose row is not known yet (its SID not stored, no row named), or is locked by a worker
+    recording its sends, stays waiting. Two appliers may run at once (the workers' lock can lapse, and the
+    reconciler's pass applies too): each claims its chunk with a conditional UPDATE and skips locked rows.
     """
     applied = 0
     while True:
         with sessions() as session, session.begin():
             ready = _claim_ready(session, chunk)
             rows = Rows.locked(session, ready)
-            for receipt in ready:
-                _apply_kept(session, receipt, rows)
-        applied += len(ready)
-        if len(ready) < chunk:
+            done = sum(_apply_kept(session, receipt, rows) != "waiting" for receipt in ready)
+            audit.record_many(session, rows.audit)
+        applied += done
+        if len(ready) < chunk or not done:  # none left, or only rows busy right now: the next pass
             return applied
 
 
 def _claim_ready(session: Session, chunk: int) -> list:
-    """Up to `chunk` waiting receipts that name an existing row or carry a stored SID, taken off the wait."""
+    """Up to `chunk` waiting receipts that name an existing row, or name none and carry a stored SID, taken
+    off the wait."""
     named = select(SmsReceipt.id).join(SmsRecipient, SmsRecipient.id == SmsReceipt.recipient_id) \
         .where(SmsReceipt.waiting)
     by_sid = select(SmsReceipt.id).join(SmsRecipient, SmsRecipient.provider_id == SmsReceipt.message_sid) \
-        .where(SmsReceipt.waiting)
+        .where(SmsReceipt.waiting, SmsReceipt.recipient_id.is_(None))
     ids = sorted(set(session.scalars(named.order_by(SmsReceipt.id).limit(chunk)))
                  | set(session.scalars(by_sid.order_by(SmsReceipt.id).limit(chunk))))[:chunk]
     if not ids:
@@ -194,13 +193,11 @@ def _claim_ready(session: Session, chunk: int) -> list:
 
 
 def _apply_kept(session: Session, receipt, rows: Rows) -> str:
-    """Apply one claimed receipt: to the row it names, else (that row gone) to its SID's row."""
-    _, sid, status, error_code, row_id, to = receipt
+    """Apply one claimed receipt to the row it names, or to its SID's row."""
+    receipt_id, sid, status, error_code, row_id, to = receipt
     result = apply(session, Callback(sid, status, error_code, row_id, to or ""), rows)
-    if result == "waiting" and row_id:
-        result = apply(session, Callback(sid, status, error_code, None, to or ""), rows)
-    if result == "waiting":  # its SID's row was taken off it meanwhile: it waits again
-        session.execute(update(SmsReceipt).where(SmsReceipt.id == receipt[0]).values(waiting=True))
+    if result == "waiting":  # its row is busy (a worker is recording it) or lost its SID meanwhile: next pass
+        session.execute(update(SmsReceipt).where(SmsReceipt.id == receipt_id).values(waiting=True))
     return result
 
 

@@ -382,6 +382,29 @@ def test_two_appliers_at_once_apply_each_receipt_once(client, settings, db, runt
     assert Counter(o for o, _ in receipts_audited(db)) == {"sent": 120, "delivered": 120}
 
 
+def test_an_applier_skips_a_row_a_worker_holds_and_applies_it_next_pass(client, settings, db, runtime,
+                                                                        one_recipient, postgres_server):
+    """A worker recording its sends holds many rows, in no set order: an applier that waited for one while
+    holding others could deadlock with it, so it never waits."""
+    if not postgres_server:
+        pytest.skip("SQLite has no row locks: its one writer at a time cannot deadlock")
+    jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
+    row, sid = db.execute(select(SmsRecipient.id, SmsRecipient.provider_id)).one()
+    callback(client, settings, sid, "delivered", row=row, applied=False)
+    worker_session = runtime.sessions()
+    worker_session.execute(select(SmsRecipient).where(SmsRecipient.id == row).with_for_update())
+    try:
+        applied = ThreadPoolExecutor(1).submit(delivery_receipts.apply_waiting, runtime.sessions).result(timeout=60)
+        assert applied == 0
+        db.expire_all()
+        assert db.scalar(select(SmsReceipt.waiting)) is True and receipts_audited(db) == []
+    finally:
+        worker_session.rollback()
+        worker_session.close()
+    assert delivery_receipts.apply_waiting(runtime.sessions) == 1
+    assert receipts_audited(db) == [("delivered", sid)] and db.get(SmsRecipient, row).status == "delivered"
+
+
 def claim_all(runtime, db, batch):
     delivery_id, update_id = db.execute(select(Delivery.id, Delivery.update_id)).one()
     return sms_recipients.claim(runtime.sessions, delivery_id, update_id, batch, 100, 120)
