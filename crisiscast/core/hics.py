@@ -50,7 +50,6 @@ WINDOW_MAX = timedelta(days=31)
 WINDOW_INPUT_MAX = 19  # YYYY-MM-DDTHH:MM:SS, what a datetime-local input sends
 _LOCAL = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$")
 # An E.164 number as subscribers are stored and providers echo them back (a Twilio error names the "To").
-_E164 = re.compile(r"\+[1-9]\d{6,14}\b")
 
 
 def priority(er_access: str, operating_status: str) -> str:
@@ -60,11 +59,6 @@ def priority(er_access: str, operating_status: str) -> str:
     if er_access in _ROUTINE_ER and operating_status in _ROUTINE_HOSPITAL:
         return INFORMATIONAL
     return NON_URGENT
-
-
-def mask_numbers(text: str) -> str:
-    """Every E.164 number in `text` masked (+1 ••••••••67): an exported log names nobody's phone."""
-    return _E164.sub(lambda m: mask_phone(m.group()), text or "")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES, DeliveryState, RecipientState
-from crisiscast.core.hics import mask_numbers
+from crisiscast.core.masking import mask_numbers
 from crisiscast.core.masking import mask_phone
 from crisiscast.sending import sms_recipients
 from crisiscast.services.hics214 import PER_RECIPIENT

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crisiscast.core import hics
 from crisiscast.core.domain import CHANNEL_LABELS, SMS_DELIVERIES
+from crisiscast.core.masking import mask_numbers
 from crisiscast.store import audit
 from crisiscast.store.models import AuditEvent, Incident, Update
 
@@ -107,7 +108,7 @@ def _words(actor: str, action: str, update_id, channel, headlines: dict[int, str
     subject = f"#{update_id} “{headlines.get(update_id, '')}”" if update_id else ""
     parts = [f"{actor}: {action.replace('_', ' ')}", subject, CHANNEL_LABELS.get(channel or "", channel or ""),
              *facts]
-    return hics.mask_numbers(" · ".join(p for p in parts if p))
+    return mask_numbers(" · ".join(p for p in parts if p))
 
 
 def incidents(session: Session, limit: int = 5) -> list[Incident]:

@@ -31,3 +31,11 @@ def test_numbers_a_provider_echoes_are_masked_and_short_codes_kept():
                                           "(21408); see /errors/21211")
     assert masking.mask_numbers("To=%2B15125551267") == "To=%2B•••••••••67"
     assert masking.mask_numbers("") == ""
+
+
+def test_phone_numbers_in_text_are_masked_and_other_digits_kept():
+    """The HICS 214 and the drill report mask with this too; a number run into letters is still masked."""
+    assert masking.mask_numbers("+15125551267abc") == "+1 ••••••••67abc"
+    text = "Twilio: The 'To' number +15125551267 is not valid; call 254-724-2111, room 12"
+    assert masking.mask_numbers(text) == "Twilio: The 'To' number +1 ••••••••67 is not valid; call 254-724-2111, room 12"
+    assert masking.mask_numbers("+447700900123 and +15125550100") == "+44 ••••••••23 and +1 ••••••••00"
