@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from redis import Redis
 
+from crisiscast import logs
 from crisiscast.channels import build_channels
 from crisiscast.sending.breaker import Breaker
 from crisiscast.sending.delivery import DeliveryContext, RetryPolicy
@@ -22,6 +23,7 @@ class Runtime:
     """Everything a use case needs, built once per process from settings; no Flask, no RQ."""
 
     def __init__(self, settings):
+        logs.mask_numbers_in_records()  # the web app and the workers both start here
         self.settings = settings
         self.engine = make_engine(settings.DATABASE_URL)
         self.sessions = session_factory(self.engine)
