@@ -127,7 +127,12 @@ def apply(session: Session, callback: Callback, rows: Rows) -> str:
 def _credit(session: Session, recipient: SmsRecipient, sid: str) -> str:
     """Give `recipient` the message `sid`; it is sent if it was not recorded yet. Twilio called this row's URL
     for it, so a row the lookup credited with it gives it up and is asked about again."""
-    release(session, {sid: recipient.id})
+    session.flush()  # the chunk's changes so far, before rows are expired below
+    for row_id in release(session, {sid: recipient.id}):
+        # Another row of this chunk may be loaded with the SID it just gave up: read it again when next used.
+        other = session.identity_map.get(session.identity_key(SmsRecipient, row_id))
+        if other is not None:
+            session.expire(other)
     recipient.provider_id = sid
     if recipient.state in UNRESOLVED:
         recipient.state, recipient.lease_until = RecipientState.SENT, None
@@ -136,13 +141,14 @@ def _credit(session: Session, recipient: SmsRecipient, sid: str) -> str:
     return "credited"
 
 
-def release(session: Session, owners: dict[str, int]) -> None:
+def release(session: Session, owners: dict[str, int]) -> list[int]:
     """Take each message of `owners` (SID -> the row whose send created it) off any other row (the lookup gave
-    it to the wrong one) and put those rows back in doubt, audited: their own message is looked up again."""
+    it to the wrong one) and put those rows back in doubt, audited: their own message is looked up again.
+    Returns the ids of the rows that gave a message up."""
     held = session.execute(select(R.id, R.provider_id).where(R.provider_id.in_(list(owners)))).all() if owners else ()
     wrong = [row_id for row_id, sid in held if owners[sid] != row_id]
     if not wrong:
-        return
+        return []
     taken = session.execute(
         update(SmsRecipient.__table__).where(R.id.in_(wrong))
         .values(provider_id=None, status=None, state=RecipientState.IN_DOUBT, error_code="in_doubt",
@@ -154,6 +160,7 @@ def release(session: Session, owners: dict[str, int]) -> None:
         {"actor": audit.SYSTEM, "action": "reconcile", "outcome": "in_doubt", "update_id": update_ids[d],
          "channel": "sms", "target": masking.mask_phone(phone),
          "message": "its message belongs to another recipient row: asking Twilio again"} for phone, d in taken])
+    return wrong
 
 
 def apply_waiting(sessions, chunk: int = 500) -> int:

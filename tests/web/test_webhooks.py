@@ -330,6 +330,26 @@ def test_a_message_the_lookup_gave_the_wrong_row_goes_to_its_own(client, setting
         "its message belongs to another recipient row: asking Twilio again")
 
 
+def test_a_chunk_that_moves_a_message_to_its_own_row_then_meets_the_other_row_reads_it_afresh(
+        client, settings, db, runtime, subscribe, publish):
+    """In one chunk: a receipt takes a SID off the row the lookup gave it to, then that row's own receipt comes.
+    The row, loaded before it gave the SID up, must not still be taken to hold it."""
+    subscribe("+15125551267")
+    wrong, _ = plan_drill(publish, runtime)
+    plan_drill(publish, runtime)
+    sid, its_own = "SM" + "6" * 32, "SM" + "7" * 32
+    db.execute(update(SmsRecipient).where(SmsRecipient.id == wrong).values(state="sent", provider_id=sid))
+    db.commit()
+    own, phone = db.execute(select(SmsRecipient.id, SmsRecipient.phone).where(SmsRecipient.id != wrong)).one()
+    callback(client, settings, sid, "delivered", row=own, To=phone, applied=False)
+    callback(client, settings, its_own, "sent", row=wrong, To=phone, applied=False)
+    assert delivery_receipts.apply_waiting(runtime.sessions) == 2
+    db.expire_all()
+    assert (db.get(SmsRecipient, own).provider_id, db.get(SmsRecipient, own).status) == (sid, "delivered")
+    assert (db.get(SmsRecipient, wrong).provider_id, db.get(SmsRecipient, wrong).state) == (its_own, "sent")
+    assert [o for o, _ in receipts_audited(db)] == ["delivered", "sent"]
+
+
 def test_a_callback_for_a_sid_not_stored_yet_waits_then_applies(client, settings, db, runtime, queue, one_recipient):
     [(row, phone, attempt)] = claim_all(runtime, db, one_recipient)
     sid = "SM" + "5" * 32
