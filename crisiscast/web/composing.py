@@ -24,7 +24,6 @@ class Checked:
     errors: dict = field(default_factory=dict)
     renderings: dict[str, Rendering] | None = None
     digest: str = ""
-    estimate: dict | None = None
     counts: dict = field(default_factory=dict)
     # The guards' findings (patient information, contradictions): publishing needs them acknowledged.
     warnings: list = field(default_factory=list)
@@ -33,6 +32,16 @@ class Checked:
     notices: dict = field(default_factory=dict)
     # An exercise's chosen channels that it does not use, each with the reason.
     skipped: dict = field(default_factory=dict)
+
+    _estimate: dict | None = field(default=None, repr=False)
+
+    @property
+    def estimate(self) -> dict | None:
+        """Texts, segments and time the SMS fan-out will take; counted when first asked, by a page that shows
+        it: Publish itself does not need it (with 100,000 subscribers the count was most of its time)."""
+        if self._estimate is None and self.renderings and "sms" in self.renderings:
+            self._estimate = publishing.sms_estimate(db(), self.draft, settings(), self.renderings["sms"])
+        return self._estimate
 
     @property
     def asking(self) -> list[str]:
@@ -75,8 +84,6 @@ def check(values: dict, uid: str) -> Checked:
     renderings, result.audience, result.skipped = decided.renderings, decided.audience, decided.skipped
     result.renderings, result.digest = renderings, fingerprint(renderings, draft.lists, decided.audience)
     result.warnings = review.warnings(draft, settings())
-    if "sms" in renderings:
-        result.estimate = publishing.sms_estimate(db(), draft, settings(), renderings["sms"])
     return result
 
 
