@@ -25,7 +25,7 @@ from crisiscast.sending import sms_recipients
 from crisiscast.sending.delivery import Claimed, message_of
 from crisiscast.services import delivery_receipts
 from crisiscast.store import audit
-from crisiscast.store.models import Delivery, SmsRecipient, Update, utcnow
+from crisiscast.store.models import Delivery, SmsReceipt, SmsRecipient, Update, utcnow
 
 LOOKUP_THREADS = 8  # SMS lookups at a time in one pass
 # How long after a claim ends its status callback may still come (Twilio calls within seconds of creating
@@ -186,10 +186,13 @@ def _resolve_recipients(sessions, channel, report: Report, now: datetime) -> Non
 
 def _rows_in_doubt(sessions, ended_before: datetime) -> list[_InDoubt]:
     """Rows in doubt whose claim ended before `ended_before`, oldest claim first, none whose number has a
-    send on the wire (its message could fall in their window)."""
+    send on the wire (its message could fall in their window) and none a kept receipt names (it proves the
+    message exists; the applier could not take the row this pass)."""
     claim_end = func.coalesce(SmsRecipient.lease_until, SmsRecipient.updated_at)
     with sessions() as session:
         busy = set(session.scalars(select(SmsRecipient.phone).where(SmsRecipient.state == RecipientState.SENDING)))
+        named = set(session.scalars(select(SmsReceipt.recipient_id).where(SmsReceipt.waiting,
+                                                                          SmsReceipt.recipient_id.is_not(None))))
         rows = session.execute(
             select(SmsRecipient.id, SmsRecipient.phone, Delivery.update_id, Delivery.rendering, Update.uid,
                    SmsRecipient.claimed_at, claim_end).join(Delivery, Delivery.id == SmsRecipient.delivery_id)
@@ -198,7 +201,7 @@ def _rows_in_doubt(sessions, ended_before: datetime) -> list[_InDoubt]:
             .order_by(SmsRecipient.claimed_at, SmsRecipient.id).limit(1000)).all()
     return [_InDoubt(i, phone, update_id, Message(text=rendering["text"], to=phone, uid=uid, ref=str(i)),
                      start or end, end)
-            for i, phone, update_id, rendering, uid, start, end in rows if phone not in busy]
+            for i, phone, update_id, rendering, uid, start, end in rows if phone not in busy and i not in named]
 
 
 def _look_up(channel, row: _InDoubt, now: datetime):

@@ -296,6 +296,35 @@ def test_a_callback_resolves_its_row_in_doubt(client, settings, db, runtime, que
     assert (report.found, report.resend, report.settled) == (0, 0, 1)
 
 
+def test_a_row_in_doubt_whose_receipt_waits_behind_a_lock_is_not_looked_up_or_resent(
+        client, settings, db, runtime, queue, one_recipient, postgres_server):
+    """The receipt proves Twilio has the message: while the applier cannot take the row (another transaction
+    holds it), the reconciler must not judge the row by a lookup (which finds nothing here) and send again."""
+    if not postgres_server:
+        pytest.skip("SQLite has no row locks: its applier never skips a row")
+    [(row, phone, _)] = claim_all(runtime, db, one_recipient)
+    db.execute(update(SmsRecipient).values(lease_until=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    port = jobs.RQQueuePort(queue)
+    assert reconcile(runtime.sessions, runtime.channels, port, grace=0).expired == 1
+    sid = "SM" + "4" * 32
+    callback(client, settings, sid, "delivered", row=row, To=phone, applied=False)
+    holder = runtime.sessions()
+    holder.execute(select(SmsRecipient).where(SmsRecipient.id == row).with_for_update())
+    try:
+        later = utcnow() + CALLBACK_WAIT * 2
+        report = ThreadPoolExecutor(1).submit(reconcile, runtime.sessions, runtime.channels, port, grace=0,
+                                              now=later).result(timeout=120)
+        assert (report.receipts, report.found, report.resend) == (0, 0, 0)
+    finally:
+        holder.rollback()
+        holder.close()
+    report = reconcile(runtime.sessions, runtime.channels, port, grace=0, now=later)
+    assert (report.receipts, report.resend) == (1, 0)
+    db.expire_all()
+    assert (db.get(SmsRecipient, row).state, db.get(SmsRecipient, row).provider_id) == ("sent", sid)
+
+
 def test_a_second_message_for_a_row_is_audited_and_changes_nothing(client, settings, db, one_recipient):
     jobs.sms_batch_job(db.scalar(select(Delivery.id)), *one_recipient)
     row, sid = db.execute(select(SmsRecipient.id, SmsRecipient.provider_id)).one()
