@@ -7,7 +7,11 @@ import phonenumbers
 KEPT_DIGITS = 2
 # A number as a provider echoes it in an error (Twilio: "Invalid 'To' Phone Number: 5125551267"): 7 to 15 digits,
 # a + or not, not inside a longer run. Codes (21211) and dashed numbers (a hospital's 254-724-2111) are kept.
-_ECHOED = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
+_ECHOED = r"(?<!\d)\+?\d{7,15}(?!\d)"
+# Provider ids whose digit runs are not phone numbers, left whole so a log or report can still be searched for
+# them: a Twilio SID (SM + 32 hex) and a Facebook post id (page id _ post id).
+_PROVIDER_IDS = r"\b[A-Z]{2}[0-9a-fA-F]{32}\b|\b\d{10,}_\d{10,}\b"
+_NUMBERS = re.compile(f"(?P<id>{_PROVIDER_IDS})|{_ECHOED}")
 
 
 def mask_phone(number: str) -> str:
@@ -25,7 +29,7 @@ def mask_phone(number: str) -> str:
 
 def mask_numbers(text: str) -> str:
     """Every phone number `text` carries masked as mask_phone masks it: a provider's message, fit for the audit log."""
-    return _ECHOED.sub(lambda m: mask_phone(m.group()), text or "")
+    return _NUMBERS.sub(lambda m: m.group() if m.group("id") else mask_phone(m.group()), text or "")
 
 
 def mask_id(value: str, keep: int = 4) -> str:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crisiscast.channels import ChannelError, Message
@@ -31,6 +31,8 @@ LOOKUP_THREADS = 8  # SMS lookups at a time in one pass
 # How long after a claim ends its status callback may still come (Twilio calls within seconds of creating
 # the message); a row in doubt waits that long for the callback before a lookup decides it.
 CALLBACK_WAIT = timedelta(seconds=10)
+# Receipts the reconciler applies in one pass, at most: the workers' applier thread takes the rest.
+RECEIPTS_PER_PASS = 2_000
 
 
 @dataclass
@@ -72,13 +74,22 @@ def reconcile(sessions, channels, queue: QueuePort, breaker=None, grace: float =
     report = Report()
     _expire_claims(sessions, now, report)
     _resolve_deliveries(sessions, channels, report)
-    # Receipts first: one that names a row in doubt settles it without asking Twilio.
-    report.receipts = delivery_receipts.apply_waiting(sessions)
+    _apply_receipts(sessions, report)
     if breaker is None or not breaker.wait_seconds("sms"):
         _resolve_recipients(sessions, channels["sms"], report, now)
     _queue_pending(sessions, queue, now - timedelta(seconds=grace), now, report)
     _resume_fanouts(sessions, channels["sms"], queue, breaker, report)
     return report
+
+
+def _apply_receipts(sessions, report: Report) -> None:
+    """Receipts first: one that names a row in doubt settles it without asking Twilio. The workers' applier
+    thread does most of this; here a bounded share, and a failure is noted, never the end of the pass (a row a
+    waiting receipt names is not resent either way)."""
+    try:
+        report.receipts = delivery_receipts.apply_waiting(sessions, most=RECEIPTS_PER_PASS)
+    except Exception as exc:  # noqa: BLE001 - a lock timeout or the database away: the applier tries again
+        report.notes.append(f"receipts not applied this pass: {type(exc).__name__}: {exc}")
 
 
 def _expire_claims(sessions, now: datetime, report: Report) -> None:
@@ -220,11 +231,14 @@ def _settle_in_doubt(sessions, row: _InDoubt, receipt) -> bool:
                    error_message=None, lease_until=None) if receipt else
               dict(state=RecipientState.PENDING, error_code="resend", lease_until=None,
                    error_message="Not found at Twilio: sending again."))
+    unsettled = [SmsRecipient.id == row.id, SmsRecipient.state == RecipientState.IN_DOUBT,
+                 SmsRecipient.provider_id.is_(None)]
+    if not receipt:  # a receipt kept while we asked proves the message exists, whatever the lookup found
+        unsettled.append(~exists().where(SmsReceipt.recipient_id == SmsRecipient.id, SmsReceipt.waiting))
     try:
         with sessions() as session, session.begin():
-            changed = session.execute(update(SmsRecipient).where(
-                SmsRecipient.id == row.id, SmsRecipient.state == RecipientState.IN_DOUBT,
-                SmsRecipient.provider_id.is_(None)).values(updated_at=utcnow(), **values)).rowcount
+            changed = session.execute(update(SmsRecipient).where(*unsettled)
+                                      .values(updated_at=utcnow(), **values)).rowcount
             if changed:
                 audit.record(session, actor=audit.SYSTEM, action="reconcile", outcome=values["state"],
                              update_id=row.update_id, channel="sms", target=masking.mask_phone(row.phone),

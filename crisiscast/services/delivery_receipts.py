@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -163,32 +163,46 @@ def release(session: Session, owners: dict[str, int]) -> list[int]:
     return wrong
 
 
-def apply_waiting(sessions, chunk: int = 500) -> int:
-    """Apply the kept callbacks whose row is known, oldest first, one transaction per chunk; how many.
+def apply_waiting(sessions, chunk: int = 500, most: int | None = None) -> int:
+    """Apply the kept callbacks whose row is known, oldest first, one transaction per chunk (up to `most` in
+    all); how many were applied.
 
     A callback whose row is not known yet (its SID not stored, no row named), or is locked by a worker
-    recording its sends, stays waiting. Two appliers may run at once (the workers' lock can lapse, and the
-    reconciler's pass applies too): each claims its chunk with a conditional UPDATE and skips locked rows.
+    recording its sends, stays waiting; this pass then moves on past it. Two appliers may run at once (the
+    workers' lock can lapse, and the reconciler's pass applies too): each claims its chunk with a conditional
+    UPDATE and skips locked rows.
     """
-    applied = 0
-    while True:
+    applied, skipped = 0, set()
+    while most is None or applied + len(skipped) < most:
         with sessions() as session, session.begin():
-            ready = _claim_ready(session, chunk)
+            _bound_lock_waits(session)
+            ready = _claim_ready(session, chunk, skipped)
             rows = Rows.locked(session, ready)
-            done = sum(_apply_kept(session, receipt, rows) != "waiting" for receipt in ready)
+            results = [(receipt[0], _apply_kept(session, receipt, rows)) for receipt in ready]
             audit.record_many(session, rows.audit)
-        applied += done
-        if len(ready) < chunk or not done:  # none left, or only rows busy right now: the next pass
+        applied += sum(result != "waiting" for _, result in results)
+        skipped |= {receipt_id for receipt_id, result in results if result == "waiting"}
+        if len(ready) < chunk:
             return applied
+    return applied
 
 
-def _claim_ready(session: Session, chunk: int) -> list:
+def _bound_lock_waits(session: Session) -> None:
+    """On PostgreSQL, give up on a row lock after 2 s (the chunk rolls back and waits for the next pass): the
+    rare release() of a SID the lookup gave another row updates rows outside the chunk's skip-locked set."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))
+
+
+def _claim_ready(session: Session, chunk: int, skipped: set[int]) -> list:
     """Up to `chunk` waiting receipts that name an existing row, or name none and carry a stored SID, taken
-    off the wait."""
+    off the wait; none of `skipped` (found waiting again earlier in this pass)."""
     named = select(SmsReceipt.id).join(SmsRecipient, SmsRecipient.id == SmsReceipt.recipient_id) \
         .where(SmsReceipt.waiting)
     by_sid = select(SmsReceipt.id).join(SmsRecipient, SmsRecipient.provider_id == SmsReceipt.message_sid) \
         .where(SmsReceipt.waiting, SmsReceipt.recipient_id.is_(None))
+    if skipped:
+        named, by_sid = named.where(SmsReceipt.id.not_in(skipped)), by_sid.where(SmsReceipt.id.not_in(skipped))
     ids = sorted(set(session.scalars(named.order_by(SmsReceipt.id).limit(chunk)))
                  | set(session.scalars(by_sid.order_by(SmsReceipt.id).limit(chunk))))[:chunk]
     if not ids:

@@ -39,3 +39,12 @@ def test_phone_numbers_in_text_are_masked_and_other_digits_kept():
     text = "Twilio: The 'To' number +15125551267 is not valid; call 254-724-2111, room 12"
     assert masking.mask_numbers(text) == "Twilio: The 'To' number +1 ••••••••67 is not valid; call 254-724-2111, room 12"
     assert masking.mask_numbers("+447700900123 and +15125550100") == "+44 ••••••••23 and +1 ••••••••00"
+
+
+def test_provider_ids_are_left_whole_though_they_carry_long_digit_runs():
+    """A log line or report naming a message stays searchable; the number beside it is still masked."""
+    sid, post = "SM4a12345678bc" + "0" * 20, "104512345678901_987654321098765"
+    text = f"a second message {sid} for +15125551267 (post {post})"
+    assert masking.mask_numbers(text) == f"a second message {sid} for +1 ••••••••67 (post {post})"
+    assert masking.mask_numbers("SM" + "5" * 32) == "SM" + "5" * 32
+

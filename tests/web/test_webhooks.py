@@ -19,6 +19,7 @@ from crisiscast.jobs.queue import make_queue, redis_connection
 from crisiscast.runtime import Runtime
 from crisiscast.sending import sms_recipients
 from crisiscast.sending.delivery import deliver
+from crisiscast.sending import reconcile as reconcile_module
 from crisiscast.sending.reconcile import CALLBACK_WAIT, reconcile
 from crisiscast.sending.sms_recipients import Result
 from crisiscast.services import delivery_receipts
@@ -323,6 +324,45 @@ def test_a_row_in_doubt_whose_receipt_waits_behind_a_lock_is_not_looked_up_or_re
     assert (report.receipts, report.resend) == (1, 0)
     db.expire_all()
     assert (db.get(SmsRecipient, row).state, db.get(SmsRecipient, row).provider_id) == ("sent", sid)
+
+
+def test_a_row_is_not_made_pending_again_while_a_receipt_naming_it_waits(client, settings, db, runtime,
+                                                                          one_recipient):
+    """The receipt came while the reconciler was asking Twilio, whose list missed the message: the decision to
+    send again checks, in the same UPDATE, that no kept receipt names the row."""
+    [(row, phone, _)] = claim_all(runtime, db, one_recipient)
+    db.execute(update(SmsRecipient).values(state="in_doubt", lease_until=utcnow() - timedelta(minutes=1)))
+    db.commit()
+    callback(client, settings, "SM" + "8" * 32, "sent", row=row, To=phone, applied=False)
+    in_doubt = reconcile_module._InDoubt(row, phone, db.scalar(select(Delivery.update_id)), None, utcnow(), utcnow())
+    assert reconcile_module._settle_in_doubt(runtime.sessions, in_doubt, None) is False
+    db.expire_all()
+    assert db.get(SmsRecipient, row).state == "in_doubt"
+    assert delivery_receipts.apply_waiting(runtime.sessions) == 1
+    db.expire_all()
+    assert (db.get(SmsRecipient, row).state, db.get(SmsRecipient, row).provider_id) == ("sent", "SM" + "8" * 32)
+
+
+def test_receipts_behind_locked_rows_do_not_hold_back_the_rest(client, settings, db, runtime, subscribe, publish,
+                                                               postgres_server):
+    if not postgres_server:
+        pytest.skip("SQLite has no row locks: its applier never skips a row")
+    subscribe(*(f"+1512555{i:04d}" for i in range(5)))
+    plan_drill(publish, runtime)
+    rows = db.scalars(select(SmsRecipient.id).order_by(SmsRecipient.id)).all()
+    for n, row in enumerate(rows):
+        callback(client, settings, f"SM{n:032d}", "sent", row=row, applied=False)
+    holder = runtime.sessions()  # the two oldest receipts' rows, held as a worker recording them would
+    holder.execute(select(SmsRecipient).where(SmsRecipient.id.in_(rows[:2])).with_for_update())
+    try:
+        applied = ThreadPoolExecutor(1).submit(delivery_receipts.apply_waiting, runtime.sessions,
+                                               chunk=2).result(timeout=60)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert applied == 3
+    assert delivery_receipts.apply_waiting(runtime.sessions, chunk=2) == 2
+    assert statuses(db) == {"sent": 5}
 
 
 def test_a_second_message_for_a_row_is_audited_and_changes_nothing(client, settings, db, one_recipient):
