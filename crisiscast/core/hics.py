@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from crisiscast.core.domain import ValidationError
-from crisiscast.core.masking import mask_phone
 
 # HICS 213 - General Message Form, blocks 1-11.
 INCIDENT_NAME = "Incident Name"
@@ -49,7 +48,6 @@ OPERATIONAL_PERIOD_HOURS = 12
 WINDOW_MAX = timedelta(days=31)
 WINDOW_INPUT_MAX = 19  # YYYY-MM-DDTHH:MM:SS, what a datetime-local input sends
 _LOCAL = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$")
-# An E.164 number as subscribers are stored and providers echo them back (a Twilio error names the "To").
 
 
 def priority(er_access: str, operating_status: str) -> str:
