@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import redis
@@ -22,23 +23,33 @@ from crisiscast.sending.reconcile import Report, reconcile
 log = logging.getLogger(__name__)
 
 
-def reconcile_once(runtime, queue: Queue) -> Report | None:
-    """One reconciler pass, unless another worker holds the lock right now (then None)."""
-    # A killed worker's lock must not stop reconciling for long: it lapses after a minute.
-    lock = queue.connection.lock(f"crisiscast:{queue.name}:reconcile", timeout=reconciler_health.LOCK_SECONDS,
-                                 blocking=False)
+@contextmanager
+def _alone(queue: Queue, name: str, timeout: float, whose: str):
+    """True while this worker holds the lock `name` for a pass (no other worker runs one), False when another
+    worker holds it; the lock lapses after `timeout` seconds should this worker die."""
+    lock = queue.connection.lock(f"crisiscast:{queue.name}:{name}", timeout=timeout, blocking=False)
     if not lock.acquire():
-        return None
-    settings = runtime.settings
+        yield False
+        return
     try:
-        reconciler_health.record_begin(queue.connection, queue.name)
-        report = reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), runtime.breaker(),
-                           grace=settings.RECONCILE_GRACE_SECONDS)
+        yield True
     finally:
         try:
             lock.release()
         except LockError:
-            log.warning("the reconciler's lock lapsed during a long pass")
+            log.warning("%s lock lapsed during a long pass", whose)
+
+
+def reconcile_once(runtime, queue: Queue) -> Report | None:
+    """One reconciler pass, unless another worker holds the lock right now (then None)."""
+    settings = runtime.settings
+    # A killed worker's lock must not stop reconciling for long: it lapses after a minute.
+    with _alone(queue, "reconcile", reconciler_health.LOCK_SECONDS, "the reconciler's") as alone:
+        if not alone:
+            return None
+        reconciler_health.record_begin(queue.connection, queue.name)
+        report = reconcile(runtime.sessions, runtime.channels, RQQueuePort(queue), runtime.breaker(),
+                           grace=settings.RECONCILE_GRACE_SECONDS)
     for note in report.notes:  # each with its reason: a failed lookup leaves its send in doubt
         log.warning("reconciler: %s", note)
     reconciler_health.record_pass(queue.connection, queue.name, report, settings.RECONCILE_SECONDS)
@@ -117,17 +128,9 @@ def apply_receipts_forever(runtime, queue: Queue, stop: threading.Event) -> None
 def apply_receipts(runtime, queue: Queue) -> int:
     """One pass of the receipts applier, unless another worker's is running; how many were applied. A failure
     waits for the next pass (the receipts stay kept, waiting)."""
-    lock = queue.connection.lock(f"crisiscast:{queue.name}:receipts", timeout=60, blocking=False)
     try:
-        if not lock.acquire():
-            return 0
-        try:
-            return delivery_receipts.apply_waiting(runtime.sessions)
-        finally:
-            try:
-                lock.release()
-            except LockError:
-                log.warning("the receipts applier's lock lapsed during a long pass")
+        with _alone(queue, "receipts", 60, "the receipts applier's") as alone:
+            return delivery_receipts.apply_waiting(runtime.sessions) if alone else 0
     except Exception as exc:  # noqa: BLE001 - Redis or the database away: the next pass tries again
         log.warning("could not apply delivery receipts: %s", exc)
         return 0

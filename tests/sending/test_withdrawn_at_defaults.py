@@ -28,6 +28,19 @@ def sent_so_far(db, delivery_id) -> int:
     return states(db, delivery_id).get("sent", 0)
 
 
+def publish(db, live, users, queue, draft=DRAFT):
+    """Publish `draft` as the author through the served app's settings and channels; the stored update."""
+    return publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"], settings=live.settings,
+                              channels=live.channels, enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c)).update
+
+
+def under_way(db, update) -> int:
+    """Once the update's fan-out has sent two texts: its SMS delivery's id."""
+    sms = update.deliveries[0].id
+    wait_until(lambda: sent_so_far(db, sms) >= 2, timeout=120, what="the fan-out under way")
+    return sms
+
+
 def run_with_a_worker(settings, tmp_path, sandbox_client, scenario):
     """Serve the app (the sandbox's callbacks reach it), start one real worker at the defaults, run `scenario`."""
     sandbox_client.configure(status_callbacks=True, status_delay_ms=20)
@@ -45,11 +58,8 @@ def test_a_retraction_mid_fan_out_stops_every_text_not_yet_claimed(db, settings,
     numbers = faultkit.add_subscribers(db, 30)
 
     def scenario(live):
-        update = publishing.publish(db, DRAFT, uid=publishing.new_uid(), author=users["author"],
-                                    settings=live.settings, channels=live.channels,
-                                    enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c)).update
-        sms = update.deliveries[0].id
-        wait_until(lambda: sent_so_far(db, sms) >= 2, timeout=120, what="the fan-out under way")
+        update = publish(db, live, users, queue)
+        sms = under_way(db, update)
         before = sent_so_far(db, sms)
         publishing.retract(db, update.id, "Sent in error", "author", rerender=lambda: None)
         faultkit.wait_settled(runtime.sessions, timeout=180)
@@ -70,14 +80,10 @@ def test_a_newer_update_mid_fan_out_reaches_everyone_once_and_stops_the_older_te
     numbers = faultkit.add_subscribers(db, 30)
 
     def scenario(live):
-        def publish(draft):
-            return publishing.publish(db, draft, uid=publishing.new_uid(), author=users["author"],
-                                      settings=live.settings, channels=live.channels,
-                                      enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c)).update
-        older = publish(DRAFT)
-        wait_until(lambda: sent_so_far(db, older.deliveries[0].id) >= 2, timeout=120, what="the older fan-out")
-        before = sent_so_far(db, older.deliveries[0].id)
-        newer = publish(Draft(**{**vars(DRAFT), "headline": "ER open again", "er_access": "open"}))
+        older = publish(db, live, users, queue)
+        before = sent_so_far(db, under_way(db, older))
+        newer = publish(db, live, users, queue, Draft(**{**vars(DRAFT), "headline": "ER open again",
+                                                         "er_access": "open"}))
         faultkit.wait_settled(runtime.sessions, timeout=240)
         return older.deliveries[0].id, newer.deliveries[0].id, before
 
@@ -112,11 +118,8 @@ def test_a_staff_text_goes_out_during_a_long_fan_out_not_after_it(db, settings, 
     approver = "+15125559876"
 
     def scenario(live):
-        update = publishing.publish(db, DRAFT, uid=publishing.new_uid(), author=users["author"],
-                                    settings=live.settings, channels=live.channels,
-                                    enqueue=lambda i, c: jobs.enqueue_delivery(queue, i, c)).update
-        sms = update.deliveries[0].id
-        wait_until(lambda: sent_so_far(db, sms) >= 2, timeout=120, what="the fan-out under way")
+        update = publish(db, live, users, queue)
+        sms = under_way(db, update)
         ids = staff_texts.request(db, "approval:1", [approver], "Approval needed: ER on diversion", kind="approval")
         db.commit()
         enqueue_staff_texts(queue, ids)  # behind the batch job the only worker is running
