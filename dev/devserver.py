@@ -32,7 +32,19 @@ READY_SECONDS = 120  # the first start on a slow machine: migrations, then gunic
 _SHARED = ("REDIS_URL", "DATABASE_URL", "QUEUE_NAME", "PUBLIC_BASE_URL", "PUBLIC_DIR")
 
 
+# Set by Ctrl-C (SIGINT) or SIGTERM from the moment main() starts; the run stops at the next check.
+_STOP: dict = {"signal": None}
+
+
+def _on_stop_signal(signum, _frame) -> None:
+    _STOP["signal"] = signum
+
+
 def main() -> int:
+    # First of all: a Ctrl-C that comes before the banner must stop the run too. A process started as a shell's
+    # background job begins with SIGINT ignored, so without this such a Ctrl-C was lost.
+    signal.signal(signal.SIGINT, _on_stop_signal)
+    signal.signal(signal.SIGTERM, _on_stop_signal)
     os.environ.setdefault("CRISISCAST_ENV", "development")
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     sandbox_port = os.environ.get("SANDBOX_PORT", "5050") if _sandbox_on() else None
@@ -69,7 +81,8 @@ def main() -> int:
         if failure:
             print(f"{failure}; stopping everything.", file=sys.stderr, flush=True)
             return 1
-        _banner(Banner(host, port, settings, password, sandbox_url, redis is not None, set_aside))
+        if _STOP["signal"] is None:
+            _banner(Banner(host, port, settings, password, sandbox_url, redis is not None, set_aside))
         return _wait(processes)
     finally:
         _stop(processes)
@@ -117,7 +130,7 @@ def _not_answering(processes: list[subprocess.Popen], urls: list[str]) -> str | 
     """Wait until every url answers HTTP; why not, if a child exits first or time runs out."""
     deadline = time.monotonic() + READY_SECONDS
     for url in urls:
-        while not _answers(url):
+        while not _answers(url) and _STOP["signal"] is None:
             exited = next((p for p in processes if p.poll() is not None), None)
             if exited is not None:
                 return f"{exited.name} exited with {exited.returncode} before {url} answered"
@@ -190,14 +203,7 @@ def _banner(b: Banner) -> None:
 
 
 def _wait(processes) -> int:
-    stopping = {"signal": None}
-
-    def on_signal(signum, _frame):
-        stopping["signal"] = signum
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    while stopping["signal"] is None:
+    while _STOP["signal"] is None:
         for process in processes:
             if process.poll() is not None:
                 print(f"{process.name} exited with {process.returncode}; stopping everything.", flush=True)
