@@ -242,3 +242,22 @@ def test_a_weak_first_admin_password_stops_the_dev_run_with_the_reason(settings)
         devserver._ensure_admin(settings.replace(CRISISCAST_ADMIN_PASSWORD="admin123"))
     assert str(exc.value) == "CRISISCAST_ADMIN_PASSWORD: Use at least 12 characters."
     assert devserver._ensure_admin(settings.replace(CRISISCAST_ADMIN_PASSWORD="first sign-in on call")) is None
+
+
+def test_a_ctrl_c_before_the_banner_stops_the_run_even_when_started_as_a_background_job(tmp_path):
+    """A shell starts a background job with SIGINT ignored; a Ctrl-C that came before the run had set up its
+    handler (it used to, only once the banner was up) was lost, and the run kept going."""
+    ignoring = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - as `cmd &` in a script
+    with open(tmp_path / "run.log", "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "dev.devserver"], cwd=ROOT, stdout=out,
+                                   stderr=subprocess.STDOUT, env=dev_environment(tmp_path / "instance"),
+                                   start_new_session=True, preexec_fn=ignoring)
+    try:
+        wait_until(lambda: psutil.Process(process.pid).children(), timeout=120, what="the run starting its parts")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    wait_until(lambda: started_by(tmp_path / "instance") == [], timeout=60, what="every part of the run stopped")
